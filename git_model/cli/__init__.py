@@ -1,0 +1,67 @@
+"""The `git-model` executable: one error boundary, and a fast path for the hooks.
+
+`git model hook NAME` (what the hook shims call on every commit) is dispatched before click is
+imported: a hook on the no-change path runs on the standard library alone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["hook"]:
+        from ..hooks import run_hook
+
+        return _boundary(lambda: run_hook(args[1:]))
+    from .app import cli
+
+    def run() -> int:
+        result = cli.main(args=args, prog_name="git model", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+
+    return _boundary(run)
+
+
+def _boundary(run: object) -> int:
+    from ..errors import GitModelError
+
+    try:
+        return int(run())  # type: ignore[operator]
+    except GitModelError as e:
+        _fail(str(e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. `git model log | head`): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as e:
+        if e.__class__.__module__.startswith("click"):
+            return _click_error(e)
+        raise
+
+
+def _click_error(e: Exception) -> int:
+    import click
+
+    if isinstance(e, click.exceptions.Exit):
+        return e.exit_code
+    if isinstance(e, click.exceptions.Abort):
+        _fail("aborted")
+        return 130
+    if isinstance(e, click.ClickException):
+        e.show()
+        return e.exit_code
+    raise e
+
+
+def _fail(message: str) -> None:
+    color = sys.stderr.isatty() and "NO_COLOR" not in os.environ
+    prefix = "\x1b[31merror:\x1b[0m" if color else "error:"
+    print(f"{prefix} {message}", file=sys.stderr)

@@ -1,0 +1,77 @@
+"""The click group: commands are imported only when they are run."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+# name -> (module under git_model.cli, attribute, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("workspace_cmds", "init_cmd", "Set git-model up in this clone (safe to rerun)."),
+    "add": (
+        "workspace_cmds",
+        "add_cmd",
+        "Track files or directories (weights, data, params, code).",
+    ),
+    "rm": ("workspace_cmds", "rm_cmd", "Stop tracking a path; the file stays."),
+    "status": ("workspace_cmds", "status_cmd", "Show how artifacts differ from the manifest."),
+    "checkout": (
+        "workspace_cmds",
+        "checkout_cmd",
+        "Restore artifacts of a revision into the work tree.",
+    ),
+    "verify": ("workspace_cmds", "verify_cmd", "Re-hash cache objects; quarantine corrupt ones."),
+    "cat": ("workspace_cmds", "cat_cmd", "Write a cache object's bytes to stdout (verified)."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        cmd = getattr(importlib.import_module(f"git_model.cli.{module}"), attr)
+        assert isinstance(cmd, click.Command)
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+EPILOG = """\b
+Everyday loop:
+  git model init                       # once per clone
+  git model add model.safetensors data/train
+  git commit -m "train v1"             # the hook records weights, data and the model version
+  git checkout HEAD~1                  # the hook puts the old weights and data back
+  git model diff HEAD~1 HEAD           # what changed, and how the metrics moved
+"""
+
+
+@click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="git-model", prog_name="git-model")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.option("-v", "--verbose", count=True, help="Say more (repeatable).")
+@click.pass_context
+def cli(ctx: click.Context, quiet: bool, verbose: int) -> None:
+    """git-model: version machine-learning models the way git versions code.
+
+    Weights and data stay out of git, in a content-addressed cache and a remote object
+    store; git keeps a small manifest, and every commit records one model version hash.
+    """
+    ctx.obj = {"quiet": quiet, "verbose": 0 if quiet else verbose}
+
+
+def command(**kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
+    """A subcommand with the house defaults."""
+    kwargs.setdefault("context_settings", {"help_option_names": ["-h", "--help"]})
+    decorator: Callable[[Callable[..., Any]], click.Command] = click.command(**kwargs)
+    return decorator

@@ -1,0 +1,75 @@
+"""Output: text for people (colour only on a terminal, never with NO_COLOR), JSON for tools."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+
+def _quiet() -> bool:
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None and ctx.obj is None:
+        ctx = ctx.parent
+    return bool(ctx and ctx.obj and ctx.obj.get("quiet"))
+
+
+def verbosity() -> int:
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None and ctx.obj is None:
+        ctx = ctx.parent
+    return int(ctx.obj.get("verbose", 0)) if ctx and ctx.obj else 0
+
+
+def use_color(stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+
+
+def style(text: str, **kwargs: Any) -> str:
+    return click.style(text, **kwargs) if use_color() else text
+
+
+def say(message: str = "") -> None:
+    if not _quiet():
+        click.echo(message)
+
+
+def note(message: str) -> None:
+    """Advice on stderr (kept even when stdout is piped)."""
+    if not _quiet():
+        click.echo(message, err=True)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def progress_bar(total: int | None, desc: str) -> Any:
+    """A tqdm bar on stderr when it is a terminal; a no-op otherwise."""
+    if _quiet() or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        file=sys.stderr,
+        leave=False,
+        mininterval=0.5,
+        delay=1.0,
+    )

@@ -1,0 +1,227 @@
+"""Commands that move bytes between the work tree and the cache."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ..hashing import Oid
+from ..ops.context import Context
+from ..workspace import RestoreReport
+from .app import command
+from .render import emit_json, note, progress_bar, say, style
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
+
+
+@command(epilog="Example: git model init")
+@json_option
+def init_cmd(as_json: bool) -> None:
+    """Set git-model up in this clone: .gitmodel/, the local cache, hooks.
+
+    Safe to run again. In a fresh clone it also restores the artifacts of HEAD.
+    """
+    from ..ops.init import init
+
+    with Context.open(require_init=False) as ctx:
+        result = init(ctx)
+    if as_json:
+        emit_json({"created": result.created, "hooks": result.hooks, "restored": result.restored})
+        return
+    for path in result.created:
+        say(f"created {path}")
+    for hook in result.hooks:
+        say(f"installed hook {hook}")
+    if result.restored:
+        say(f"restored {result.restored} artifact file(s)")
+    say("git-model is ready: track files with 'git model add PATH', then commit as usual")
+
+
+@command(
+    epilog="""\b
+Examples:
+  git model add model.safetensors data/train
+  git model add model.pt --model digits            # weights of model 'digits'
+  git model add data/train --model digits --kind data
+  git model add params.yaml --model digits --kind params"""
+)
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--model", "model", metavar="NAME", help="Make the paths components of this model.")
+@click.option(
+    "--kind",
+    type=click.Choice(["weights", "data", "params", "code"]),
+    help="Component kind (default: weights). params and code stay in git.",
+)
+@json_option
+def add_cmd(paths: tuple[str, ...], model: str | None, kind: str | None, as_json: bool) -> None:
+    """Track files or directories: hash them, store them in the cache, keep them out of git."""
+    from ..ops.add import add
+
+    with Context.open() as ctx:
+        bar = progress_bar(None, "hashing")
+        try:
+            result = add(
+                ctx, list(paths), model=model, kind=kind, progress=bar.update if bar else None
+            )
+        finally:
+            if bar:
+                bar.close()
+    if as_json:
+        emit_json(result.to_json())
+        return
+    for path in result.untracked_from_git:
+        note(f"{path} was in git's index: it is now kept by git-model instead (git rm --cached)")
+    target = f" to model {result.model} as {result.kind}" if result.model else ""
+    for path in result.added:
+        say(f"added {path}{target}")
+    for path in result.updated:
+        say(f"updated {path}")
+    for path in result.unchanged:
+        say(f"unchanged {path}")
+    say("commit to record them: git commit -m '...'")
+
+
+@command(epilog="Example: git model rm data/old")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+def rm_cmd(paths: tuple[str, ...]) -> None:
+    """Stop tracking paths; the files stay in the work tree."""
+    from ..ops.maintenance import rm
+
+    with Context.open() as ctx:
+        for rel in rm(ctx, list(paths)):
+            say(f"no longer tracking {rel} (the file is still there)")
+
+
+@command(epilog="Example: git model status --json")
+@json_option
+def status_cmd(as_json: bool) -> None:
+    """Show, per artifact: unchanged, modified, missing, or not in cache."""
+    from ..ops.status import MISSING, MODIFIED, NOT_IN_CACHE, status
+
+    with Context.open() as ctx:
+        rows = status(ctx)
+    if as_json:
+        emit_json({"artifacts": [r.to_json() for r in rows]})
+        return
+    if not rows:
+        say("no artifacts tracked yet: git model add PATH")
+        return
+    colours = {MODIFIED: "yellow", MISSING: "red", NOT_IN_CACHE: "magenta"}
+    width = max(len(r.state) for r in rows)
+    for r in rows:
+        label = style(r.state.ljust(width), fg=colours.get(r.state, "green"))
+        extra = ""
+        if r.added or r.removed or r.modified:
+            extra = f"  (+{len(r.added)} -{len(r.removed)} ~{len(r.modified)} files)"
+        say(f"{label}  {r.path}{extra}")
+    if any(r.state in (MODIFIED, MISSING) for r in rows):
+        note(
+            "'git commit' records modified artifacts; 'git model checkout' puts back the recorded ones"
+        )
+
+
+def render_restore(report: RestoreReport, as_json: bool) -> int:
+    if as_json:
+        emit_json(
+            {
+                "written": report.written,
+                "removed": report.removed,
+                "unchanged": report.unchanged,
+                "saved": [{"path": p, "oid": o} for p, o in report.saved],
+                "missing": [{"path": p, "oid": o} for p, o in report.missing],
+                "corrupt": [{"path": p, "oid": o} for p, o in report.corrupt],
+            }
+        )
+    else:
+        say(
+            f"restored {len(report.written)} file(s), {report.unchanged} already up to date"
+            + (f", removed {len(report.removed)}" if report.removed else "")
+        )
+    for path, oid in report.saved:
+        note(f"your version of {path} was kept in the cache: git model cat {oid} > {path}")
+    for path, oid in report.missing:
+        note(f"{path}: object {oid[:12]} is not in the cache; run 'git model pull'")
+    for path, oid in report.corrupt:
+        note(
+            f"{path}: cache object {oid[:12]} was corrupt and is quarantined; run 'git model pull'"
+        )
+    return 0 if report.ok else 1
+
+
+@command(
+    epilog="""\b
+Examples:
+  git model checkout                 # repair drift after 'git reset --hard' or 'git stash'
+  git model checkout v1 -- model.pt  # put v1's weights in the work tree (HEAD stays)"""
+)
+@click.argument("rev", required=False)
+@click.argument("paths", nargs=-1, type=click.Path())
+@json_option
+def checkout_cmd(rev: str | None, paths: tuple[str, ...], as_json: bool) -> int:
+    """Make the work tree's artifacts match REV's manifest (default: the work tree's own).
+
+    Only files that differ are written, each verified as it is copied. Work-tree bytes that
+    would be replaced are kept in the cache first, and the message says how to get them back.
+    """
+    from ..ops.checkout import checkout
+
+    with Context.open() as ctx:
+        report = checkout(ctx, rev, list(paths) or None, fetch=_fetcher())
+    return render_restore(report, as_json)
+
+
+def _fetcher() -> Any:
+    return None  # replaced when remotes land
+
+
+@command(epilog="Example: git model verify")
+@json_option
+def verify_cmd(as_json: bool) -> int:
+    """Re-hash every cache object; move corrupt ones to the quarantine folder (exit 1)."""
+    from ..ops.maintenance import verify
+
+    with Context.open() as ctx:
+        result = verify(ctx)
+    if as_json:
+        emit_json(
+            {
+                "checked": result.checked,
+                "corrupt": result.corrupt,
+                "quarantine": str(result.quarantine) if result.quarantine else None,
+            }
+        )
+    else:
+        say(f"checked {result.checked} object(s): {len(result.corrupt)} corrupt")
+        for oid in result.corrupt:
+            say(f"corrupt {oid} -> moved to {result.quarantine}")
+        if result.corrupt:
+            note(
+                "run 'git model pull' to fetch good copies, or 'git model add' the originals again"
+            )
+    return 1 if result.corrupt else 0
+
+
+@command(epilog="Example: git model cat 3f2a… > model.pt")
+@click.argument("oid")
+def cat_cmd(oid: str) -> int:
+    """Write a cache object's bytes to stdout, verified against its oid."""
+    import hashlib
+
+    from ..errors import CorruptObject, UsageError
+
+    try:
+        wanted = Oid(oid)
+    except ValueError:
+        raise UsageError(f"{oid!r} is not a sha256 oid (64 hex digits)") from None
+    with Context.open() as ctx, ctx.cache.open(wanted) as f:
+        digest = hashlib.sha256()
+        out = sys.stdout.buffer
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            out.write(chunk)
+        out.flush()
+    if digest.hexdigest() != wanted:
+        raise CorruptObject(f"object {wanted.short} is corrupt; run 'git model verify'")
+    return 0

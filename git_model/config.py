@@ -1,0 +1,111 @@
+"""Settings: team defaults in `.gitmodel/config.toml`, personal overrides in `git config model.*`.
+
+A key such as `linkType` is looked up as `git config model.linkType` first (so `git -c
+model.linkType=hardlink model checkout` works), then as `link_type` in the tracked team file,
+then a built-in default. Credentials never live here: they come from the environment, `~/.aws`,
+the ssh agent, as each remote's library expects.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import GitModelError
+from .git import Repo
+from .paths import GITMODEL_DIR
+
+CONFIG_PATH = f"{GITMODEL_DIR}/config.toml"
+
+# git config key (under model.) -> (team file key, default)
+DEFAULTS: dict[str, tuple[str, Any]] = {
+    "linkType": ("link_type", "copy"),
+    "maxGitFileSize": ("max_git_file_size", 10 * 1024 * 1024),
+    "lockTimeout": ("lock_timeout", 60),
+    "jobs": ("jobs", 0),  # 0: pick from the number of cores
+    "remote": ("remote", ""),  # name of the default remote
+}
+
+
+def _parse_size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    t = text.strip().lower().removesuffix("b").removesuffix("i")
+    mult = units.get(t[-1:], 1)
+    if t[-1:] in units:
+        t = t[:-1]
+    return int(float(t) * mult)
+
+
+class Settings:
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self._git: dict[str, str] | None = None
+        self._team: dict[str, Any] | None = None
+
+    @property
+    def git(self) -> dict[str, str]:
+        """Every `model.*` git config value, read in one git call (keys lower-cased by git)."""
+        if self._git is None:
+            out = self.repo.git("config", "-z", "--get-regexp", r"^model\.", check=False)
+            values: dict[str, str] = {}
+            for item in out.decode(errors="replace").split("\0"):
+                if item:
+                    key, _, value = item.partition("\n")
+                    values[key] = value
+            self._git = values
+        return self._git
+
+    @property
+    def team(self) -> dict[str, Any]:
+        if self._team is None:
+            path = self.repo.root / CONFIG_PATH
+            try:
+                self._team = tomllib.loads(path.read_text("utf-8"))
+            except FileNotFoundError:
+                self._team = {}
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+                raise GitModelError(
+                    f"{CONFIG_PATH} is not valid TOML ({e}); fix it or 'git checkout -- {CONFIG_PATH}'"
+                ) from None
+        return self._team
+
+    def get(self, key: str) -> Any:
+        team_key, default = DEFAULTS[key]
+        raw: Any = self.git.get(f"model.{key.lower()}")
+        if raw is None:
+            raw = self.team.get(team_key, default)
+        if isinstance(default, int) and not isinstance(raw, int):
+            try:
+                return _parse_size(str(raw))
+            except ValueError:
+                raise GitModelError(
+                    f"model.{key} = {raw!r} is not a number; fix it with 'git config model.{key} N'"
+                ) from None
+        return raw
+
+    @property
+    def link_type(self) -> str:
+        from .cache import LINK_TYPES
+
+        value = str(self.get("linkType"))
+        if value not in LINK_TYPES:
+            raise GitModelError(
+                f"model.linkType = {value!r}; use one of {', '.join(LINK_TYPES)} "
+                "('git config model.linkType copy')"
+            )
+        return value
+
+    def write_team(self, doc: dict[str, Any]) -> Path:
+        import tomli_w
+
+        path = self.repo.root / CONFIG_PATH
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(tomli_w.dumps(doc), "utf-8")
+        self._team = None
+        return path

@@ -1,0 +1,151 @@
+"""The one place git is run.
+
+Everything goes through the `git` CLI, the authority on the index, refs, notes and hooks. The
+environment is passed through untouched so that a hook honours `GIT_INDEX_FILE` and friends.
+Machine-readable output only (`-z`), and one long-lived `cat-file --batch` for bulk reads.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import GitError, NotARepository
+
+
+def run_git(
+    args: Sequence[str],
+    cwd: str | os.PathLike[str] | None = None,
+    *,
+    input: bytes | None = None,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            input=input,
+            capture_output=True,
+            env=env,
+            check=False,
+        )
+    except FileNotFoundError as e:
+        raise GitError("git is not installed or not on PATH; install git and retry") from e
+    if check and proc.returncode != 0:
+        msg = proc.stderr.decode(errors="replace").strip().splitlines()
+        detail = msg[-1] if msg else f"exit {proc.returncode}"
+        raise GitError(f"git {' '.join(args[:2])} failed: {detail}")
+    return proc
+
+
+@dataclass
+class Repo:
+    """A git work tree and the places git-model keeps its state in it."""
+
+    root: Path  # the work tree's top level
+    git_dir: Path  # this worktree's git dir
+    common_dir: Path  # shared by all worktrees: where the cache lives
+    _catfile: CatFile | None = field(default=None, repr=False)
+
+    @classmethod
+    def discover(cls, start: str | os.PathLike[str] | None = None) -> Repo:
+        proc = run_git(
+            ["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"],
+            cwd=start,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise NotARepository(
+                "not inside a git work tree; run 'git init' first or cd into a repository"
+            )
+        top, git_dir, common = proc.stdout.decode().splitlines()[:3]
+        root = Path(top)
+        common_path = Path(common)
+        if not common_path.is_absolute():
+            common_path = (Path(start or os.getcwd()) / common_path).resolve()
+        return cls(root=root, git_dir=Path(git_dir), common_dir=common_path)
+
+    @property
+    def model_dir(self) -> Path:
+        """Local, untracked state: cache objects, stat cache, locks."""
+        return self.common_dir / "model"
+
+    def git(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+        return run_git(args, cwd=self.root, input=input, check=check).stdout
+
+    def git_ok(self, *args: str) -> bool:
+        return run_git(args, cwd=self.root, check=False).returncode == 0
+
+    def rev_parse(self, rev: str) -> str | None:
+        proc = run_git(
+            ["rev-parse", "--verify", "-q", rev + "^{commit}"], cwd=self.root, check=False
+        )
+        return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+    def head(self) -> str | None:
+        return self.rev_parse("HEAD")
+
+    def config_get(self, key: str) -> str | None:
+        proc = run_git(["config", "--get", key], cwd=self.root, check=False)
+        return proc.stdout.decode().rstrip("\n") if proc.returncode == 0 else None
+
+    def config_set(self, key: str, value: str, *, add: bool = False) -> None:
+        self.git("config", *(["--add"] if add else []), key, value)
+
+    def ls_files(self, *paths: str) -> list[str]:
+        out = self.git("ls-files", "-z", "--", *paths).decode()
+        return [p for p in out.split("\0") if p]
+
+    def add(self, paths: Iterable[str], *, force: bool = False) -> None:
+        paths = list(paths)
+        if paths:
+            self.git("add", *(["-f"] if force else []), "--", *paths)
+
+    def show_file(self, rev: str, path: str) -> bytes | None:
+        """The bytes of `path` at `rev` (`:path` for the index), or None if absent."""
+        return self.cat_file().read(f"{rev}:{path}" if rev else f":{path}")
+
+    def cat_file(self) -> CatFile:
+        if self._catfile is None:
+            self._catfile = CatFile(self.root)
+        return self._catfile
+
+    def close(self) -> None:
+        if self._catfile is not None:
+            self._catfile.close()
+            self._catfile = None
+
+
+class CatFile:
+    """A long-lived `git cat-file --batch`: ~35 µs a blob instead of a process each."""
+
+    def __init__(self, cwd: Path) -> None:
+        self._proc = subprocess.Popen(
+            ["git", "cat-file", "--batch"],
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    def read(self, spec: str) -> bytes | None:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        if "\n" in spec:
+            return None
+        self._proc.stdin.write(spec.encode() + b"\n")
+        self._proc.stdin.flush()
+        header = self._proc.stdout.readline()
+        if not header or header.endswith(b" missing\n") or header.endswith(b" ambiguous\n"):
+            return None
+        size = int(header.split()[2])
+        data = self._proc.stdout.read(size)
+        self._proc.stdout.read(1)  # trailing newline
+        return data
+
+    def close(self) -> None:
+        if self._proc.stdin:
+            self._proc.stdin.close()
+        self._proc.wait()

@@ -1,0 +1,59 @@
+"""SHA-256 object ids and the streaming hash of files.
+
+`Oid` is a validated value type: a string that can only hold 64 lowercase hex digits, so a
+corrupt manifest or note can never smuggle a path fragment into the cache layout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from typing import BinaryIO
+
+CHUNK = 1 << 20  # 1 MiB: large enough to amortise syscalls, small enough to keep memory flat
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+class Oid(str):
+    """A SHA-256 object id: exactly 64 lowercase hex digits."""
+
+    __slots__ = ()
+
+    def __new__(cls, text: str) -> Oid:
+        if not isinstance(text, str) or not _HEX64.fullmatch(text):
+            raise ValueError(f"not a sha256 oid: {str(text)[:80]!r}")
+        return super().__new__(cls, text)
+
+    @property
+    def short(self) -> str:
+        return self[:12]
+
+
+def is_oid(text: object) -> bool:
+    return isinstance(text, str) and _HEX64.fullmatch(text) is not None
+
+
+def hash_bytes(data: bytes) -> Oid:
+    return Oid(hashlib.sha256(data).hexdigest())
+
+
+def hash_stream(stream: BinaryIO) -> tuple[Oid, int]:
+    """Hash a stream to its end in fixed-size chunks; return (oid, size)."""
+    digest = hashlib.sha256()
+    size = 0
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    while True:
+        n = stream.readinto(view)  # type: ignore[attr-defined]
+        if not n:
+            break
+        digest.update(view[:n])
+        size += n
+    return Oid(digest.hexdigest()), size
+
+
+def hash_file(path: str | os.PathLike[str]) -> tuple[Oid, int]:
+    """Hash one file in a single streaming pass."""
+    with open(path, "rb", buffering=0) as f:
+        return hash_stream(f)

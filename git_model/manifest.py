@@ -1,0 +1,314 @@
+"""The tracked manifest (`.gitmodel/manifest.toml`) and directory listings (`.gitmodel/dirs/`).
+
+The manifest lists every artifact (`path → oid, size[, files, executable]`) and every named model
+with its components. It is written deterministically (sorted keys, POSIX paths, no timestamps)
+so two branches that touch different artifacts merge line by line. Each tracked directory has a
+listing, `oid<TAB>size<TAB>mode<TAB>relpath` per file sorted by path, whose SHA-256 is the
+directory's oid: `git diff` shows per-file changes with no cache at hand.
+
+Everything read from here is validated: oids are `Oid`s, paths pass `check_relpath`, sizes are
+non-negative integers. A hostile manifest is refused with one line, never half-applied.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import ManifestError, UnsafePath
+from .hashing import Oid, hash_bytes
+from .paths import GITMODEL_DIR, check_relpath
+
+FORMAT = 1
+MANIFEST_PATH = f"{GITMODEL_DIR}/manifest.toml"
+DIRS_PREFIX = f"{GITMODEL_DIR}/dirs/"
+KINDS = ("weights", "data", "params", "code")
+ARTIFACT_KINDS = ("weights", "data")
+HEADER = (
+    "# git-model manifest: written by `git model add` and the commit hook.\n"
+    "# Merge conflicts are resolved by the git-model merge driver; see `git model --help`.\n"
+)
+
+Reader = Callable[[str], "bytes | None"]  # repo-relative path -> bytes, or None if absent
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: str
+    oid: Oid
+    size: int
+    files: int | None = None  # set for directories
+    executable: bool = False
+
+    @property
+    def is_dir(self) -> bool:
+        return self.files is not None
+
+
+@dataclass
+class Model:
+    name: str
+    weights: list[str] = field(default_factory=list)
+    data: list[str] = field(default_factory=list)
+    params: list[str] = field(default_factory=list)
+    code: list[str] = field(default_factory=list)
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    version: Oid | None = None
+
+    def components(self) -> Iterable[tuple[str, str]]:
+        for kind in KINDS:
+            for path in getattr(self, kind):
+                yield kind, path
+
+
+@dataclass
+class Manifest:
+    artifacts: dict[str, Artifact] = field(default_factory=dict)
+    models: dict[str, Model] = field(default_factory=dict)
+
+    def artifact_for(self, path: str) -> Artifact | None:
+        """The artifact that is `path` or contains it."""
+        for art in self.artifacts.values():
+            if path == art.path or (art.is_dir and path.startswith(art.path + "/")):
+                return art
+        return None
+
+    def copy(self) -> Manifest:
+        return Manifest(
+            dict(self.artifacts),
+            {
+                k: replace(
+                    m,
+                    weights=list(m.weights),
+                    data=list(m.data),
+                    params=list(m.params),
+                    code=list(m.code),
+                    hyperparameters=dict(m.hyperparameters),
+                )
+                for k, m in self.models.items()
+            },
+        )
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def _fail(what: str, detail: str) -> ManifestError:
+    return ManifestError(
+        f"{what}: {detail}; restore it with 'git checkout -- {MANIFEST_PATH}' or fix it by hand"
+    )
+
+
+def parse_manifest(data: bytes, what: str = MANIFEST_PATH) -> Manifest:
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise _fail(what, f"not valid TOML ({e})") from None
+    fmt = doc.get("format")
+    if fmt != FORMAT:
+        if isinstance(fmt, int) and fmt > FORMAT:
+            raise ManifestError(
+                f"{what} has format {fmt}, newer than this git-model understands; "
+                "upgrade with 'pip install -U git-model'"
+            )
+        raise _fail(what, f"unknown format {fmt!r}")
+    manifest = Manifest()
+    arts = doc.get("artifacts", {})
+    if not isinstance(arts, dict):
+        raise _fail(what, "[artifacts] is not a table")
+    for path, entry in arts.items():
+        manifest.artifacts[path] = _parse_artifact(what, path, entry)
+    models = doc.get("models", {})
+    if not isinstance(models, dict):
+        raise _fail(what, "[models] is not a table")
+    for name, entry in models.items():
+        manifest.models[name] = _parse_model(what, name, entry)
+    return manifest
+
+
+def _parse_artifact(what: str, path: str, entry: Any) -> Artifact:
+    try:
+        check_relpath(path, what="artifact path")
+    except UnsafePath as e:
+        raise ManifestError(f"{what}: {e}") from None
+    if not isinstance(entry, dict):
+        raise _fail(what, f"artifact {path!r} is not a table")
+    try:
+        oid = Oid(str(entry.get("oid")))
+    except ValueError:
+        raise _fail(what, f"artifact {path!r} has a bad oid {entry.get('oid')!r}") from None
+    size, files, exe = entry.get("size"), entry.get("files"), entry.get("executable", False)
+    if type(size) is not int or size < 0:
+        raise _fail(what, f"artifact {path!r} has a bad size {size!r}")
+    if files is not None and (type(files) is not int or files < 0):
+        raise _fail(what, f"artifact {path!r} has a bad file count {files!r}")
+    if type(exe) is not bool:
+        raise _fail(what, f"artifact {path!r} has a bad executable flag {exe!r}")
+    return Artifact(path, oid, size, files, exe)
+
+
+def _parse_model(what: str, name: str, entry: Any) -> Model:
+    if not isinstance(entry, dict) or not name or "\n" in name:
+        raise _fail(what, f"model {name!r} is not a table")
+    model = Model(name)
+    for kind in KINDS:
+        paths = entry.get(kind, [])
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise _fail(what, f"model {name!r}: {kind} is not a list of paths")
+        for p in paths:
+            try:
+                check_relpath(p, what=f"model {name!r} {kind} path")
+            except UnsafePath as e:
+                raise ManifestError(f"{what}: {e}") from None
+        setattr(model, kind, sorted(set(paths)))
+    hp = entry.get("hyperparameters", {})
+    if not isinstance(hp, dict):
+        raise _fail(what, f"model {name!r}: hyperparameters is not a table")
+    model.hyperparameters = hp
+    if "version" in entry:
+        try:
+            model.version = Oid(entry["version"])
+        except ValueError:
+            raise _fail(what, f"model {name!r} has a bad version {entry['version']!r}") from None
+    return model
+
+
+def read_manifest(read: Reader, what: str = MANIFEST_PATH) -> Manifest:
+    """Read the manifest through `read`; an absent manifest is an empty one."""
+    data = read(MANIFEST_PATH)
+    return Manifest() if data is None else parse_manifest(data, what)
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+def format_manifest(manifest: Manifest) -> bytes:
+    import tomli_w  # imported here: only writers pay for it
+
+    arts: dict[str, Any] = {}
+    for path in sorted(manifest.artifacts):
+        a = manifest.artifacts[path]
+        entry: dict[str, Any] = {"oid": str(a.oid), "size": a.size}
+        if a.files is not None:
+            entry["files"] = a.files
+        if a.executable:
+            entry["executable"] = True
+        arts[path] = entry
+    models: dict[str, Any] = {}
+    for name in sorted(manifest.models):
+        m = manifest.models[name]
+        entry = {kind: sorted(set(getattr(m, kind))) for kind in KINDS if getattr(m, kind)}
+        if m.version is not None:
+            entry["version"] = str(m.version)
+        if m.hyperparameters:
+            entry["hyperparameters"] = dict(sorted(m.hyperparameters.items()))
+        models[name] = entry
+    doc: dict[str, Any] = {"format": FORMAT}
+    if arts:
+        doc["artifacts"] = arts
+    if models:
+        doc["models"] = models
+    return (HEADER + "\n" + tomli_w.dumps(doc, multiline_strings=False)).encode("utf-8")
+
+
+# -- directory listings --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file of a tracked directory."""
+
+    relpath: str  # relative to the directory
+    oid: Oid
+    size: int
+    executable: bool = False
+
+
+def listing_path(artifact_path: str) -> str:
+    return f"{DIRS_PREFIX}{artifact_path}.tsv"
+
+
+def format_listing(entries: Iterable[Entry]) -> bytes:
+    lines = [
+        f"{e.oid}\t{e.size}\t{'755' if e.executable else '644'}\t{e.relpath}\n"
+        for e in sorted(entries, key=lambda e: e.relpath)
+    ]
+    return "".join(lines).encode("utf-8")
+
+
+def listing_oid(data: bytes) -> Oid:
+    return hash_bytes(data)
+
+
+def parse_listing(data: bytes, what: str) -> list[Entry]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _fail(what, "not UTF-8") from None
+    entries: list[Entry] = []
+    previous = None
+    for n, line in enumerate(text.split("\n")[:-1] if text.endswith("\n") else [None], 1):
+        if line is None:
+            if not text:
+                break
+            raise _fail(what, "does not end with a newline")
+        fields = line.split("\t", 3)
+        if len(fields) != 4:
+            raise _fail(what, f"line {n} does not have 4 tab-separated fields")
+        oid_text, size_text, mode, relpath = fields
+        try:
+            oid = Oid(oid_text)
+        except ValueError:
+            raise _fail(what, f"line {n} has a bad oid") from None
+        if not size_text.isdigit() or mode not in ("644", "755"):
+            raise _fail(what, f"line {n} has a bad size or mode")
+        try:
+            check_relpath(relpath, what=f"{what} line {n}")
+        except UnsafePath as e:
+            raise ManifestError(str(e)) from None
+        if previous is not None and relpath <= previous:
+            raise _fail(what, f"line {n} is out of order or repeated")
+        previous = relpath
+        entries.append(Entry(relpath, oid, int(size_text), mode == "755"))
+    return entries
+
+
+def read_listing(read: Reader, art: Artifact) -> list[Entry]:
+    """Read and verify a directory's listing: its hash must be the directory's oid."""
+    path = listing_path(art.path)
+    data = read(path)
+    if data is None:
+        raise ManifestError(
+            f"{path} is missing for tracked directory {art.path}; "
+            f"restore it with 'git checkout -- {path}'"
+        )
+    if listing_oid(data) != art.oid:
+        raise ManifestError(
+            f"{path} does not match the oid the manifest gives {art.path}; "
+            f"restore both with 'git checkout -- {GITMODEL_DIR}'"
+        )
+    entries = parse_listing(data, path)
+    if len(entries) != art.files:
+        raise ManifestError(f"{path} lists {len(entries)} files but the manifest says {art.files}")
+    return entries
+
+
+# -- sources -------------------------------------------------------------------------------------
+
+
+def worktree_reader(root: Path) -> Reader:
+    def read(path: str) -> bytes | None:
+        try:
+            return (root / path).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    return read

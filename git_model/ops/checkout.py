@@ -1,0 +1,58 @@
+"""`git model checkout`: make the work tree's artifacts match a revision's manifest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..errors import GitModelError, UsageError
+from ..hashing import Oid
+from ..manifest import Manifest
+from ..paths import is_within, to_relpath
+from ..workspace import Progress, Restorer, RestoreReport, needed_objects
+from .context import Context
+
+Fetcher = Callable[[Context, dict[Oid, str]], None]
+
+
+def checkout(
+    ctx: Context,
+    rev: str | None = None,
+    paths: list[str] | None = None,
+    *,
+    previous: Manifest | None = None,
+    fetch: Fetcher | None = None,
+    progress: Progress | None = None,
+) -> RestoreReport:
+    """Restore artifacts of `rev` (the work tree's manifest when None).
+
+    `previous` (the manifest the work tree matched before, e.g. the old HEAD in a hook) lets
+    artifacts that the target no longer has be taken out of the work tree.
+    """
+    if rev is not None and ctx.repo.rev_parse(rev) is None:
+        raise UsageError(f"unknown revision {rev!r}; give a commit, branch or tag")
+    target = ctx.manifest(rev)
+    read = ctx.reader(rev)
+    selected = sorted(target.artifacts)
+    if paths:
+        wanted = [to_relpath(ctx.root, p) for p in paths]
+        for w in wanted:
+            if not any(is_within(w, a) or is_within(a, w) for a in target.artifacts):
+                raise GitModelError(
+                    f"{w} is not a tracked artifact at {rev or 'the work tree'}; "
+                    "'git model status' lists them"
+                )
+        selected = [a for a in selected if any(is_within(a, w) or is_within(w, a) for w in wanted)]
+    with ctx.lock("git model checkout"):
+        needed = needed_objects(target, read, selected)
+        missing = {o: p for o, p in needed.items() if not ctx.cache.has(o)}
+        if missing and fetch is not None:
+            fetch(ctx, missing)
+        restorer = Restorer(ctx.workspace(progress), ctx.settings.link_type)
+        for path in selected:
+            restorer.restore(target.artifacts[path], read)
+        if previous is not None and not paths:
+            for path, art in previous.artifacts.items():
+                if path not in target.artifacts and target.artifact_for(path) is None:
+                    restorer.remove(art)
+        ctx.state.flush()
+    return restorer.report

@@ -1,0 +1,121 @@
+"""One open repository with everything git-model keeps for it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..cache import Cache
+from ..config import Settings
+from ..errors import NotInitialized
+from ..git import Repo
+from ..lock import repo_lock
+from ..manifest import (
+    MANIFEST_PATH,
+    Manifest,
+    Reader,
+    format_manifest,
+    parse_manifest,
+    worktree_reader,
+)
+from ..statecache import StateCache
+from ..workspace import Progress, Workspace
+
+
+@dataclass
+class Context:
+    repo: Repo
+    settings: Settings
+    cache: Cache
+    _state: StateCache | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(
+        cls, start: str | os.PathLike[str] | None = None, *, require_init: bool = True
+    ) -> Context:
+        repo = Repo.discover(start)
+        if require_init and not (repo.root / MANIFEST_PATH).is_file():
+            raise NotInitialized(
+                f"git-model is not set up in {repo.root}; run 'git model init' first"
+            )
+        return cls(repo, Settings(repo), Cache(repo.model_dir))
+
+    @property
+    def root(self) -> Path:
+        return self.repo.root
+
+    @property
+    def state(self) -> StateCache:
+        if self._state is None:
+            self._state = StateCache(self.repo.model_dir)
+        return self._state
+
+    def workspace(self, progress: Progress | None = None) -> Workspace:
+        return Workspace(
+            self.root, self.cache, self.state, int(self.settings.get("jobs")), progress
+        )
+
+    @contextlib.contextmanager
+    def lock(self, what: str) -> Iterator[None]:
+        with repo_lock(self.repo.model_dir, float(self.settings.get("lockTimeout")), what):
+            yield
+
+    # -- manifests at revisions ----------------------------------------------------------------
+
+    def reader(self, rev: str | None) -> Reader:
+        """Read repo files from the work tree (rev None), the index (""), or a revision."""
+        if rev is None:
+            return worktree_reader(self.root)
+        cat = self.repo.cat_file()
+        prefix = f"{rev}:" if rev else ":"
+
+        def read(path: str) -> bytes | None:
+            return cat.read(prefix + path)
+
+        return read
+
+    def manifest(self, rev: str | None = None) -> Manifest:
+        data = self.reader(rev)(MANIFEST_PATH)
+        what = MANIFEST_PATH if rev is None else f"{MANIFEST_PATH} at {rev or 'the index'}"
+        return Manifest() if data is None else parse_manifest(data, what)
+
+    # -- writing tracked files -----------------------------------------------------------------
+
+    def write_file(self, relpath: str, data: bytes) -> bool:
+        """Atomically write a tracked git-model file; False if it already held `data`."""
+        path = self.root / relpath
+        try:
+            if path.read_bytes() == data:
+                return False
+        except (FileNotFoundError, IsADirectoryError):
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return True
+
+    def write_manifest(self, manifest: Manifest) -> bool:
+        return self.write_file(MANIFEST_PATH, format_manifest(manifest))
+
+    def close(self) -> None:
+        if self._state is not None:
+            self._state.close()
+            self._state = None
+        self.repo.close()
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,42 @@
+"""`git model init`: set git-model up in a clone (safe to run again)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..config import CONFIG_PATH
+from ..manifest import MANIFEST_PATH, Manifest, format_manifest
+from .context import Context
+
+CONFIG_TEMPLATE = (
+    "# git-model team settings (tracked). Personal overrides: git config model.<key> <value>\n"
+    '# link_type = "copy"          # copy | reflink | hardlink | symlink\n'
+    "# max_git_file_size = 10485760  # block commits of larger files into git itself\n"
+)
+
+
+@dataclass
+class InitResult:
+    created: list[str] = field(default_factory=list)
+    hooks: list[str] = field(default_factory=list)
+    restored: int = 0
+
+
+def init(ctx: Context) -> InitResult:
+    result = InitResult()
+    ctx.cache.ensure()
+    fresh_clone = (ctx.root / MANIFEST_PATH).is_file()
+    if not (ctx.root / MANIFEST_PATH).is_file():
+        ctx.write_file(MANIFEST_PATH, format_manifest(Manifest()))
+        result.created.append(MANIFEST_PATH)
+    if not (ctx.root / CONFIG_PATH).is_file():
+        ctx.write_file(CONFIG_PATH, CONFIG_TEMPLATE.encode())
+        result.created.append(CONFIG_PATH)
+    if result.created:
+        ctx.repo.add(result.created)
+    if fresh_clone:
+        from .checkout import checkout
+
+        report = checkout(ctx)
+        result.restored = len(report.written)
+    return result

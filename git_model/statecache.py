@@ -1,0 +1,109 @@
+"""The stat cache: never re-hash a file whose stat says it has not changed.
+
+`<git-common-dir>/model/state.db` (sqlite, WAL) maps an absolute path and its
+(size, mtime_ns, inode, ctime_ns) to the oid last computed for it. Git's racy-timestamp rule
+applies: an entry whose file was modified in the same second as the hash was taken is not
+trusted, since a second write within that second would leave the stat unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from .hashing import Oid
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    oid TEXT NOT NULL,
+    hashed_ns INTEGER NOT NULL
+)
+"""
+
+Key = tuple[int, int, int, int]
+
+
+def stat_key(st: os.stat_result) -> Key:
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+
+class StateCache:
+    def __init__(self, model_dir: Path) -> None:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(model_dir / "state.db", timeout=30, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+        except sqlite3.DatabaseError:
+            # a corrupt stat cache is only a cache: start it again
+            self._db.close()
+            for suffix in ("", "-wal", "-shm"):
+                (model_dir / f"state.db{suffix}").unlink(missing_ok=True)
+            self._db = sqlite3.connect(model_dir / "state.db", timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(_SCHEMA)
+        self._pending: list[tuple[str, int, int, int, int, str, int]] = []
+
+    def lookup_many(self, prefix: str) -> dict[str, tuple[Key, Oid, int]]:
+        """Every entry at or under the absolute path `prefix`, in one query."""
+        rows = self._db.execute(
+            "SELECT path, size, mtime_ns, ino, ctime_ns, oid, hashed_ns FROM files "
+            "WHERE path = ? OR (path >= ? AND path < ?)",
+            (prefix, prefix + "/", prefix + "0"),  # '0' sorts right after '/'
+        ).fetchall()
+        out = {}
+        for path, size, mtime, ino, ctime, oid, hashed in rows:
+            try:
+                out[path] = ((size, mtime, ino, ctime), Oid(oid), hashed)
+            except ValueError:
+                continue
+        return out
+
+    @staticmethod
+    def trusted(entry: tuple[Key, Oid, int] | None, st: os.stat_result) -> Oid | None:
+        """The cached oid if the entry matches `st` and is not racy."""
+        if entry is None:
+            return None
+        key, oid, hashed_ns = entry
+        if key != stat_key(st):
+            return None
+        if st.st_mtime_ns // 1_000_000_000 >= hashed_ns // 1_000_000_000:
+            return None  # racy: modified in the same second the hash was taken
+        return oid
+
+    def get(self, path: Path, st: os.stat_result) -> Oid | None:
+        return self.trusted(self.lookup_many(str(path)).get(str(path)), st)
+
+    def record(
+        self, path: Path, st: os.stat_result, oid: Oid, hashed_ns: int | None = None
+    ) -> None:
+        self._pending.append((str(path), *stat_key(st), str(oid), hashed_ns or time.time_ns()))
+
+    def forget(self, paths: Iterable[Path]) -> None:
+        self.flush()
+        self._db.executemany("DELETE FROM files WHERE path = ?", [(str(p),) for p in paths])
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", self._pending
+            )
+        self._pending.clear()
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):  # losing entries only costs a re-hash
+            self.flush()
+        self._db.close()

@@ -1,0 +1,124 @@
+"""Hermetic test sessions: real git, real hooks, nothing read from or written to the real HOME.
+
+Every test gets its own HOME, XDG dirs and global git config under its tmp_path, with
+`GIT_CONFIG_NOSYSTEM=1`, a fixed author and fixed dates, so runs are repeatable and no test
+touches the developer's machine.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = str(Path(sys.executable).parent)
+
+
+class Shell:
+    """A user's terminal in one directory: runs git and `git model` for real."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+
+    def run(
+        self,
+        *args: str,
+        check: bool = True,
+        input: bytes | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = None if env is None else {**os.environ, **env}
+        proc = subprocess.run(
+            list(args), cwd=self.cwd, capture_output=True, input=input, env=full_env
+        )
+        result = subprocess.CompletedProcess(
+            proc.args,
+            proc.returncode,
+            proc.stdout.decode(errors="replace"),
+            proc.stderr.decode(errors="replace"),
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(args)} exited {proc.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
+        return result
+
+    def git(self, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+        return self.run("git", *args, **kw)  # type: ignore[arg-type]
+
+    def model(self, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+        return self.run("git", "model", *args, **kw)  # type: ignore[arg-type]
+
+    def write(self, rel: str, data: bytes | str) -> Path:
+        path = self.cwd / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, str):
+            data = data.encode()
+        path.write_bytes(data)
+        return path
+
+    def read(self, rel: str) -> bytes:
+        return (self.cwd / rel).read_bytes()
+
+    def at(self, cwd: Path) -> Shell:
+        return Shell(cwd)
+
+
+@pytest.fixture(autouse=True)
+def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    gitconfig = home / ".gitconfig"
+    gitconfig.write_text(
+        "[init]\n\tdefaultBranch = main\n"
+        "[user]\n\tname = Test User\n\temail = test@example.com\n"
+        "[advice]\n\tdetachedHead = false\n"
+        '[protocol "file"]\n\tallow = always\n'
+    )
+    env = {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_DATA_HOME": str(home / ".local/share"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": str(gitconfig),
+        "GIT_AUTHOR_NAME": "Test User",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "Test User",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+        "GIT_TERMINAL_PROMPT": "0",
+        "NO_COLOR": "1",
+        "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
+    }
+    for key in list(os.environ):
+        if key.startswith(("GIT_", "AWS_")) and key not in env:
+            monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return home
+
+
+@pytest.fixture
+def sh(tmp_path: Path) -> Shell:
+    """A new, empty git repository."""
+    work = tmp_path / "work"
+    work.mkdir()
+    shell = Shell(work)
+    shell.git("init", "-q")
+    return shell
+
+
+@pytest.fixture
+def repo(sh: Shell) -> Shell:
+    """A git repository with git-model set up and one initial commit."""
+    sh.model("init")
+    sh.write("README.md", "# project\n")
+    sh.git("add", "README.md")
+    sh.git("commit", "-q", "-m", "initial")
+    return sh
