@@ -1,0 +1,92 @@
+"""Per-commit records on `refs/notes/model`, one JSON object per line (JSON Lines).
+
+A commit's note holds records such as the model versions computed when it was made
+(`"type": "versions"`) and metrics recorded after it (`"type": "metrics"`). Lines are kept
+sorted and unique, so git's `cat_sort_uniq` notes merge combines two clones' records safely;
+readers order records by their `"time"` field (latest wins in reports), never by position.
+Every record carries `"format"`; lines that are not valid records are skipped, never trusted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from .git import Repo
+
+NOTES_REF = "refs/notes/model"
+FORMAT = 1
+Record = dict[str, Any]
+
+
+def encode(record: Record) -> str:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_note(text: str) -> list[Record]:
+    """Valid records of a note; anything else (blank lines, garbage, newer formats) is skipped."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if (
+            isinstance(rec, dict)
+            and rec.get("format") == FORMAT
+            and isinstance(rec.get("type"), str)
+        ):
+            out.append(rec)
+    return out
+
+
+def read_note_text(repo: Repo, commit: str) -> str:
+    proc = repo.git("notes", f"--ref={NOTES_REF}", "show", commit, check=False)
+    return proc.decode("utf-8", errors="replace")
+
+
+def read_records(repo: Repo, commit: str) -> list[Record]:
+    return parse_note(read_note_text(repo, commit))
+
+
+def append_records(repo: Repo, commit: str, records: Iterable[Record]) -> bool:
+    """Add records to a commit's note (sorted, unique lines); False if all were there already."""
+    existing = read_note_text(repo, commit)
+    lines = {line for line in existing.splitlines() if line.strip()}
+    new = {encode(r) for r in records}
+    if new <= lines:
+        return False
+    text = "\n".join(sorted(lines | new)) + "\n"
+    repo.git("notes", f"--ref={NOTES_REF}", "add", "-f", "-F", "-", commit, input=text.encode())
+    return True
+
+
+def records_by_commit(repo: Repo, revs: list[str]) -> dict[str, list[Record]]:
+    """Records of many commits in one git call (`git log --no-walk --notes`)."""
+    if not revs:
+        return {}
+    out = repo.git(
+        "log",
+        "--no-walk=unsorted",
+        f"--notes={NOTES_REF}",
+        "--format=%x00%H%x01%N",
+        *revs,
+        "--",
+    ).decode("utf-8", errors="replace")
+    result: dict[str, list[Record]] = {}
+    for chunk in out.split("\0"):
+        if "\x01" in chunk:
+            commit, _, note = chunk.partition("\x01")
+            result[commit.strip()] = parse_note(note)
+    return result
+
+
+def latest(records: list[Record], type_: str) -> list[Record]:
+    """Records of one type, oldest first by their time field (so the last one wins)."""
+    return sorted(
+        (r for r in records if r.get("type") == type_), key=lambda r: str(r.get("time", ""))
+    )
