@@ -1,0 +1,60 @@
+"""Reading artifacts from Python: the serving side of the API.
+
+`open_artifact("model.npz", rev="v1")` returns a binary file with the artifact's bytes at that
+revision, verified against their oid before the first byte is handed over. It works where no
+git binary is installed (see revreader), so a serving image can load "the model at tag prod".
+"""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO
+
+from .cache import Cache
+from .errors import CorruptObject, GitModelError, MissingObject
+from .hashing import Oid
+from .manifest import read_listing, read_manifest
+from .paths import check_relpath
+from .revreader import RevisionFiles, open_reader
+
+
+def locate(files: RevisionFiles, path: str) -> Oid:
+    """The oid of the file `path` (an artifact, or a file inside a tracked directory)."""
+    rel = check_relpath(path.replace(os.sep, "/").strip("/"))
+    manifest = read_manifest(files.read)
+    art = manifest.artifact_for(rel)
+    if art is None:
+        raise GitModelError(
+            f"{rel} is not a tracked artifact at {files.commit[:12]}; "
+            "'git model status' lists the artifacts"
+        )
+    if not art.is_dir:
+        return art.oid
+    if rel == art.path:
+        raise GitModelError(f"{rel} is a directory; open one of its files, e.g. {rel}/<file>")
+    inner = rel[len(art.path) + 1 :]
+    for entry in read_listing(files.read, art):
+        if entry.relpath == inner:
+            return entry.oid
+    raise GitModelError(f"{rel} is not in tracked directory {art.path} at {files.commit[:12]}")
+
+
+def open_artifact(path: str, rev: str = "HEAD", repo: str | os.PathLike[str] = ".") -> BinaryIO:
+    files = open_reader(repo, rev)
+    try:
+        oid = locate(files, path)
+    finally:
+        if callable(files.close):
+            files.close()
+    cache = Cache(files.common_dir / "model")
+    if not cache.has(oid):
+        raise MissingObject(
+            f"{path} at {rev} ({oid.short}) is not in the local cache; run 'git model pull'"
+        )
+    if not cache.verify_object(oid):
+        cache.quarantine(oid)
+        raise CorruptObject(
+            f"cache object {oid.short} for {path} is corrupt and was quarantined; "
+            "run 'git model pull' to get a good copy"
+        )
+    return cache.open(oid)
