@@ -125,11 +125,16 @@ class Cache:
         finally:
             os.close(fd)
         dest = self.path(oid)
-        if dest.exists():  # someone stored the same bytes meanwhile
-            os.unlink(tmp)
-            return
-        dest.parent.mkdir(exist_ok=True)
-        os.replace(tmp, dest)
+        try:
+            if dest.exists():  # someone stored the same bytes meanwhile
+                os.unlink(tmp)
+                return
+            dest.parent.mkdir(exist_ok=True)
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def store_file(self, src: Path, known: Oid | None = None) -> tuple[Oid, int]:
         """Store a work-tree file; returns (oid, size). Same bytes are stored once."""

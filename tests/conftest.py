@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 BIN = str(Path(sys.executable).parent)
+pytest_plugins = ["faults"]
 
 
 class Shell:

@@ -1,0 +1,52 @@
+"""Loaded by a git-model subprocess under test (PYTHONPATH): inject an OSError on demand.
+
+GIT_MODEL_INJECT="OP:SUBSTRING:ERRNO" makes OP (open | replace | mkstemp) raise
+OSError(ERRNO) for any path containing SUBSTRING, e.g. "open:/model/tmp/:EACCES". Used only
+where a real fault cannot be produced (root bypasses file permissions).
+"""
+
+import builtins
+import errno
+import os
+import tempfile
+
+_spec = os.environ.get("GIT_MODEL_INJECT", "")
+if _spec:
+    _op, _needle, _name = _spec.split(":", 2)
+    _code = getattr(errno, _name)
+
+    def _fail(path: object) -> None:
+        if _needle in os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else False:
+            raise OSError(_code, os.strerror(_code), os.fsdecode(path))  # type: ignore[arg-type]
+
+    if _op == "open":
+        _real_open, _real_os_open = builtins.open, os.open
+
+        def _open(file, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
+            if any(c in mode for c in "wax+"):
+                _fail(file)
+            return _real_open(file, mode, *args, **kwargs)
+
+        def _os_open(path, flags, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+                _fail(path)
+            return _real_os_open(path, flags, *args, **kwargs)
+
+        builtins.open = _open
+        os.open = _os_open
+    elif _op == "replace":
+        _real_replace = os.replace
+
+        def _replace(src, dst, *args, **kwargs):  # type: ignore[no-untyped-def]
+            _fail(dst)
+            return _real_replace(src, dst, *args, **kwargs)
+
+        os.replace = _replace
+    elif _op == "mkstemp":
+        _real_mkstemp = tempfile.mkstemp
+
+        def _mkstemp(*args, **kwargs):  # type: ignore[no-untyped-def]
+            _fail(str(kwargs.get("dir", "")) + "/")
+            return _real_mkstemp(*args, **kwargs)
+
+        tempfile.mkstemp = _mkstemp
