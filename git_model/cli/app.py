@@ -70,8 +70,37 @@ def cli(ctx: click.Context, quiet: bool, verbose: int) -> None:
     ctx.obj = {"quiet": quiet, "verbose": 0 if quiet else verbose}
 
 
+def _verbosity(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value:
+        obj = ctx.ensure_object(dict)
+        if param.name == "quiet":
+            obj["quiet"], obj["verbose"] = True, 0
+        else:
+            obj["verbose"] = obj.get("verbose", 0) + int(value)
+
+
 def command(**kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
-    """A subcommand with the house defaults."""
+    """A subcommand with the house defaults: -h, and -q / -v after the command name too."""
     kwargs.setdefault("context_settings", {"help_option_names": ["-h", "--help"]})
-    decorator: Callable[[Callable[..., Any]], click.Command] = click.command(**kwargs)
-    return decorator
+
+    def decorate(f: Callable[..., Any]) -> click.Command:
+        f = click.option(
+            "-q",
+            "--quiet",
+            is_flag=True,
+            expose_value=False,
+            callback=_verbosity,
+            help="Print only errors.",
+        )(f)
+        f = click.option(
+            "-v",
+            "--verbose",
+            count=True,
+            expose_value=False,
+            callback=_verbosity,
+            help="Say more (repeatable).",
+        )(f)
+        cmd: click.Command = click.command(**kwargs)(f)
+        return cmd
+
+    return decorate
