@@ -25,6 +25,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "verify": ("workspace_cmds", "verify_cmd", "Re-hash cache objects; quarantine corrupt ones."),
     "cat": ("workspace_cmds", "cat_cmd", "Write a cache object's bytes to stdout (verified)."),
+    "tag": ("registry_cmds", "tag_cmd", "Register a model version as NAME@vX.Y.Z."),
+    "promote": ("registry_cmds", "promote_cmd", "Put a model version in a stage (prod, staging…)."),
+    "demote": ("registry_cmds", "demote_cmd", "Take a stage away from a model's versions."),
+    "registry": (
+        "registry_cmds",
+        "registry_cmd",
+        "Show models, versions, stages, hashes and metrics.",
+    ),
 }
 
 

@@ -154,7 +154,8 @@ def render_restore(report: RestoreReport, as_json: bool) -> int:
     epilog="""\b
 Examples:
   git model checkout                 # repair drift after 'git reset --hard' or 'git stash'
-  git model checkout v1 -- model.pt  # put v1's weights in the work tree (HEAD stays)"""
+  git model checkout v1 -- model.pt  # put v1's weights in the work tree (HEAD stays)
+  git model checkout digits@prod     # roll back: prod's weights and data (also NAME@v1.2.0)"""
 )
 @click.argument("rev", required=False)
 @click.argument("paths", nargs=-1, type=click.Path())
@@ -162,13 +163,19 @@ Examples:
 def checkout_cmd(rev: str | None, paths: tuple[str, ...], as_json: bool) -> int:
     """Make the work tree's artifacts match REV's manifest (default: the work tree's own).
 
+    REV may name a registered model version (NAME@v1.2.0, NAME@prod, NAME#prod): then only
+    that model's weights and data are restored, and HEAD stays where it is.
     Only files that differ are written, each verified as it is copied. Work-tree bytes that
     would be replaced are kept in the cache first, and the message says how to get them back.
     """
     from ..ops.checkout import checkout
+    from ..ops.registry import resolve_model_rev
 
     with Context.open() as ctx:
-        report = checkout(ctx, rev, list(paths) or None, fetch=_fetcher())
+        commit, model = resolve_model_rev(ctx, rev) if rev else (None, None)
+        report = checkout(ctx, commit, list(paths) or None, fetch=_fetcher(), model=model)
+    if model is not None and commit is not None and not as_json:
+        note(f"{model} as of {rev} ({commit[:10]}); HEAD did not move, 'git model checkout' undoes")
     return render_restore(report, as_json)
 
 

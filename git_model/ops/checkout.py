@@ -22,17 +22,21 @@ def checkout(
     previous: Manifest | None = None,
     fetch: Fetcher | None = None,
     progress: Progress | None = None,
+    model: str | None = None,
 ) -> RestoreReport:
     """Restore artifacts of `rev` (the work tree's manifest when None).
 
     `previous` (the manifest the work tree matched before, e.g. the old HEAD in a hook) lets
-    artifacts that the target no longer has be taken out of the work tree.
+    artifacts that the target no longer has be taken out of the work tree. `model` restricts
+    the restore to that model's artifacts (its weights and data), as a registry rollback does.
     """
     if rev is not None and ctx.repo.rev_parse(rev) is None:
         raise UsageError(f"unknown revision {rev!r}; give a commit, branch or tag")
     target = ctx.manifest(rev)
     read = ctx.reader(rev)
     selected = sorted(target.artifacts)
+    if model is not None:
+        selected = _model_artifacts(target, model, rev)
     if paths:
         wanted = [to_relpath(ctx.root, p) for p in paths]
         for w in wanted:
@@ -50,9 +54,21 @@ def checkout(
         restorer = Restorer(ctx.workspace(progress), ctx.settings.link_type)
         for path in selected:
             restorer.restore(target.artifacts[path], read)
-        if previous is not None and not paths:
+        if previous is not None and not paths and model is None:
             for path, art in previous.artifacts.items():
                 if path not in target.artifacts and target.artifact_for(path) is None:
                     restorer.remove(art)
         ctx.state.flush()
     return restorer.report
+
+
+def _model_artifacts(manifest: Manifest, model: str, rev: str | None) -> list[str]:
+    m = manifest.models.get(model)
+    if m is None:
+        raise GitModelError(f"there is no model {model!r} at {rev or 'the work tree'}")
+    parts = [*m.weights, *m.data]
+    return [
+        a
+        for a in sorted(manifest.artifacts)
+        if any(is_within(p, a) or is_within(a, p) for p in parts)
+    ]
