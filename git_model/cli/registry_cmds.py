@@ -62,7 +62,7 @@ def tag_cmd(
     as_json: bool,
 ) -> None:
     """Register the model version NAME has at REV as the annotated tag NAME@vX.Y.Z (GTO's)."""
-    from ..ops.registry import register
+    from ..ops.registry_write import register
 
     with Context.open() as ctx:
         v = register(
@@ -107,7 +107,7 @@ def promote_cmd(
     name: str, stage: str, target: str | None, message: str | None, as_json: bool
 ) -> None:
     """Assign STAGE to a version of NAME with a new tag NAME#STAGE#N (GTO's format)."""
-    from ..ops.registry import promote
+    from ..ops.registry_write import promote
 
     with Context.open() as ctx:
         version, tag, registered = promote(ctx, name, stage, target, message=message)
@@ -147,7 +147,8 @@ def demote_cmd(
     name: str, stage: str, version: str | None, message: str | None, as_json: bool
 ) -> None:
     """Take STAGE away from NAME's versions (or one VERSION) with NAME#STAGE!#N tags."""
-    from ..ops.registry import demote, load_registry
+    from ..ops.registry import load_registry
+    from ..ops.registry_write import demote
 
     with Context.open() as ctx:
         removed = demote(ctx, name, stage, version, message=message)

@@ -8,9 +8,9 @@ order holds even when several tags share the same second.
 
 What git-model adds to GTO: each version carries its model version hash (the lineage hash from
 the manifest) and its metrics (from the notes, or the snapshot in the registration tag when the
-notes have not been fetched), registering refuses a model version that is already registered
-under another number, and `resolve_model_rev` turns `NAME@v1.2.0`, `NAME@prod` or `NAME#prod`
-into the commit that holds that version.
+notes have not been fetched), and `resolve_model_rev` turns `NAME@v1.2.0`, `NAME@prod` or
+`NAME#prod` into the commit that holds that version (for `git model checkout` and the Python
+API). Changes (tag, promote, demote) live in `registry_write`.
 """
 
 from __future__ import annotations
@@ -25,27 +25,16 @@ from ..registry_tags import (
     ASSIGN,
     DEPRECATE,
     DEREGISTER,
-    FIRST_VERSION,
     REGISTER,
     SHORTCUT_RE,
     UNASSIGN,
     RegistryTag,
     SemVer,
-    assign_subject,
-    check_name,
-    create_tag,
     read_tags,
-    register_subject,
-    register_tag,
-    stage_tag,
     subject,
-    tag_message,
-    unassign_subject,
 )
 from ..versions import model_version
 from .context import Context
-
-BUMPS = ("major", "minor", "patch")
 
 
 def iso_time(seconds: int) -> str:
@@ -210,8 +199,10 @@ def load_registry(ctx: Context, *, details: bool = True) -> Registry:
         elif t.name.action in (ASSIGN, UNASSIGN) and t.name.stage:
             v = entry.find(version) if version else None
             if v is None:  # a stage on a commit nobody registered (GTO --skip-registration)
-                v = Version(entry.name, t.commit, t.commit)
-                entry.versions.append(v)
+                v = entry.find(t.commit) or Version(entry.name, t.commit, t.commit)
+                if v not in entry.versions:
+                    entry.versions.append(v)
+                event.version = v.version  # GTO names such a version by its commit
             v.stage_events.setdefault(t.name.stage, []).append(event)
     for entry in registry.models.values():
         _settle(entry)
@@ -302,7 +293,7 @@ def resolve_model_rev(ctx: Context, text: str) -> tuple[str, str | None]:
     if m is not None:
         entry = load_registry(ctx, details=False).models.get(m["name"])
         if entry is not None:
-            return _resolve_in(entry, m["sep"], m["ref"]).commit, entry.name
+            return resolve_in(entry, m["sep"], m["ref"]).commit, entry.name
     commit = ctx.repo.rev_parse(text)
     if commit is None:
         raise UsageError(
@@ -312,7 +303,8 @@ def resolve_model_rev(ctx: Context, text: str) -> tuple[str, str | None]:
     return commit, None
 
 
-def _resolve_in(entry: ModelEntry, sep: str, ref: str) -> Version:
+def resolve_in(entry: ModelEntry, sep: str, ref: str) -> Version:
+    """The version `@vX.Y.Z`, `@latest`, `@STAGE` or `#STAGE` names in one model."""
     hint = f"'git model registry {entry.name}' lists its versions and stages"
     if sep == "@" and ref in ("latest", "greatest"):
         version = entry.latest
@@ -330,144 +322,3 @@ def _resolve_in(entry: ModelEntry, sep: str, ref: str) -> Version:
     if holder is None:
         raise GitModelError(f"no version of {entry.name} is in stage {ref!r}; {hint}")
     return holder
-
-
-# -- writing -------------------------------------------------------------------------------------
-
-
-def _commit(ctx: Context, rev: str) -> str:
-    commit = ctx.repo.rev_parse(rev)
-    if commit is None:
-        raise UsageError(f"unknown revision {rev!r}; give a commit, branch or tag")
-    return commit
-
-
-def register(
-    ctx: Context,
-    name: str,
-    rev: str = "HEAD",
-    *,
-    version: str | None = None,
-    bump: str | None = None,
-    message: str | None = None,
-    allow_duplicate: bool = False,
-) -> Version:
-    """Tag the model version at `rev` as `NAME@vX.Y.Z` (next patch by default)."""
-    check_name(name)
-    if version and bump:
-        raise UsageError("give either --version or --bump, not both")
-    if bump is not None and bump not in BUMPS:
-        raise UsageError(f"--bump must be one of {', '.join(BUMPS)}")
-    wanted = SemVer.parse(version) if version else None
-    commit = _commit(ctx, rev)
-    version_hash = version_hash_at(ctx, commit, name)
-    with ctx.lock("git model tag"):
-        entry = load_registry(ctx).models.get(name) or ModelEntry(name)
-        live = [v for v in entry.versions if v.registered and v.active]
-        for v in live:
-            if v.commit == commit:
-                raise GitModelError(
-                    f"{name} is already registered at {commit[:10]} as {v.version}; "
-                    f"promote it with 'git model promote {name} STAGE {v.version}'"
-                )
-        for v in live:
-            if v.version_hash == version_hash and not allow_duplicate:
-                raise GitModelError(
-                    f"model version {version_hash[:12]} of {name} is already registered as "
-                    f"{v.version}; use it, or pass --allow-duplicate to register it again"
-                )
-        if wanted is not None:
-            chosen = wanted
-            if entry.find(str(chosen)) is not None:
-                raise GitModelError(
-                    f"{name}@{chosen} already exists; pick another --version or use --bump"
-                )
-        elif entry.latest is not None:
-            chosen = SemVer.parse(entry.latest.version).bump(bump or "patch")
-        else:
-            chosen = SemVer.parse(FIRST_VERSION[bump or "patch"])
-        records = notes.records_by_commit(ctx.repo, [commit]).get(commit, [])
-        metrics = metrics_for(records, name)
-        subject_line = message or register_subject(name, str(chosen))
-        tag = register_tag(name, chosen)
-        create_tag(ctx.repo, tag, commit, tag_message(subject_line, version_hash, metrics))
-    return Version(name, str(chosen), commit, True, version_hash=version_hash, metrics=metrics)
-
-
-def promote(
-    ctx: Context, name: str, stage: str, target: str | None = None, *, message: str | None = None
-) -> tuple[Version, str, Version | None]:
-    """Assign `stage` to a version (`vX.Y.Z`, or the version at a revision; default HEAD).
-
-    A revision whose model version is not registered yet is registered first (next patch).
-    Returns (the version, the new tag, the version registered on the way if any).
-    """
-    check_name(name)
-    check_name(stage, "stage name")
-    entry = load_registry(ctx).models.get(name) or ModelEntry(name)
-    registered: Version | None = None
-    if target is not None and SemVer.is_valid(target):
-        version = _resolve_in(entry, "@", target)
-    else:
-        commit = _commit(ctx, target or "HEAD")
-        version_hash = version_hash_at(ctx, commit, name)
-        live = [v for v in entry.versions if v.registered and v.active]
-        found = next((v for v in live if v.commit == commit), None) or next(
-            (v for v in live if v.version_hash == version_hash), None
-        )
-        if found is None:
-            registered = register(ctx, name, commit)
-            entry = load_registry(ctx).model(name)
-            found = entry.find(registered.version)
-            assert found is not None
-        version = found
-    if entry.stages.get(stage) is version:
-        raise GitModelError(f"{name} {version.version} is already in stage {stage}")
-    with ctx.lock("git model promote"):
-        counter = load_registry(ctx, details=False).models.get(name, entry).counter + 1
-        tag = stage_tag(name, stage, counter)
-        text = tag_message(
-            message or assign_subject(name, stage, version.version), version.version_hash
-        )
-        create_tag(ctx.repo, tag, version.commit, text)
-    return version, tag, registered
-
-
-def demote(
-    ctx: Context,
-    name: str,
-    stage: str,
-    version: str | None = None,
-    *,
-    message: str | None = None,
-) -> list[tuple[Version, str]]:
-    """Take `stage` away: from every version that holds it, or from one version only.
-
-    Each removal is a new `NAME#STAGE!#N` tag. GTO shows the most recent version still in a
-    stage, so taking it from one version only hands the stage back to the one before.
-    """
-    check_name(name)
-    check_name(stage, "stage name")
-    entry = load_registry(ctx).model(name)
-    holding = sorted(
-        (v for v in entry.versions if v.active and v.holds(stage) is not None),
-        key=lambda v: v.holds(stage) or 0,
-        reverse=True,
-    )
-    if version is not None:
-        holding = [v for v in holding if v.version == version]
-    if not holding:
-        which = f"{name} {version}" if version else f"no version of {name}"
-        raise GitModelError(
-            f"{which} is not in stage {stage}; 'git model registry {name}' shows the stages"
-        )
-    out = []
-    with ctx.lock("git model demote"):
-        counter = load_registry(ctx, details=False).model(name).counter
-        for v in holding:
-            counter += 1
-            tag = stage_tag(name, stage, counter, unassign=True)
-            text = tag_message(message or unassign_subject(name, stage, v.version), v.version_hash)
-            create_tag(ctx.repo, tag, v.commit, text)
-            out.append((v, tag))
-    return out
