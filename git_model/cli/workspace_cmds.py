@@ -175,7 +175,9 @@ def checkout_cmd(rev: str | None, paths: tuple[str, ...], as_json: bool) -> int:
         commit, model = resolve_model_rev(ctx, rev) if rev else (None, None)
         report = checkout(ctx, commit, list(paths) or None, fetch=_fetcher(), model=model)
     if model is not None and commit is not None and not as_json:
-        note(f"{model} as of {rev} ({commit[:10]}); HEAD did not move, 'git model checkout' undoes")
+        note(
+            f"{model} as of {rev} ({commit[:10]}); HEAD did not move: 'git model checkout' puts HEAD's back"
+        )
     return render_restore(report, as_json)
 
 

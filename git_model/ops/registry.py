@@ -16,6 +16,7 @@ API). Changes (tag, promote, demote) live in `registry_write`.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,7 +167,14 @@ class Registry:
 
 def load_registry(ctx: Context, *, details: bool = True) -> Registry:
     """The registry as the tags say; with `details`, version hashes and metrics too."""
-    tags = read_tags(ctx.repo)
+    registry = build_registry(read_tags(ctx.repo))
+    if details:
+        _fill_details(ctx, registry)
+    return registry
+
+
+def build_registry(tags: Iterable[RegistryTag]) -> Registry:
+    """The registry state from its tags alone (no git needed: a dulwich reader can feed it)."""
     registry = Registry()
     # registrations first, so that a stage tag finds the version registered at its commit
     order = {REGISTER: 0, DEREGISTER: 1}
@@ -206,8 +214,6 @@ def load_registry(ctx: Context, *, details: bool = True) -> Registry:
             v.stage_events.setdefault(t.name.stage, []).append(event)
     for entry in registry.models.values():
         _settle(entry)
-    if details:
-        _fill_details(ctx, registry)
     return registry
 
 
@@ -289,11 +295,10 @@ def resolve_model_rev(ctx: Context, text: str) -> tuple[str, str | None]:
     Accepts `NAME@vX.Y.Z`, `NAME@latest`, `NAME#STAGE` (GTO's shortcuts) and `NAME@STAGE`;
     anything else is a git revision (commit, branch, tag).
     """
-    m = SHORTCUT_RE.fullmatch(text)
-    if m is not None:
-        entry = load_registry(ctx, details=False).models.get(m["name"])
-        if entry is not None:
-            return resolve_in(entry, m["sep"], m["ref"]).commit, entry.name
+    if SHORTCUT_RE.fullmatch(text):
+        found = resolve_shortcut(load_registry(ctx, details=False), text)
+        if found is not None:
+            return found
     commit = ctx.repo.rev_parse(text)
     if commit is None:
         raise UsageError(
@@ -301,6 +306,16 @@ def resolve_model_rev(ctx: Context, text: str) -> tuple[str, str | None]:
             "or NAME@v1.2.3, NAME@STAGE, NAME#STAGE ('git model registry' lists them)"
         )
     return commit, None
+
+
+def resolve_shortcut(registry: Registry, text: str) -> tuple[str, str] | None:
+    """(commit, model) for `NAME@vX.Y.Z`, `NAME@latest`, `NAME@STAGE` or `NAME#STAGE` when
+    NAME is registered; None when `text` is not such a name (it may be a git revision)."""
+    m = SHORTCUT_RE.fullmatch(text)
+    entry = registry.models.get(m["name"]) if m else None
+    if m is None or entry is None:
+        return None
+    return resolve_in(entry, m["sep"], m["ref"]).commit, entry.name
 
 
 def resolve_in(entry: ModelEntry, sep: str, ref: str) -> Version:
