@@ -22,12 +22,14 @@ exact regex anyway, and precedence is a sort key of a dozen lines.
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UsageError
-from .git import Repo
+from .git import Repo, run_git
 
 # -- GTO's grammar (gto/constants.py), copied so both tools split names identically --------------
 
@@ -262,8 +264,19 @@ def read_tags(repo: Repo) -> list[RegistryTag]:
     return result
 
 
-def create_tag(repo: Repo, tag: str, commit: str, message: str) -> None:
-    """Create an annotated tag; never move an existing one."""
+def create_tag(
+    repo: Repo, tag: str, commit: str, message: str, *, not_before: int | None = None
+) -> None:
+    """Create an annotated tag; never move an existing one.
+
+    GTO orders stage events by tag time, in whole seconds, so two stage tags made within one
+    second could be read in either order. `not_before` dates the tag at least then (a second
+    or so ahead at most), unless GIT_COMMITTER_DATE pins the date already.
+    """
     if repo.git_ok("rev-parse", "--verify", "-q", f"refs/tags/{tag}"):
         raise UsageError(f"tag {tag} already exists; registry tags are never moved")
-    repo.git("tag", "-a", "-F", "-", tag, commit, input=message.encode("utf-8"))
+    env = None
+    if not_before and "GIT_COMMITTER_DATE" not in os.environ and time.time() < not_before:
+        env = {**os.environ, "GIT_COMMITTER_DATE": f"{not_before} +0000"}
+    args = ["tag", "-a", "-F", "-", tag, commit]
+    run_git(args, cwd=repo.root, input=message.encode("utf-8"), env=env)

@@ -49,6 +49,14 @@ def registry(sh: Shell, *args: str) -> Any:
     return json.loads(sh.model("registry", *args, "--json").stdout)
 
 
+def unpinned(sh: Shell, *args: str) -> None:
+    """Run `git model ARGS` on the real clock, as a script in a pipeline would."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("GIT_COMMITTER_DATE", "GIT_AUTHOR_DATE")
+    }
+    subprocess.run(["git", "model", *args], cwd=sh.cwd, env=env, check=True, capture_output=True)
+
+
 def tag_message(sh: Shell, tag: str) -> str:
     return sh.git("tag", "-l", "--format=%(contents)", tag).stdout
 
@@ -233,6 +241,17 @@ def test_checkout_model_at_stage_restores_its_artifacts_and_keeps_head(released:
     assert sh.git("rev-parse", "HEAD").stdout.strip() == head
 
 
+def test_stage_tags_made_within_one_second_still_read_in_order(released: Shell) -> None:
+    # GTO orders stage events by tag time (whole seconds): each stage tag is dated after the last
+    unpinned(released, "promote", "digits", "prod", "v0.0.1")
+    unpinned(released, "demote", "digits", "prod", "v0.0.1")
+    unpinned(released, "promote", "digits", "prod", "v0.0.1")
+    out = released.git("for-each-ref", "--format=%(taggerdate:unix)", "refs/tags/digits#prod*")
+    times = sorted(int(t) for t in out.stdout.split())[-3:]
+    assert times[0] < times[1] < times[2]
+    assert registry(released, "digits")["stages"]["prod"] == "v0.0.1"
+
+
 def test_tags_travel_with_git_push_and_a_fresh_clone_reads_the_registry(
     released: Shell, tmp_path: Path
 ) -> None:
@@ -253,6 +272,8 @@ def test_gto_reads_the_same_versions_and_stages(released: Shell) -> None:
     sh = released
     gto = str(GTO)
     sh.model("demote", "digits", "prod", "v0.1.0", env=at(6))
+    for args in (["staging", "v0.0.1"], ["staging", "v0.1.0"], ["prod", "v0.1.0"]):
+        unpinned(sh, "promote", "digits", *args)  # within a second or two, on the real clock
 
     def gto_json(*args: str) -> Any:
         proc = subprocess.run(

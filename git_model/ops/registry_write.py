@@ -116,12 +116,12 @@ def promote(
     if entry.stages.get(stage) is version:
         raise GitModelError(f"{name} {version.version} is already in stage {stage}")
     with ctx.lock("git model promote"):
-        counter = load_registry(ctx, details=False).models.get(name, entry).counter + 1
-        tag = stage_tag(name, stage, counter)
+        fresh = load_registry(ctx, details=False).models.get(name, entry)
+        tag = stage_tag(name, stage, fresh.counter + 1)
         text = tag_message(
             message or assign_subject(name, stage, version.version), version.version_hash
         )
-        create_tag(ctx.repo, tag, version.commit, text)
+        create_tag(ctx.repo, tag, version.commit, text, not_before=_after(fresh))
     return version, tag, registered
 
 
@@ -155,11 +155,18 @@ def demote(
         )
     out = []
     with ctx.lock("git model demote"):
-        counter = load_registry(ctx, details=False).model(name).counter
+        fresh = load_registry(ctx, details=False).model(name)
+        counter, not_before = fresh.counter, _after(fresh)
         for v in holding:
             counter += 1
             tag = stage_tag(name, stage, counter, unassign=True)
             text = tag_message(message or unassign_subject(name, stage, v.version), v.version_hash)
-            create_tag(ctx.repo, tag, v.commit, text)
+            create_tag(ctx.repo, tag, v.commit, text, not_before=not_before)
             out.append((v, tag))
+            not_before += 1
     return out
+
+
+def _after(entry: ModelEntry) -> int:
+    """A tag time after every tag of the model (see `create_tag`)."""
+    return max((e.time for e in entry.history), default=0) + 1
