@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
@@ -45,17 +46,31 @@ Examples:
   git model add model.safetensors data/train
   git model add model.pt --model digits            # weights of model 'digits'
   git model add data/train --model digits --kind data
-  git model add params.yaml --model digits --kind params"""
+  git model add params.yaml --model digits --kind params
+  git model add --model digits --param train.lr=0.001 --param layers='[64, 32]'"""
 )
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--model", "model", metavar="NAME", help="Make the paths components of this model.")
 @click.option(
     "--kind",
     type=click.Choice(["weights", "data", "params", "code"]),
     help="Component kind (default: weights). params and code stay in git.",
 )
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set an inline hyperparameter of --model (value read as JSON, else text). Repeatable.",
+)
 @json_option
-def add_cmd(paths: tuple[str, ...], model: str | None, kind: str | None, as_json: bool) -> None:
+def add_cmd(
+    paths: tuple[str, ...],
+    model: str | None,
+    kind: str | None,
+    params: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Track files or directories: hash them, store them in the cache, keep them out of git."""
     from ..ops.add import add
 
@@ -63,7 +78,12 @@ def add_cmd(paths: tuple[str, ...], model: str | None, kind: str | None, as_json
         bar = progress_bar(None, "hashing")
         try:
             result = add(
-                ctx, list(paths), model=model, kind=kind, progress=bar.update if bar else None
+                ctx,
+                list(paths),
+                model=model,
+                kind=kind,
+                params=list(params),
+                progress=bar.update if bar else None,
             )
         finally:
             if bar:
@@ -80,6 +100,8 @@ def add_cmd(paths: tuple[str, ...], model: str | None, kind: str | None, as_json
         say(f"updated {path}")
     for path in result.unchanged:
         say(f"unchanged {path}")
+    for key, value in sorted(result.params.items()):
+        say(f"set {key} = {json.dumps(value, ensure_ascii=False)} on model {result.model}")
     say("commit to record them: git commit -m '...'")
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import GitModelError, UsageError
 from ..gitignore import ensure_ignored
+from ..hyperparams import check_toml_value, parse_assignment
 from ..manifest import ARTIFACT_KINDS, KINDS, MANIFEST_PATH, Model
 from ..paths import GITMODEL_DIR, is_within, to_relpath
 from ..versions import refresh_versions
@@ -22,9 +24,11 @@ class AddResult:
     untracked_from_git: list[str] = field(default_factory=list)
     model: str | None = None
     kind: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # inline hyperparameters set
 
     def to_json(self) -> dict[str, object]:
         return {
+            "params": self.params,
             "added": self.added,
             "updated": self.updated,
             "unchanged": self.unchanged,
@@ -40,9 +44,20 @@ def add(
     *,
     model: str | None = None,
     kind: str | None = None,
+    params: list[str] | None = None,
     progress: Progress | None = None,
 ) -> AddResult:
-    if not paths:
+    """Track `paths` (as components of `model` when given) and set inline hyperparameters.
+
+    `params` are `key=value` texts (`train.lr=0.01`): the value is JSON when it parses, else a
+    string; they live in the manifest under the model and enter its version hash.
+    """
+    inline = dict(parse_assignment(p) for p in params or [])
+    for key, value in inline.items():
+        check_toml_value(key, value)
+    if inline and model is None:
+        raise UsageError("--param needs --model NAME: git model add --model NAME --param lr=0.01")
+    if not paths and not inline:
         raise UsageError("name at least one file or directory: git model add model.pt data/")
     if kind is not None and kind not in KINDS:
         raise UsageError(f"--kind must be one of {', '.join(KINDS)}")
@@ -55,11 +70,11 @@ def add(
             raise UsageError(f"{rel} is git-model's own metadata; it cannot be an artifact")
         if not (ctx.root / rel).exists() and not (ctx.root / rel).is_symlink():
             raise GitModelError(f"{rel} does not exist; check the path and retry")
-    result = AddResult(model=model, kind=kind)
+    result = AddResult(model=model, kind=kind if rels else None, params=inline)
     with ctx.lock("git model add"):
         manifest = ctx.manifest()
         staged: list[str] = []
-        if kind in (None, *ARTIFACT_KINDS):
+        if rels and kind in (None, *ARTIFACT_KINDS):
             for rel in rels:
                 for other in manifest.artifacts:
                     if other != rel and (is_within(rel, other) or is_within(other, rel)):
@@ -86,7 +101,7 @@ def add(
                     result.unchanged.append(rel)
             if ensure_ignored(ctx.root, rels):
                 staged.append(".gitignore")
-        else:
+        elif rels:
             # params and code stay in git: make sure git tracks them
             for rel in rels:
                 if manifest.artifact_for(rel):
@@ -101,6 +116,7 @@ def add(
             m = manifest.models.setdefault(model, Model(model))
             current = getattr(m, kind)
             setattr(m, kind, sorted(set(current) | set(rels)))
+            m.hyperparameters.update(inline)
         refresh_versions(manifest, ctx.reader(None))
         ctx.write_manifest(manifest)
         staged.append(MANIFEST_PATH)
