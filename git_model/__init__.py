@@ -1,8 +1,71 @@
 """git-model: version machine-learning models the way git versions code.
 
-The Python API for training and serving code lives here; it never imports the CLI.
+The Python API for training and serving code lives here; it never imports the CLI (no click),
+only the standard library and the `git` binary:
+
+    import git_model
+
+    print(git_model.version("digits"))                 # the model version at HEAD
+    git_model.log_metrics({"accuracy": 0.93}, model="digits")
+
+Every function takes `repo`, a path anywhere inside the work tree (default: the current
+directory), and raises `git_model.errors.GitModelError` (one line saying what to do) on failure.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from typing import Any
+
 __version__ = "0.1.0"
+__all__ = ["log_metrics", "version"]
+
+PathLike = str | os.PathLike[str]
+
+
+def log_metrics(
+    metrics: Mapping[str, Any],
+    *,
+    model: str | None = None,
+    rev: str = "HEAD",
+    repo: PathLike = ".",
+) -> str:
+    """Record metrics on a commit (default HEAD) and return the commit id.
+
+    `metrics` maps names to numbers or other JSON values; nested mappings become dotted names
+    (`{"eval": {"acc": 0.9}}` records `eval.acc`), numpy/torch scalars become Python numbers,
+    and NaN or infinities are refused. With `model`, the metrics describe that model (it must
+    exist at `rev`); without, they describe the whole commit.
+
+    The record is appended to the commit's note on `refs/notes/model`: the commit is not
+    rewritten, recording again keeps the earlier values, and reports show the latest. Metrics
+    never change the model version hash.
+    """
+    from .ops.context import Context
+    from .ops.metrics import record_metrics
+
+    with Context.open(repo, require_init=False) as ctx:
+        commit, _ = record_metrics(ctx, metrics, model=model, rev=rev)
+    return commit
+
+
+def version(name: str, rev: str | None = "HEAD", repo: PathLike = ".") -> str:
+    """The version hash (64 hex digits) of model `name` at `rev`.
+
+    At a revision, this is the version its manifest records (the one the commit hook wrote).
+    With `rev=None`, it is computed from the work tree as it is now (artifacts hashed through
+    the stat cache, so unchanged files are not re-read): the version the next commit will have.
+    """
+    from .errors import GitModelError
+    from .ops.context import Context
+    from .ops.snapshot import at_commit, work_tree
+
+    with Context.open(repo) as ctx:
+        snap = work_tree(ctx) if rev is None else at_commit(ctx, rev)
+        found = snap.version(name)
+        if found is None:
+            names = ", ".join(sorted(snap.manifest.models)) or "none"
+            where = "the work tree" if rev is None else rev
+            raise GitModelError(f"no model {name!r} at {where} (models: {names})")
+        return str(found)

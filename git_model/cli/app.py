@@ -33,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "registry_cmd",
         "Show models, versions, stages, hashes and metrics.",
     ),
+    "diff": ("version_cmds", "diff_cmd", "Show why model versions differ, with metrics."),
+    "log": ("version_cmds", "log_cmd", "List a model's versions through history."),
+    "show": ("version_cmds", "show_cmd", "Show the models at a revision."),
+    "metrics": ("version_cmds", "metrics_group", "Record or show metrics of a commit."),
 }
 
 
