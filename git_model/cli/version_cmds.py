@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..ops.context import Context
 from .app import command
 from .render import emit_json, human_size, note, say, style
+
+if TYPE_CHECKING:
+    from ..ops.diff import ComponentChange
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
 FILES_SHOWN = 20  # per category in text; --json lists them all
@@ -97,14 +100,16 @@ def diff_cmd(revs: tuple[str, ...], as_json: bool) -> None:
             _render_component(c)
 
 
-def _render_component(c: Any) -> None:
+def _render_component(c: ComponentChange) -> None:
     label = (c.kind or "artifact").ljust(15)
     size = ""
+    delta = c.size_delta
     if c.status == "modified" and c.old_size is not None and c.new_size is not None:
-        sign = "+" if c.size_delta >= 0 else "-"
+        assert delta is not None
+        sign = "+" if delta >= 0 else "-"
         size = (
             f"  {human_size(c.old_size)} → {human_size(c.new_size)}"
-            f" ({sign}{human_size(abs(c.size_delta))})"
+            f" ({sign}{human_size(abs(delta))})"
         )
     elif c.status == "added" and c.new_size is not None:
         size = f"  {human_size(c.new_size)}"
@@ -228,13 +233,17 @@ Examples:
 )
 @click.argument("values", nargs=-1)
 @click.option("--rev", default="HEAD", show_default=True, help="The commit the metrics describe.")
-@click.option("--model", metavar="NAME", help="The model they describe (default: the commit).")
+@click.option(
+    "--model", metavar="NAME", help="The model they describe (default: the whole commit)."
+)
 @click.option("--file", "file", metavar="PATH", help="Read a JSON object of metrics (- = stdin).")
 @json_option
 def metrics_set_cmd(
     values: tuple[str, ...], rev: str, model: str | None, file: str | None, as_json: bool
 ) -> None:
-    """Record NAME=VALUE metrics (numbers or JSON) on a commit without rewriting it.
+    """Record NAME=VALUE metrics (numbers or JSON values) on a commit.
+
+    The commit is not rewritten: metrics go into its note on refs/notes/model.
 
     Recording again keeps the history; reports show the latest value of each metric.
     """
@@ -258,7 +267,10 @@ def metrics_set_cmd(
 @click.argument("rev", default="HEAD")
 @json_option
 def metrics_show_cmd(rev: str, as_json: bool) -> None:
-    """Show the latest metrics recorded on REV (default HEAD); --json also lists every record."""
+    """Show the latest metrics recorded on REV (default HEAD).
+
+    --json also lists every record, oldest first.
+    """
     from ..ops.metrics import metrics_at
 
     with Context.open() as ctx:

@@ -17,7 +17,7 @@ from typing import Any
 from .. import notes
 from ..errors import UsageError
 from ..hyperparams import flatten
-from ..manifest import ARTIFACT_KINDS, KINDS, Entry, Model
+from ..manifest import ARTIFACT_KINDS, KINDS, Entry, Model, listing_path, parse_listing
 from ..versions import MISSING, canonical_json
 from . import metrics as metrics_ops
 from .context import Context
@@ -265,19 +265,31 @@ def _change(
                 setattr(change, f"{side}_oid", hashlib.sha256(data).hexdigest())
                 setattr(change, f"{side}_size", len(data))
     if status == MODIFIED:
-        before, after = old.entries(path), new.entries(path)
+        before, after = old.listing(path), new.listing(path)
         if before is not None and after is not None:
-            change.files = _file_changes(before, after)
+            change.files = _file_changes(before, after, listing_path(path))
     return change
 
 
-def _file_changes(before: list[Entry], after: list[Entry]) -> dict[str, list[str]]:
-    old = {e.relpath: e for e in before}
-    new = {e.relpath: e for e in after}
+def _file_changes(before: bytes, after: bytes, what: str) -> dict[str, list[str]]:
+    """Files added, removed and modified between two listings.
+
+    Only the lines that differ are parsed (and validated): a 10,000-file directory with a
+    hundred changes costs two set lookups per line, not 20,000 path checks.
+    """
+    old_lines = before.split(b"\n")
+    new_lines = after.split(b"\n")
+    old_set, new_set = set(old_lines), set(new_lines)
+
+    def entries(lines: list[bytes], other: set[bytes]) -> dict[str, Entry]:
+        kept = b"".join(line + b"\n" for line in lines if line and line not in other)
+        return {e.relpath: e for e in parse_listing(kept, what)}
+
+    old, new = entries(old_lines, new_set), entries(new_lines, old_set)
     return {
         ADDED: sorted(new.keys() - old.keys()),
         REMOVED: sorted(old.keys() - new.keys()),
-        MODIFIED: sorted(p for p in old.keys() & new.keys() if old[p] != new[p]),
+        MODIFIED: sorted(old.keys() & new.keys()),
     }
 
 

@@ -105,7 +105,13 @@ def walk(ctx: Context, rev: str, warnings: list[str]) -> list[Commit]:
 def _versions(data: bytes, sha: str, warnings: list[str]) -> dict[str, Oid | None]:
     """Model name -> recorded version; a manifest that cannot be read is reported, not fatal."""
     try:
-        models = tomllib.loads(data.decode("utf-8")).get("models", {})
+        text = data.decode("utf-8")
+        # the writer puts [models.*] after every artifact: parse only that part when it can
+        start = text.find("\n[models")
+        try:
+            models = tomllib.loads(text[start:] if start >= 0 else text).get("models", {})
+        except tomllib.TOMLDecodeError:
+            models = tomllib.loads(text).get("models", {})
         if not isinstance(models, dict):
             raise ValueError("[models] is not a table")
         return {

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import notes
-from ..errors import GitModelError, UsageError
+from ..errors import GitModelError, ManifestError, UsageError
 from ..hashing import Oid
 from ..hyperparams import ParamsFileError, flatten, is_params_file, parse_params_file
-from ..manifest import Entry, Manifest, Model, Reader, read_listing
+from ..manifest import Manifest, Model, Reader, listing_oid, listing_path, read_listing
 from ..versions import RECIPE, component_oids, model_version
 from .context import Context
 
@@ -36,21 +36,25 @@ class Snapshot:
     read: Reader
     missing: frozenset[str] = frozenset()  # artifacts absent from the work tree
     warnings: list[str] = field(default_factory=list)
-    _entries: dict[str, list[Entry]] = field(default_factory=dict)
+    _listings: dict[str, bytes] = field(default_factory=dict)
     _oids: dict[str, dict[tuple[str, str], str]] = field(default_factory=dict)
 
     @property
     def is_work_tree(self) -> bool:
         return self.commit is None
 
-    def entries(self, path: str) -> list[Entry] | None:
-        """The files of a tracked directory (None for a file or an unknown path)."""
+    def listing(self, path: str) -> bytes | None:
+        """A tracked directory's listing, verified against its oid (None for a file)."""
         art = self.manifest.artifacts.get(path)
         if art is None or not art.is_dir:
             return None
-        if path not in self._entries:
-            self._entries[path] = read_listing(self.read, art)
-        return self._entries[path]
+        if path not in self._listings:
+            data = self.read(listing_path(path))
+            if data is None or listing_oid(data) != art.oid:
+                read_listing(self.read, art)  # raises the one-line error that fits
+                raise ManifestError(f"{listing_path(path)} cannot be read")  # pragma: no cover
+            self._listings[path] = data
+        return self._listings[path]
 
     def component_oids(self, model: Model) -> dict[tuple[str, str], str]:
         """(kind, path) -> oid for every component ("-" for a file that is absent)."""
@@ -91,7 +95,7 @@ class Snapshot:
         try:
             return parse_params_file(path, data)
         except ParamsFileError as e:
-            message = f"{e} (at {self.label})"
+            message = f"hyperparameters of {path} at {self.label} are not shown: {e}"
             if message not in self.warnings:
                 self.warnings.append(message)
             return {}
@@ -135,7 +139,7 @@ def work_tree(ctx: Context) -> Snapshot:
     """The work tree now: artifacts as their files hash today, versions recomputed."""
     manifest = ctx.manifest(None).copy()
     ws = ctx.workspace()
-    entries: dict[str, list[Entry]] = {}
+    listings: dict[str, bytes] = {}
     missing = set()
     for path in sorted(manifest.artifacts):
         scanned = ws.scan(path, store=False)
@@ -144,11 +148,11 @@ def work_tree(ctx: Context) -> Snapshot:
             del manifest.artifacts[path]  # its version then hashes the "-" of an absent file
             continue
         manifest.artifacts[path] = scanned.artifact
-        if scanned.entries is not None:
-            entries[path] = scanned.entries
+        if scanned.listing is not None:
+            listings[path] = scanned.listing
     ws.state.flush()
     snap = Snapshot(WORK_TREE, None, manifest, memo(ctx.reader(None)), frozenset(missing))
-    snap._entries.update(entries)
+    snap._listings.update(listings)
     snap.warnings += [
         f"{p} is missing from the work tree; 'git model checkout' puts it back"
         for p in sorted(missing)
