@@ -203,7 +203,7 @@ def _render_part(c: dict[str, Any]) -> None:
     if c["size"] is not None:
         extra = f"  {human_size(c['size'])}"
     if c["files"] is not None:
-        extra += f", {c['files']} files"
+        extra += f", {c['files']} file{'' if c['files'] == 1 else 's'}"
     oid = c["oid"][:12] if c["oid"] else "(absent)"
     say(f"  {(c['kind'] or 'artifact').ljust(15)} {c['path']}  {oid}{extra}")
 
@@ -223,8 +223,7 @@ def metrics_group() -> None:
     """Record metrics against a commit (kept in notes), or show them."""
 
 
-@metrics_group.command(
-    "set",
+@command(
     epilog="""\b
 Examples:
   git model metrics set accuracy=0.93 loss=0.12
@@ -263,7 +262,7 @@ def metrics_set_cmd(
     say(f"recorded on {commit[:10]}{target}: {shown}")
 
 
-@metrics_group.command("show", epilog="Example: git model metrics show HEAD~1 --json")
+@command(epilog="Example: git model metrics show HEAD~1 --json")
 @click.argument("rev", default="HEAD")
 @json_option
 def metrics_show_cmd(rev: str, as_json: bool) -> None:
@@ -284,3 +283,7 @@ def metrics_show_cmd(rev: str, as_json: bool) -> None:
     for model, name, v in rows:
         owner = f"{model}: " if model else ""
         say(f"{owner}{name} = {fmt(v.value)}  ({v.time})")
+
+
+metrics_group.add_command(metrics_set_cmd, "set")
+metrics_group.add_command(metrics_show_cmd, "show")
