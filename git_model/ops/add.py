@@ -85,7 +85,7 @@ def add(
             in_git = ctx.repo.ls_files(*rels)
             if in_git:
                 # the bytes move out of git from the next commit on; history keeps the old ones
-                ctx.repo.git("rm", "-r", "-q", "--cached", "--", *rels)
+                ctx.repo.git("rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *rels)
                 result.untracked_from_git = sorted(
                     {r for r in rels if any(is_within(f, r) for f in in_git)}
                 )

@@ -36,6 +36,7 @@ from ..registry_tags import (
 )
 from ..versions import model_version
 from .context import Context
+from .metrics import merged
 
 
 def iso_time(seconds: int) -> str:
@@ -253,11 +254,7 @@ def _fill_details(ctx: Context, registry: Registry) -> None:
 
 def metrics_for(records: list[notes.Record], model: str) -> dict[str, Any]:
     """A commit's metrics for one model: later records win, key by key."""
-    out: dict[str, Any] = {}
-    for r in notes.latest(records, "metrics"):
-        if r.get("model") in (None, model) and isinstance(r.get("metrics"), dict):
-            out.update(r["metrics"])
-    return out
+    return {name: m.value for name, m in merged(records, model).items()}
 
 
 def version_hash_at(ctx: Context, commit: str, model: str) -> str:
