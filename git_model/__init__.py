@@ -7,6 +7,8 @@ only the standard library and the `git` binary:
 
     print(git_model.version("digits"))                 # the model version at HEAD
     git_model.log_metrics({"accuracy": 0.93}, model="digits")
+    with git_model.open("model.npz", rev="digits@prod") as f:   # serving: verified bytes
+        weights = f.read()
 
 Every function takes `repo`, a path anywhere inside the work tree (default: the current
 directory), and raises `git_model.errors.GitModelError` (one line saying what to do) on failure.
@@ -16,10 +18,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, BinaryIO
 
 __version__ = "0.1.0"
-__all__ = ["log_metrics", "version"]
+__all__ = ["log_metrics", "open", "version"]
 
 PathLike = str | os.PathLike[str]
 
@@ -69,3 +71,17 @@ def version(name: str, rev: str | None = "HEAD", repo: PathLike = ".") -> str:
             where = "the work tree" if rev is None else rev
             raise GitModelError(f"no model {name!r} at {where} (models: {names})")
         return str(found)
+
+
+def open(path: str, rev: str = "HEAD", repo: PathLike = ".") -> BinaryIO:
+    """Open the artifact file `path` as it was at `rev`, for reading its bytes.
+
+    `rev` is any git revision or a registry name: `NAME@v1.2.0`, `NAME@prod`, `NAME#prod`,
+    `NAME@latest`. `path` is a tracked file or a file inside a tracked directory. The bytes
+    come from the local cache (fetched from the default remote when missing) and are verified
+    against their SHA-256 before the file is returned. Works where no git binary is installed:
+    the manifest is then read with dulwich, so a serving image can load "the model at prod".
+    """
+    from .api import open_artifact
+
+    return open_artifact(path, rev, repo)

@@ -15,7 +15,7 @@ from .errors import CorruptObject, GitModelError, MissingObject
 from .hashing import Oid
 from .manifest import read_listing, read_manifest
 from .paths import check_relpath
-from .revreader import RevisionFiles, open_reader
+from .revreader import RevisionFiles, dulwich_registry_tags, git_available, open_reader
 
 
 def locate(files: RevisionFiles, path: str) -> Oid:
@@ -39,8 +39,26 @@ def locate(files: RevisionFiles, path: str) -> Oid:
     raise GitModelError(f"{rel} is not in tracked directory {art.path} at {files.commit[:12]}")
 
 
+def resolve(rev: str, repo: str | os.PathLike[str] = ".") -> str:
+    """A revision as `open_reader` takes it: registry names (`NAME@prod`, `NAME@v1.2.0`,
+    `NAME#prod`) become their commit, with or without a git binary."""
+    from .ops.registry import build_registry, resolve_shortcut
+    from .registry_tags import SHORTCUT_RE
+
+    if not SHORTCUT_RE.fullmatch(rev):
+        return rev
+    if git_available():
+        from .ops.context import Context
+        from .ops.registry import resolve_model_rev
+
+        with Context.open(repo, require_init=False) as ctx:
+            return resolve_model_rev(ctx, rev)[0]
+    found = resolve_shortcut(build_registry(dulwich_registry_tags(repo)), rev)
+    return found[0] if found else rev
+
+
 def open_artifact(path: str, rev: str = "HEAD", repo: str | os.PathLike[str] = ".") -> BinaryIO:
-    files = open_reader(repo, rev)
+    files = open_reader(repo, resolve(rev, repo))
     try:
         oid = locate(files, path)
     finally:
