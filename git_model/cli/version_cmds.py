@@ -130,13 +130,29 @@ def _render_component(c: ComponentChange) -> None:
 Examples:
   git model log                  # every model's version changes on this branch
   git model log digits -n 5      # the last five versions of model 'digits'
-  git model log digits --json"""
+  git model log digits --json
+  git model log digits --plot accuracy             # chart in the terminal
+  git model log digits --plot accuracy -o acc.png  # or .html / .svg to open later"""
 )
 @click.argument("name", required=False)
 @click.option("-n", "--max-count", "limit", type=click.IntRange(min=1), help="Show N versions.")
 @click.option("--rev", default="HEAD", show_default=True, help="Walk history from this commit.")
+@click.option("--plot", "plot_metric", metavar="METRIC", help="Chart METRIC across versions.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the chart to a .png, .svg or .html file.",
+)
 @json_option
-def log_cmd(name: str | None, limit: int | None, rev: str, as_json: bool) -> None:
+def log_cmd(
+    name: str | None,
+    limit: int | None,
+    rev: str,
+    plot_metric: str | None,
+    output: str | None,
+    as_json: bool,
+) -> None:
     """List the versions of a model through history: one line per version change.
 
     Each line: the commit that introduced the version, its date, the short version hash and
@@ -146,6 +162,9 @@ def log_cmd(name: str | None, limit: int | None, rev: str, as_json: bool) -> Non
 
     with Context.open() as ctx:
         result = log(ctx, name, limit=limit, rev=rev)
+    if plot_metric:
+        _plot(result.entries, plot_metric, name or "all models", output)
+        return
     if as_json:
         emit_json(result.to_json())
         return
@@ -287,3 +306,15 @@ def metrics_show_cmd(rev: str, as_json: bool) -> None:
 
 metrics_group.add_command(metrics_set_cmd, "set")
 metrics_group.add_command(metrics_show_cmd, "show")
+
+
+def _plot(entries: list[Any], metric: str, title: str, output: str | None) -> None:
+    from pathlib import Path
+
+    from .plot import points, terminal_chart, write_chart
+
+    pts = points(entries, metric)
+    if output:
+        say(f"wrote {write_chart(pts, metric, title, Path(output))}")
+    else:
+        say(terminal_chart(pts, metric, title))
