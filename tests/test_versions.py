@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import Shell
+from faults import FaultRecorder
 
 import git_model
 
@@ -225,7 +226,7 @@ def test_work_tree_version_is_the_next_commits(repo: Shell) -> None:
     assert version(repo) == pending
 
 
-def test_a_note_claiming_a_wrong_version_is_flagged(repo: Shell) -> None:
+def test_a_note_claiming_a_wrong_version_is_flagged(repo: Shell, fault: FaultRecorder) -> None:
     model_repo(repo)
     real = version(repo)
     wrong = "0" * 64
@@ -238,6 +239,12 @@ def test_a_note_claiming_a_wrong_version_is_flagged(repo: Shell) -> None:
         text = repo.model(*args)
         assert "warning:" in text.stderr and "trusting the manifest" in text.stderr
     assert as_json(repo, "show")["models"][0]["version"] == real
+    fault.row(
+        "a note claims a version the manifest disagrees with",
+        "hand-written note record",
+        text.stderr,
+        "nothing; the manifest is trusted and the note flagged",
+    )
 
 
 def test_a_stale_version_in_the_manifest_is_flagged(repo: Shell) -> None:
