@@ -11,6 +11,11 @@ import click
 # name -> (module under git_model.cli, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("workspace_cmds", "init_cmd", "Set git-model up in this clone (safe to rerun)."),
+    "uninstall": (
+        "workspace_cmds",
+        "uninstall_cmd",
+        "Remove the hooks (earlier hooks come back); keep the data.",
+    ),
     "add": (
         "workspace_cmds",
         "add_cmd",

@@ -18,26 +18,74 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 
 
 @command(epilog="Example: git model init")
+@click.option(
+    "--no-hooks",
+    is_flag=True,
+    help="Leave the hook shims out (to add the hooks with the pre-commit framework instead).",
+)
 @json_option
-def init_cmd(as_json: bool) -> None:
+def init_cmd(no_hooks: bool, as_json: bool) -> None:
     """Set git-model up in this clone: .gitmodel/, the local cache, hooks.
 
-    Safe to run again. In a fresh clone it also restores the artifacts of HEAD.
+    Safe to run again. In a fresh clone it also restores the artifacts of HEAD. An existing
+    hook keeps running (before git-model's); 'git model uninstall' puts it back as it was.
     """
     from ..ops.init import init
 
     with Context.open(require_init=False) as ctx:
-        result = init(ctx)
+        result = init(ctx, hooks=not no_hooks)
     if as_json:
-        emit_json({"created": result.created, "hooks": result.hooks, "restored": result.restored})
+        emit_json(
+            {
+                "created": result.created,
+                "hooks": result.hooks,
+                "chained": result.chained,
+                "hooks_dir": result.hooks_dir,
+                "restored": result.restored,
+            }
+        )
         return
     for path in result.created:
         say(f"created {path}")
-    for hook in result.hooks:
-        say(f"installed hook {hook}")
+    if result.hooks:
+        say(f"installed hooks in {result.hooks_dir}: {', '.join(result.hooks)}")
+    for hook in result.chained:
+        say(f"  your existing {hook} hook still runs first (kept as {hook}.pre-git-model)")
     if result.restored:
         say(f"restored {result.restored} artifact file(s)")
     say("git-model is ready: track files with 'git model add PATH', then commit as usual")
+
+
+@command(epilog="Example: git model uninstall")
+@json_option
+def uninstall_cmd(as_json: bool) -> None:
+    """Remove git-model's hooks and merge driver from this clone.
+
+    Hooks that were there before 'git model init' come back byte for byte. .gitmodel/, the
+    cache and your files stay; 'git model init' sets the hooks up again.
+    """
+    from ..git import Repo
+    from ..hooks.install import uninstall
+
+    repo = Repo.discover()
+    report = uninstall(repo)
+    if as_json:
+        emit_json(
+            {
+                "hooks_dir": str(report.hooks_dir),
+                "removed": report.removed,
+                "restored": report.restored,
+                "left": report.foreign,
+            }
+        )
+        return
+    if report.removed:
+        say(f"removed hooks from {report.hooks_dir}: {', '.join(report.removed)}")
+    if report.restored:
+        say(f"restored your earlier hooks: {', '.join(report.restored)}")
+    for hook in report.foreign:
+        note(f"{hook} is not git-model's shim: left it and {hook}.pre-git-model as they are")
+    say("git-model hooks are off in this clone; 'git model init' turns them back on")
 
 
 @command(

@@ -1,7 +1,67 @@
-"""Git hooks: placeholder until the hooks land."""
+"""Git hooks: what git-model does inside `git commit`, `checkout`, `merge`, `rebase` and `push`.
+
+`git model hook NAME ARGS...` is what the shims (see `install.py`) call. It is dispatched by
+`git_model.cli.main` before click is imported, and each hook lives in its own module, imported
+only when that hook runs. On the no-change path a hook uses the standard library and git
+subprocesses alone: heavy libraries (tomli-w to write a manifest, fsspec to fetch) are imported
+only when there is something to write or fetch. tests/test_hooks_install.py checks it.
+
+| hook | module | work |
+|---|---|---|
+| pre-commit, pre-merge-commit | commit | record changed artifacts into the index being committed |
+| post-commit | commit | the versions note; partial commits; commits git made itself |
+| post-checkout, post-merge, post-rewrite | restore | artifacts follow HEAD; notes follow rewrites |
+| pre-push | push | hand the pushed refs to the transfer module (uploads) |
+| merge-driver | mergedriver | 3-way merge of the manifest and directory listings |
+"""
 
 from __future__ import annotations
 
+import importlib
+import sys
+from typing import TYPE_CHECKING
+
+from ..errors import UsageError
+from ..paths import GITMODEL_DIR
+
+if TYPE_CHECKING:
+    from ..ops.context import Context
+
+HANDLERS = {
+    "pre-commit": ("commit", "pre_commit"),
+    "pre-merge-commit": ("commit", "pre_merge_commit"),
+    "post-commit": ("commit", "post_commit"),
+    "post-checkout": ("restore", "post_checkout"),
+    "post-merge": ("restore", "post_merge"),
+    "post-rewrite": ("restore", "post_rewrite"),
+    "pre-push": ("push", "pre_push"),
+    "merge-driver": ("mergedriver", "merge_driver"),
+}
+
 
 def run_hook(args: list[str]) -> int:
-    return 0
+    if not args or args[0] not in HANDLERS:
+        raise UsageError(
+            f"usage: git model hook NAME [ARGS...] with NAME one of {', '.join(HANDLERS)} "
+            "(the hooks installed by 'git model init' call it)"
+        )
+    module, function = HANDLERS[args[0]]
+    handler = getattr(importlib.import_module(f"{__name__}.{module}"), function)
+    return int(handler(args[1:]))
+
+
+def say(message: str) -> None:
+    """A line for the person running git (hooks talk on stderr, as git does)."""
+    print(f"git-model: {message}", file=sys.stderr)
+
+
+def open_context() -> Context | None:
+    """The repository the hook runs in, or None where git-model is not set up (a shared
+    core.hooksPath can run the shims in any repository: there they do nothing)."""
+    from ..ops.context import Context
+
+    ctx = Context.open(require_init=False)
+    if not (ctx.root / GITMODEL_DIR).is_dir():
+        ctx.close()
+        return None
+    return ctx

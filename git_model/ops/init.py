@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config import CONFIG_PATH
+from ..hooks.install import install
 from ..manifest import MANIFEST_PATH, Manifest, format_manifest
 from .context import Context
 
@@ -18,11 +19,13 @@ CONFIG_TEMPLATE = (
 @dataclass
 class InitResult:
     created: list[str] = field(default_factory=list)
-    hooks: list[str] = field(default_factory=list)
+    hooks: list[str] = field(default_factory=list)  # hooks installed or updated now
+    chained: list[str] = field(default_factory=list)  # existing hooks that now run first
+    hooks_dir: str = ""
     restored: int = 0
 
 
-def init(ctx: Context) -> InitResult:
+def init(ctx: Context, *, hooks: bool = True) -> InitResult:
     result = InitResult()
     ctx.cache.ensure()
     fresh_clone = (ctx.root / MANIFEST_PATH).is_file()
@@ -32,6 +35,11 @@ def init(ctx: Context) -> InitResult:
     if not (ctx.root / CONFIG_PATH).is_file():
         ctx.write_file(CONFIG_PATH, CONFIG_TEMPLATE.encode())
         result.created.append(CONFIG_PATH)
+    setup = install(ctx.repo, shims=hooks)
+    result.hooks = setup.hooks.installed + setup.hooks.chained + setup.hooks.updated
+    result.chained, result.hooks_dir = setup.hooks.chained, str(setup.hooks.hooks_dir)
+    if setup.attributes_changed:
+        result.created.append(".gitattributes")
     if result.created:
         ctx.repo.add(result.created)
     if fresh_clone:

@@ -1,0 +1,299 @@
+"""pre-commit, pre-merge-commit and post-commit: every commit records the bytes it was made with.
+
+pre-commit works on the index git is committing from (`GIT_INDEX_FILE`: the real index for a
+plain commit or `--amend`, `index.lock` for `commit -a`, a temporary index for `commit <paths>`).
+It reads the manifest from that index, re-hashes its artifacts through the stat cache (so an
+unchanged artifact costs a `stat`), stores new bytes in the cache, refreshes the listings and
+model versions (params and code as that index holds them), and stages the result into that
+same index. Nothing is written when nothing changed, and tomli-w is not even imported.
+
+It blocks the commit, with one line saying what to run, when a tracked artifact is missing from
+the work tree or when a file over `model.maxGitFileSize` is about to go into git itself.
+
+While a merge, cherry-pick, revert or rebase is in progress the index holds entries that came from the other side while the work tree still holds this side's
+bytes: an artifact whose index entry differs from HEAD's and whose work-tree bytes are still
+HEAD's is kept as the index has it, and post-commit then puts its bytes in the work tree.
+
+A partial commit (`git commit <paths>`) stages into a temporary index while git holds the lock
+on the real one, so post-commit brings the real index's `.gitmodel/` files in line with the
+commit afterwards: otherwise the next commit would quietly revert them. pre-commit leaves a
+small marker for post-commit (under the worktree's git dir) saying what it did; a marker left
+by a commit that was aborted after pre-commit is harmless (post-commit only changes index
+entries that differ from HEAD).
+
+post-commit also writes the commit's versions note, and when the commit was not made from the
+work tree (cherry-pick, revert, a rebase step, concluding a merge), puts the committed bytes
+of the artifacts it changed into the work tree, where the work tree still held the old ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import GitModelError
+from ..git import Repo, run_git
+from ..manifest import (
+    MANIFEST_PATH,
+    Manifest,
+    format_manifest,
+    listing_path,
+    parse_manifest,
+    read_listing,
+)
+from ..ops.context import Context
+from ..ops.record import record
+from ..versions import refresh_versions
+from . import open_context, say
+from .guard import check_git_file_sizes, merged_in, missing_message, operation_in_progress
+
+MARKER = "pre-commit.json"
+
+
+def pre_commit(args: list[str]) -> int:
+    ctx = open_context()
+    if ctx is None:
+        return 0
+    with ctx:
+        marker = _marker_path(ctx.repo)
+        marker.unlink(missing_ok=True)
+        staged = ctx.reader("")(MANIFEST_PATH)
+        if staged is None:
+            return 0  # the commit takes git-model out (or never had it)
+        merging = operation_in_progress(ctx.repo)
+        if not merging:
+            check_git_file_sizes(ctx)
+        with ctx.lock("the pre-commit hook"):
+            result = refresh_index(ctx, staged, merging=merging)
+        partial = _partial_commit(ctx.repo)
+        if result.staged or result.merged_in:
+            _write_marker(
+                marker,
+                {
+                    "git_pid": git_pid(),
+                    "head": ctx.repo.head() if partial else None,
+                    "partial": sorted(result.staged) if partial else [],
+                    "restore": bool(result.merged_in),
+                },
+            )
+        if result.changed:
+            say(f"recorded {', '.join(result.changed)}")
+            if not merging and _only_change(ctx.repo, result.staged):
+                say(
+                    "if git now says 'nothing to commit', it decided that before this hook "
+                    "ran: run the same git commit again to record the change"
+                )
+    return 0
+
+
+def _only_change(repo: Repo, staged: list[str]) -> bool:
+    """Did git see nothing to commit besides what this hook staged? (git checks before the
+    hook runs, so a commit that only changes artifacts stops with 'nothing to commit')."""
+    proc = run_git(
+        ["diff-index", "--cached", "--name-only", "-z", "HEAD"], cwd=repo.root, check=False
+    )
+    if proc.returncode != 0:
+        return False
+    changed = set(proc.stdout.decode("utf-8", errors="surrogateescape").split("\0")) - {""}
+    return changed <= set(staged)
+
+
+@dataclass
+class Refreshed:
+    changed: list[str] = field(default_factory=list)  # artifacts whose bytes changed
+    staged: list[str] = field(default_factory=list)  # .gitmodel files staged
+    merged_in: list[str] = field(default_factory=list)  # kept as the index has them
+
+
+def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
+    """Record the work tree's artifacts into the manifest of the index being committed."""
+    committed = parse_manifest(staged, f"{MANIFEST_PATH} in the index")
+    before = committed.copy()
+    ws = ctx.workspace()
+    keep: set[str] = set()
+    if merging:
+        keep = merged_in(ctx, committed, ctx.manifest("HEAD"), ws)
+    paths = [p for p in sorted(committed.artifacts) if p not in keep]
+    missing = [p for p in paths if not os.path.lexists(ctx.root / p)]
+    if missing:
+        raise GitModelError(missing_message(missing))
+    recorded = record(ctx, committed, paths, ws)
+    refresh_versions(committed, ctx.reader(""))
+    out = Refreshed(changed=recorded.changed, merged_in=sorted(keep))
+    listings = {listing_path(p) for p in recorded.changed if committed.artifacts[p].is_dir} | set(
+        recorded.tracked_files
+    )
+    if committed == before and not listings:
+        return out
+    data = format_manifest(committed)
+    worktree = ctx.reader(None)(MANIFEST_PATH)
+    stage(ctx, sorted(listings))
+    if worktree == staged:
+        ctx.write_file(MANIFEST_PATH, data)
+        stage(ctx, [MANIFEST_PATH])
+    else:
+        # the work tree's manifest is not the one being committed (a partial commit after
+        # `git model add`, or edits left unstaged): stage the blob, refresh the file apart
+        _stage_blob(ctx.repo, MANIFEST_PATH, data)
+        _refresh_worktree_manifest(ctx, worktree, committed)
+    out.staged = sorted(listings | {MANIFEST_PATH})
+    return out
+
+
+def stage(ctx: Context, paths: list[str]) -> None:
+    """Stage our own files into the index git is using (deleted ones are unstaged)."""
+    present = [p for p in paths if (ctx.root / p).exists()]
+    gone = [p for p in paths if p not in present]
+    if present:
+        ctx.repo.git("add", "-f", "--", *present)
+    if gone:
+        ctx.repo.git("rm", "-q", "--cached", "--ignore-unmatch", "--", *gone)
+
+
+def _stage_blob(repo: Repo, path: str, data: bytes) -> None:
+    blob = repo.git("hash-object", "-w", "--stdin", f"--path={path}", input=data).decode().strip()
+    repo.git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}")
+
+
+def _refresh_worktree_manifest(ctx: Context, data: bytes | None, committed: Manifest) -> None:
+    if data is None:
+        return
+    try:
+        manifest = parse_manifest(data)
+    except GitModelError:
+        return  # a hand edit in progress: leave it to its author
+    for path in manifest.artifacts:
+        if path in committed.artifacts:
+            manifest.artifacts[path] = committed.artifacts[path]
+    refresh_versions(manifest, ctx.reader(None))
+    ctx.write_manifest(manifest)
+
+
+def pre_merge_commit(args: list[str]) -> int:
+    """A merge git commits by itself: check that the merged manifest and listings agree.
+
+    git writes the merge commit's tree before this hook runs, so unlike pre-commit it cannot
+    change what is committed; when they disagree it stops the merge commit, and `git commit`
+    (whose pre-commit hook repairs the manifest from the listings) concludes the merge.
+    """
+    ctx = open_context()
+    if ctx is None:
+        return 0
+    with ctx:
+        read = ctx.reader("")
+        staged = read(MANIFEST_PATH)
+        if staged is None:
+            return 0
+        manifest = parse_manifest(staged, f"merged {MANIFEST_PATH}")
+        for art in manifest.artifacts.values():
+            if art.is_dir:
+                try:
+                    read_listing(read, art)
+                except GitModelError as e:
+                    raise GitModelError(
+                        f"{e}; conclude the merge with 'git commit': its hook recomputes "
+                        f"{art.path} from the merged listing"
+                    ) from None
+    return 0
+
+
+# -- the marker pre-commit leaves for post-commit ------------------------------------------------
+
+
+def git_pid() -> int:
+    """The git process running this hook (the shim passes it on; else our parent)."""
+    try:
+        return int(os.environ["GIT_MODEL_GIT_PID"])
+    except (KeyError, ValueError):
+        return os.getppid()
+
+
+def _marker_path(repo: Repo) -> Path:
+    return repo.git_dir / "model" / MARKER
+
+
+def _write_marker(path: Path, data: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data), "utf-8")
+    os.replace(tmp, path)
+
+
+def _take_marker(repo: Repo) -> dict[str, object] | None:
+    path = _marker_path(repo)
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    path.unlink(missing_ok=True)
+    return data if isinstance(data, dict) else None
+
+
+def _partial_commit(repo: Repo) -> bool:
+    """True when git commits from a temporary index (`git commit <paths>`)."""
+    index = os.environ.get("GIT_INDEX_FILE")
+    if not index:
+        return False
+    path = Path(os.path.abspath(index))
+    real = Path(os.path.abspath(repo.git_dir))
+    return path.parent != real or path.name not in ("index", "index.lock")
+
+
+# -- post-commit ---------------------------------------------------------------------------------
+
+
+def post_commit(args: list[str]) -> int:
+    ctx = open_context()
+    if ctx is None:
+        return 0
+    from .restore import follow_commit, warn
+
+    with ctx:
+        try:
+            marker = _take_marker(ctx.repo) or {}
+            head = ctx.repo.head()
+            if head is None:
+                return 0
+            partial = marker.get("partial")
+            if isinstance(partial, list) and partial:
+                align_index(ctx, [str(p) for p in partial], marker.get("head"))
+            if marker.get("git_pid") != git_pid() or marker.get("restore"):
+                follow_commit(ctx)
+            from .versionnote import ensure_versions_note
+
+            ensure_versions_note(ctx, head)
+        except GitModelError as e:
+            warn(ctx, e)
+    return 0
+
+
+def align_index(ctx: Context, paths: list[str], before: object) -> None:
+    """After a partial commit: the real index's `.gitmodel/` files follow the new commit.
+
+    An entry the user had not staged (equal to the commit before) takes the new commit's
+    version; one the user had staged (a `git model add` left out of this commit) takes the work
+    tree's, which pre-commit refreshed with the same bytes.
+    """
+    index = _blobs(ctx.repo, "ls-files", "-s", "-z", "--", *paths)
+    head = _blobs(ctx.repo, "ls-tree", "-r", "-z", "HEAD", "--", *paths)
+    old = _blobs(ctx.repo, "ls-tree", "-r", "-z", str(before), "--", *paths) if before else {}
+    follow = [p for p in paths if index.get(p) != head.get(p) and index.get(p) == old.get(p)]
+    refresh = [p for p in paths if index.get(p) != head.get(p) and p not in follow]
+    if follow:
+        ctx.repo.git("reset", "-q", "HEAD", "--", *follow)
+    if refresh:
+        stage(ctx, refresh)
+
+
+def _blobs(repo: Repo, *args: str) -> dict[str, str]:
+    """path -> blob id from `ls-files -s -z` or `ls-tree -z` output."""
+    proc = run_git(list(args), cwd=repo.root, check=False)
+    out: dict[str, str] = {}
+    for item in proc.stdout.decode("utf-8", errors="surrogateescape").split("\0"):
+        meta, _, path = item.partition("\t")
+        if path:
+            fields = meta.split()
+            out[path] = fields[1] if args[0] == "ls-files" else fields[2]
+    return out

@@ -1,0 +1,54 @@
+#!/bin/sh
+# git-model hook shim: installed by 'git model init', removed by 'git model uninstall'.
+#
+# One text serves every hook: it knows which one it is from its own file name, and hands the
+# work to 'git-model hook NAME ARGS...'. A hook that was here before git-model is kept beside
+# this one as NAME.pre-git-model and runs first, with the same arguments and input; when it
+# fails, a hook that can stop git (pre-*) stops it.
+#
+# If git-model is not installed, the hooks that guard what enters git (pre-commit,
+# pre-merge-commit, pre-push) stop with a message saying how to install it or skip the hook
+# once; the others only warn, since git has already done its work by then.
+
+name=${0##*/}
+status=0
+GIT_MODEL_GIT_PID=$PPID  # the git process that runs this hook: pairs pre- and post-commit
+export GIT_MODEL_GIT_PID
+
+if [ -x "$0.pre-git-model" ]; then
+    case $name in
+    pre-push | post-rewrite)
+        # both hooks read their input from stdin: each gets its own copy
+        copy=$(mktemp "${TMPDIR:-/tmp}/git-model-hook.XXXXXX") || exit 1
+        cat >"$copy"
+        "$0.pre-git-model" "$@" <"$copy" || status=$?
+        exec <"$copy"
+        rm -f "$copy"
+        ;;
+    *)
+        "$0.pre-git-model" "$@" || status=$?
+        ;;
+    esac
+    case $name in
+    pre-*) [ "$status" -eq 0 ] || exit "$status" ;;
+    esac
+fi
+
+if ! command -v git-model >/dev/null 2>&1; then
+    case $name in
+    pre-*)
+        echo "git-model is not installed, but this repository's $name hook needs it:" \
+            "install it with 'pip install git-model' (or skip the hook once with --no-verify)" >&2
+        exit 1
+        ;;
+    *)
+        echo "git-model is not installed: the $name hook did not update artifacts;" \
+            "install it with 'pip install git-model', then run 'git model checkout'" >&2
+        exit "$status"
+        ;;
+    esac
+fi
+
+[ "$status" -eq 0 ] && exec git-model hook "$name" "$@"
+git-model hook "$name" "$@"
+exit "$status"
