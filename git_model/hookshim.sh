@@ -9,6 +9,9 @@
 # If git-model is not installed, the hooks that guard what enters git (pre-commit,
 # pre-merge-commit, pre-push) stop with a message saying how to install it or skip the hook
 # once; the others only warn, since git has already done its work by then.
+#
+# post-commit usually needs no Python: pre-commit leaves the new commit's note ready in the git
+# dir, named after the git process that runs both hooks, and one 'git notes add' writes it.
 
 name=${0##*/}
 status=0
@@ -32,6 +35,17 @@ if [ -x "$0.pre-git-model" ]; then
     case $name in
     pre-*) [ "$status" -eq 0 ] || exit "$status" ;;
     esac
+fi
+
+if [ "$name" = post-commit ]; then
+    # pre-commit left this commit's note ready (empty: nothing to do), so no Python is needed
+    ready="${GIT_DIR:-.git}/model/post-commit-$PPID.note"
+    if [ -f "$ready" ]; then
+        if [ ! -s "$ready" ] || git notes --ref=refs/notes/model add -F "$ready" HEAD 2>/dev/null; then
+            rm -f "$ready"
+            exit "$status"
+        fi
+    fi
 fi
 
 if ! command -v git-model >/dev/null 2>&1; then

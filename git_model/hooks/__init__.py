@@ -9,7 +9,7 @@ only when there is something to write or fetch. tests/test_hooks_install.py chec
 | hook | module | work |
 |---|---|---|
 | pre-commit, pre-merge-commit | commit | record changed artifacts into the index being committed |
-| post-commit | commit | the versions note; partial commits; commits git made itself |
+| post-commit | shim, postcommit | the versions note; partial commits; commits git made itself |
 | post-checkout, post-merge, post-rewrite | restore | artifacts follow HEAD; notes follow rewrites |
 | pre-push | push | hand the pushed refs to the transfer module (uploads) |
 | merge-driver | mergedriver | 3-way merge of the manifest and directory listings |
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 HANDLERS = {
     "pre-commit": ("commit", "pre_commit"),
     "pre-merge-commit": ("commit", "pre_merge_commit"),
-    "post-commit": ("commit", "post_commit"),
+    "post-commit": ("postcommit", "post_commit"),
     "post-checkout": ("restore", "post_checkout"),
     "post-merge": ("restore", "post_merge"),
     "post-rewrite": ("restore", "post_rewrite"),

@@ -1,4 +1,4 @@
-"""pre-commit, pre-merge-commit and post-commit: every commit records the bytes it was made with.
+"""pre-commit and pre-merge-commit: every commit records the bytes it was made with.
 
 pre-commit works on the index git is committing from (`GIT_INDEX_FILE`: the real index for a
 plain commit or `--amend`, `index.lock` for `commit -a`, a temporary index for `commit <paths>`).
@@ -10,25 +10,21 @@ same index. Nothing is written when nothing changed, and tomli-w is not even imp
 It blocks the commit, with one line saying what to run, when a tracked artifact is missing from
 the work tree or when a file over `model.maxGitFileSize` is about to go into git itself.
 
-While a merge, cherry-pick, revert or rebase is in progress the index holds entries that came from the other side while the work tree still holds this side's
-bytes: an artifact whose index entry differs from HEAD's and whose work-tree bytes are still
-HEAD's is kept as the index has it, and post-commit then puts its bytes in the work tree.
+git decides whether there is anything to commit before it runs the hook, so a commit in which
+only artifacts changed stops with 'nothing to commit' even though the hook staged the change;
+the hook says so, and the same command run again commits it.
 
-A partial commit (`git commit <paths>`) stages into a temporary index while git holds the lock
-on the real one, so post-commit brings the real index's `.gitmodel/` files in line with the
-commit afterwards: otherwise the next commit would quietly revert them. pre-commit leaves a
-small marker for post-commit (under the worktree's git dir) saying what it did; a marker left
-by a commit that was aborted after pre-commit is harmless (post-commit only changes index
-entries that differ from HEAD).
+While a merge, cherry-pick, revert or rebase is in progress, the index holds entries that came
+from the other side while the work tree still holds this side's bytes: an artifact whose index
+entry differs from HEAD's and whose work-tree bytes are still HEAD's is kept as the index has
+it, and post-commit then puts its bytes in the work tree. A directory whose listing conflict
+was resolved by hand takes its oid from the resolved listing.
 
-post-commit also writes the commit's versions note, and when the commit was not made from the
-work tree (cherry-pick, revert, a rebase step, concluding a merge), puts the committed bytes
-of the artifacts it changed into the work tree, where the work tree still held the old ones.
+What is left for post-commit is handed over through handoff.py.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,13 +39,13 @@ from ..manifest import (
     parse_manifest,
     read_listing,
 )
+from ..notes import encode
 from ..ops.context import Context
 from ..ops.record import record
 from ..versions import refresh_versions
-from . import open_context, say
+from . import handoff, open_context, say
 from .guard import check_git_file_sizes, merged_in, missing_message, operation_in_progress
-
-MARKER = "pre-commit.json"
+from .versionnote import versions_record_of
 
 
 def pre_commit(args: list[str]) -> int:
@@ -57,8 +53,7 @@ def pre_commit(args: list[str]) -> int:
     if ctx is None:
         return 0
     with ctx:
-        marker = _marker_path(ctx.repo)
-        marker.unlink(missing_ok=True)
+        handoff.clear(ctx.repo)
         staged = ctx.reader("")(MANIFEST_PATH)
         if staged is None:
             return 0  # the commit takes git-model out (or never had it)
@@ -68,16 +63,18 @@ def pre_commit(args: list[str]) -> int:
         with ctx.lock("the pre-commit hook"):
             result = refresh_index(ctx, staged, merging=merging)
         partial = _partial_commit(ctx.repo)
-        if result.staged or result.merged_in:
-            _write_marker(
-                marker,
+        if merging or (partial and result.staged):
+            handoff.leave_marker(
+                ctx.repo,
                 {
-                    "git_pid": git_pid(),
                     "head": ctx.repo.head() if partial else None,
-                    "partial": sorted(result.staged) if partial else [],
+                    "partial": result.staged if partial else [],
                     "restore": bool(result.merged_in),
                 },
             )
+        else:
+            record = versions_record_of(result.models)
+            handoff.leave_note(ctx.repo, "" if record is None else encode(record) + "\n")
         if result.changed:
             say(f"recorded {', '.join(result.changed)}")
             if not merging and _only_change(ctx.repo, result.staged):
@@ -105,6 +102,7 @@ class Refreshed:
     changed: list[str] = field(default_factory=list)  # artifacts whose bytes changed
     staged: list[str] = field(default_factory=list)  # .gitmodel files staged
     merged_in: list[str] = field(default_factory=list)  # kept as the index has them
+    models: dict[str, str] = field(default_factory=dict)  # versions in the committed manifest
 
 
 def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
@@ -122,6 +120,7 @@ def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
     recorded = record(ctx, committed, paths, ws)
     refresh_versions(committed, ctx.reader(""))
     out = Refreshed(changed=recorded.changed, merged_in=sorted(keep))
+    out.models = {name: str(m.version) for name, m in sorted(committed.models.items())}
     listings = {listing_path(p) for p in recorded.changed if committed.artifacts[p].is_dir} | set(
         recorded.tracked_files
     )
@@ -199,38 +198,6 @@ def pre_merge_commit(args: list[str]) -> int:
     return 0
 
 
-# -- the marker pre-commit leaves for post-commit ------------------------------------------------
-
-
-def git_pid() -> int:
-    """The git process running this hook (the shim passes it on; else our parent)."""
-    try:
-        return int(os.environ["GIT_MODEL_GIT_PID"])
-    except (KeyError, ValueError):
-        return os.getppid()
-
-
-def _marker_path(repo: Repo) -> Path:
-    return repo.git_dir / "model" / MARKER
-
-
-def _write_marker(path: Path, data: dict[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data), "utf-8")
-    os.replace(tmp, path)
-
-
-def _take_marker(repo: Repo) -> dict[str, object] | None:
-    path = _marker_path(repo)
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (FileNotFoundError, ValueError):
-        return None
-    path.unlink(missing_ok=True)
-    return data if isinstance(data, dict) else None
-
-
 def _partial_commit(repo: Repo) -> bool:
     """True when git commits from a temporary index (`git commit <paths>`)."""
     index = os.environ.get("GIT_INDEX_FILE")
@@ -239,61 +206,3 @@ def _partial_commit(repo: Repo) -> bool:
     path = Path(os.path.abspath(index))
     real = Path(os.path.abspath(repo.git_dir))
     return path.parent != real or path.name not in ("index", "index.lock")
-
-
-# -- post-commit ---------------------------------------------------------------------------------
-
-
-def post_commit(args: list[str]) -> int:
-    ctx = open_context()
-    if ctx is None:
-        return 0
-    from .restore import follow_commit, warn
-
-    with ctx:
-        try:
-            marker = _take_marker(ctx.repo) or {}
-            head = ctx.repo.head()
-            if head is None:
-                return 0
-            partial = marker.get("partial")
-            if isinstance(partial, list) and partial:
-                align_index(ctx, [str(p) for p in partial], marker.get("head"))
-            if marker.get("git_pid") != git_pid() or marker.get("restore"):
-                follow_commit(ctx)
-            from .versionnote import ensure_versions_note
-
-            ensure_versions_note(ctx, head)
-        except GitModelError as e:
-            warn(ctx, e)
-    return 0
-
-
-def align_index(ctx: Context, paths: list[str], before: object) -> None:
-    """After a partial commit: the real index's `.gitmodel/` files follow the new commit.
-
-    An entry the user had not staged (equal to the commit before) takes the new commit's
-    version; one the user had staged (a `git model add` left out of this commit) takes the work
-    tree's, which pre-commit refreshed with the same bytes.
-    """
-    index = _blobs(ctx.repo, "ls-files", "-s", "-z", "--", *paths)
-    head = _blobs(ctx.repo, "ls-tree", "-r", "-z", "HEAD", "--", *paths)
-    old = _blobs(ctx.repo, "ls-tree", "-r", "-z", str(before), "--", *paths) if before else {}
-    follow = [p for p in paths if index.get(p) != head.get(p) and index.get(p) == old.get(p)]
-    refresh = [p for p in paths if index.get(p) != head.get(p) and p not in follow]
-    if follow:
-        ctx.repo.git("reset", "-q", "HEAD", "--", *follow)
-    if refresh:
-        stage(ctx, refresh)
-
-
-def _blobs(repo: Repo, *args: str) -> dict[str, str]:
-    """path -> blob id from `ls-files -s -z` or `ls-tree -z` output."""
-    proc = run_git(list(args), cwd=repo.root, check=False)
-    out: dict[str, str] = {}
-    for item in proc.stdout.decode("utf-8", errors="surrogateescape").split("\0"):
-        meta, _, path = item.partition("\t")
-        if path:
-            fields = meta.split()
-            out[path] = fields[1] if args[0] == "ls-files" else fields[2]
-    return out

@@ -33,7 +33,7 @@ from .versionnote import ensure_versions_note, refresh_after_rewrite
 NULL_SHAS = ("0" * 40, "0" * 64)
 
 
-def warn(ctx: Context | None, error: Exception) -> None:
+def warn(error: Exception) -> None:
     say(f"warning: {error}")
 
 
@@ -117,7 +117,7 @@ def post_checkout(args: list[str]) -> int:
         try:
             restore(ctx, None if _is_null(old) else ctx.manifest(old))
         except GitModelError as e:
-            warn(ctx, e)
+            warn(e)
     return 0
 
 
@@ -133,7 +133,7 @@ def post_merge(args: list[str]) -> int:
             if not squash and head is not None and ctx.repo.rev_parse("HEAD^2") is not None:
                 ensure_versions_note(ctx, head)
         except GitModelError as e:
-            warn(ctx, e)
+            warn(e)
     return 0
 
 
@@ -153,7 +153,7 @@ def post_rewrite(args: list[str]) -> int:
             if command == "rebase":
                 restore(ctx, _rebase_previous(ctx))
         except GitModelError as e:
-            warn(ctx, e)
+            warn(e)
     return 0
 
 

@@ -32,10 +32,14 @@ def now() -> str:
 
 def versions_record(ctx: Context, commit: str) -> notes.Record | None:
     manifest = ctx.manifest(commit)
-    if not manifest.models:
-        return None
     refresh_versions(manifest, ctx.reader(commit))
-    models = {name: str(m.version) for name, m in sorted(manifest.models.items())}
+    return versions_record_of({n: str(m.version) for n, m in sorted(manifest.models.items())})
+
+
+def versions_record_of(models: dict[str, str]) -> notes.Record | None:
+    """The record for these versions (None when there are no models)."""
+    if not models:
+        return None
     return {
         "format": notes.FORMAT,
         "type": "versions",
@@ -78,17 +82,16 @@ def refresh_after_rewrite(ctx: Context, commit: str) -> None:
     text = notes.read_note_text(ctx.repo, commit)
     lines = {line.strip() for line in text.splitlines() if line.strip()}
     kept: set[str] = set()
-    current = False
+    current: list[tuple[str, str]] = []  # (time, line) of records that still hold
     for line in lines:
         parsed = notes.parse_note(line)
         if parsed and parsed[0].get("type") == "versions":
             if fresh is not None and same_versions(parsed[0], fresh):
-                kept.add(line)
-                current = True
+                current.append((str(parsed[0].get("time", "")), line))
             continue  # computed for the commit this one replaced
         kept.add(line)
-    if fresh is not None and not current:
-        kept.add(notes.encode(fresh))
+    if fresh is not None:
+        kept.add(max(current)[1] if current else notes.encode(fresh))  # one record, newest
     new_text = "".join(line + "\n" for line in sorted(kept))
     if new_text == text:
         return

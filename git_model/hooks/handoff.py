@@ -1,0 +1,79 @@
+"""What pre-commit leaves for the post-commit hook of the same `git commit`.
+
+Two kinds of file, under the worktree's git dir in `model/`:
+
+- `post-commit-<git pid>.note`: post-commit has nothing to do but give HEAD this note (an
+  empty file: nothing at all). The shim does it with one `git notes add` and no Python, so an
+  everyday commit starts one interpreter, not two.
+- `pre-commit.json`: the cases that need Python's post-commit (a partial commit, a merge being
+  concluded), with what pre-commit did.
+
+Both carry the pid of the git process running the hooks (the shim passes it on as
+`GIT_MODEL_GIT_PID`), so a file left by a commit that stopped after pre-commit ('nothing to
+commit', an empty message) is never taken for a later commit's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..git import Repo
+
+MARKER = "pre-commit.json"
+NOTE_PREFIX = "post-commit-"
+NOTE_SUFFIX = ".note"
+
+
+def git_pid() -> int:
+    """The git process running this hook (the shim passes it on; else our parent)."""
+    try:
+        return int(os.environ["GIT_MODEL_GIT_PID"])
+    except (KeyError, ValueError):
+        return os.getppid()
+
+
+def _dir(repo: Repo) -> Path:
+    return repo.git_dir / "model"
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, "utf-8")
+    os.replace(tmp, path)
+
+
+def clear(repo: Repo) -> None:
+    """Forget whatever an earlier pre-commit left (run at the start of both hooks)."""
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(_dir(repo)):
+            if entry.name == MARKER or (
+                entry.name.startswith(NOTE_PREFIX) and entry.name.endswith(NOTE_SUFFIX)
+            ):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+
+def leave_note(repo: Repo, text: str) -> None:
+    _write(_dir(repo) / f"{NOTE_PREFIX}{git_pid()}{NOTE_SUFFIX}", text)
+
+
+def leave_marker(repo: Repo, data: dict[str, Any]) -> None:
+    _write(_dir(repo) / MARKER, json.dumps({**data, "git_pid": git_pid()}))
+
+
+def take_marker(repo: Repo) -> dict[str, Any]:
+    """pre-commit's marker ({} if none); `same_commit` tells whether it is this commit's."""
+    path = _dir(repo) / MARKER
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    data["same_commit"] = data.get("git_pid") == git_pid()
+    return data
