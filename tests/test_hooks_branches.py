@@ -172,7 +172,9 @@ def test_directory_conflict_resolved_in_the_listing(repo: Shell) -> None:
     assert out.returncode == 1 and "data/f1.csv changed on both sides" in out.stderr
     listing = repo.read(".gitmodel/dirs/data.tsv").decode()
     repo.write(".gitmodel/dirs/data.tsv", take(listing, "theirs"))
-    repo.write(".gitmodel/manifest.toml", take(repo.read(".gitmodel/manifest.toml").decode(), "ours"))
+    repo.write(
+        ".gitmodel/manifest.toml", take(repo.read(".gitmodel/manifest.toml").decode(), "ours")
+    )
     repo.git("add", ".gitmodel")
     repo.git("commit", "-q", "--no-edit")
     assert listing_matches(repo, "HEAD", "data")
@@ -206,7 +208,9 @@ def test_pull_from_a_second_clone(repo: Shell, tmp_path: Path) -> None:
     out = clone.git("pull", "-q", "--no-rebase", "origin", "main")
     assert "not restored" in out.stderr and "git model pull" in out.stderr  # not in the cache
     assert clone.read("model.bin") == b"weights v1"
-    shutil.copytree(repo.cwd / ".git/model/objects", clone.cwd / ".git/model/objects", dirs_exist_ok=True)
+    shutil.copytree(
+        repo.cwd / ".git/model/objects", clone.cwd / ".git/model/objects", dirs_exist_ok=True
+    )
     clone.model("checkout")
     assert clone.read("model.bin") == b"weights v2"
     assert clone.read("data/f1.csv") == b"changed\n"
@@ -217,7 +221,9 @@ def test_pull_from_a_second_clone(repo: Shell, tmp_path: Path) -> None:
     repo.git("push", "-q", "origin", "main")
     clone.write("model.bin", b"weights from clone")
     commit_all(clone, "clone side")
-    shutil.copytree(repo.cwd / ".git/model/objects", clone.cwd / ".git/model/objects", dirs_exist_ok=True)
+    shutil.copytree(
+        repo.cwd / ".git/model/objects", clone.cwd / ".git/model/objects", dirs_exist_ok=True
+    )
     clone.git("pull", "-q", "--no-rebase", "--no-edit", "origin", "main")
     assert clone.read("other.bin") == b"other from origin"
     assert clone.read("model.bin") == b"weights from clone"

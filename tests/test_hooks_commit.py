@@ -185,7 +185,9 @@ def test_commits_git_makes_itself_bring_their_bytes(repo: Shell) -> None:
     repo.git("cherry-pick", "side")
     assert repo.read("model.bin") == b"weights side"
     assert oid_at(repo, "HEAD", "model.bin") == sha(b"weights side")
-    assert versions_in_note(repo, "HEAD") == [{"m": manifest_at(repo, "HEAD")["models"]["m"]["version"]}]
+    assert versions_in_note(repo, "HEAD") == [
+        {"m": manifest_at(repo, "HEAD")["models"]["m"]["version"]}
+    ]
     repo.git("revert", "--no-edit", "HEAD")
     assert repo.read("model.bin") == b"weights v1"
     assert status_clean(repo)
