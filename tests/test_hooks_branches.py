@@ -257,3 +257,17 @@ def test_rebase_moves_notes_and_bytes(repo: Shell) -> None:
     ]
     assert [r["metrics"] for r in records if r["type"] == "metrics"] == [{"acc": 0.9}]
     assert status_clean(repo)
+
+
+def test_checkout_of_a_commit_from_before_git_model(sh: Shell) -> None:
+    sh.write("README.md", "before git-model\n")
+    sh.git("add", "README.md")
+    sh.git("commit", "-q", "-m", "old")
+    sh.model("init")
+    sh.write("model.bin", b"weights")
+    sh.model("add", "model.bin")
+    sh.git("commit", "-q", "-m", "git-model")
+    sh.git("checkout", "-q", "HEAD~1")
+    assert not (sh.cwd / "model.bin").exists() and not (sh.cwd / ".gitmodel").exists()
+    sh.git("checkout", "-q", "main")
+    assert sh.read("model.bin") == b"weights"

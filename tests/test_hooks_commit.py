@@ -91,6 +91,14 @@ def test_commit_commit_a_and_artifact_only_commits(repo: Shell) -> None:
     assert repo.git("diff", "HEAD~1", "HEAD", "--name-only").stdout.split() == ["README.md"]
     assert versions_in_note(repo, "HEAD") == versions_in_note(repo, "HEAD~1")
 
+    # params alone change the version (the manifest is rewritten although no artifact moved)
+    before = manifest_at(repo, "HEAD")["models"]["m"]["version"]
+    repo.write("params.yaml", "lr: 5\n")
+    repo.git("commit", "-q", "-a", "-m", "params")
+    after = manifest_at(repo, "HEAD")["models"]["m"]["version"]
+    assert after != before and versions_in_note(repo, "HEAD") == [{"m": after}]
+    assert status_clean(repo)
+
 
 def test_partial_commit_keeps_the_real_index_in_line(repo: Shell) -> None:
     setup_model(repo)

@@ -8,7 +8,8 @@ only when there is something to write or fetch. tests/test_hooks_install.py chec
 
 | hook | module | work |
 |---|---|---|
-| pre-commit, pre-merge-commit | commit | record changed artifacts into the index being committed |
+| pre-commit | fastpath, commit | record changed artifacts into the index being committed |
+| pre-merge-commit | commit | check the merged manifest against its listings |
 | post-commit | shim, postcommit | the versions note; partial commits; commits git made itself |
 | post-checkout, post-merge, post-rewrite | restore | artifacts follow HEAD; notes follow rewrites |
 | pre-push | push | hand the pushed refs to the transfer module (uploads) |
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from ..ops.context import Context
 
 HANDLERS = {
-    "pre-commit": ("commit", "pre_commit"),
+    "pre-commit": ("fastpath", "pre_commit"),
     "pre-merge-commit": ("commit", "pre_merge_commit"),
     "post-commit": ("postcommit", "post_commit"),
     "post-checkout": ("restore", "post_checkout"),
@@ -55,13 +56,14 @@ def say(message: str) -> None:
     print(f"git-model: {message}", file=sys.stderr)
 
 
-def open_context() -> Context | None:
+def open_context(*, unless: bool = False) -> Context | None:
     """The repository the hook runs in, or None where git-model is not set up (a shared
-    core.hooksPath can run the shims in any repository: there they do nothing)."""
+    core.hooksPath can run the shims in any repository: there they do nothing). With `unless`
+    True the context is returned all the same (the caller knows git-model was there before)."""
     from ..ops.context import Context
 
     ctx = Context.open(require_init=False)
-    if not (ctx.root / GITMODEL_DIR).is_dir():
+    if not unless and not (ctx.root / GITMODEL_DIR).is_dir():
         ctx.close()
         return None
     return ctx

@@ -41,10 +41,13 @@ from ..manifest import (
 )
 from ..notes import encode
 from ..ops.context import Context
-from ..ops.record import record
+from ..ops.record import Recorded, record
 from ..versions import refresh_versions
 from . import handoff, open_context, say
-from .guard import check_git_file_sizes, merged_in, missing_message, operation_in_progress
+from .fastpath import make_seal, operation_in_progress
+from .guard import merged_in, missing_message
+from .sizes import check_git_file_sizes
+from .stamps import Stamps
 from .versionnote import versions_record_of
 
 
@@ -57,9 +60,9 @@ def pre_commit(args: list[str]) -> int:
         staged = ctx.reader("")(MANIFEST_PATH)
         if staged is None:
             return 0  # the commit takes git-model out (or never had it)
-        merging = operation_in_progress(ctx.repo)
+        merging = operation_in_progress(ctx.repo.git_dir)
         if not merging:
-            check_git_file_sizes(ctx)
+            check_git_file_sizes(ctx.repo, ctx.settings)
         with ctx.lock("the pre-commit hook"):
             result = refresh_index(ctx, staged, merging=merging)
         partial = _partial_commit(ctx.repo)
@@ -109,23 +112,56 @@ def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
     """Record the work tree's artifacts into the manifest of the index being committed."""
     committed = parse_manifest(staged, f"{MANIFEST_PATH} in the index")
     before = committed.copy()
-    ws = ctx.workspace()
     keep: set[str] = set()
     if merging:
-        keep = merged_in(ctx, committed, ctx.manifest("HEAD"), ws)
-    paths = [p for p in sorted(committed.artifacts) if p not in keep]
-    missing = [p for p in paths if not os.path.lexists(ctx.root / p)]
+        keep = merged_in(ctx, committed, ctx.manifest("HEAD"), ctx.workspace())
+    stamps = Stamps(ctx.repo.git_dir, ctx.root)
+    todo = [
+        p
+        for p, art in sorted(committed.artifacts.items())
+        if p not in keep and (merging or not stamps.unchanged(p, art.oid))
+    ]
+    missing = [p for p in todo if not os.path.lexists(ctx.root / p)]
     if missing:
         raise GitModelError(missing_message(missing))
-    recorded = record(ctx, committed, paths, ws)
+    recorded = Recorded()
+    if todo:
+        recorded = record(ctx, committed, todo, ctx.workspace())
+        for path in todo:
+            stamps.stamp(path, committed.artifacts[path].oid)
     refresh_versions(committed, ctx.reader(""))
     out = Refreshed(changed=recorded.changed, merged_in=sorted(keep))
     out.models = {name: str(m.version) for name, m in sorted(committed.models.items())}
     listings = {listing_path(p) for p in recorded.changed if committed.artifacts[p].is_dir} | set(
         recorded.tracked_files
     )
-    if committed == before and not listings:
-        return out
+    if committed != before or listings:
+        out.staged = _write_and_stage(ctx, staged, committed, listings)
+    seal = None
+    if not merging and not _partial_commit(ctx.repo):
+        seal = make_seal(
+            ctx.repo,
+            stamps,
+            {p: str(a.oid) for p, a in committed.artifacts.items()},
+            _version_inputs(committed),
+            versions_record_of(out.models),
+        )
+    stamps.save(keep=set(committed.artifacts), seal=seal)
+    return out
+
+
+def _version_inputs(manifest: Manifest) -> list[str]:
+    """Index files the manifest and its versions depend on: it, listings, params and code."""
+    paths = {MANIFEST_PATH}
+    paths |= {listing_path(p) for p, a in manifest.artifacts.items() if a.is_dir}
+    for model in manifest.models.values():
+        paths |= set(model.params) | set(model.code)
+    return sorted(paths)
+
+
+def _write_and_stage(
+    ctx: Context, staged: bytes, committed: Manifest, listings: set[str]
+) -> list[str]:
     data = format_manifest(committed)
     worktree = ctx.reader(None)(MANIFEST_PATH)
     stage(ctx, sorted(listings))
@@ -137,8 +173,7 @@ def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
         # `git model add`, or edits left unstaged): stage the blob, refresh the file apart
         _stage_blob(ctx.repo, MANIFEST_PATH, data)
         _refresh_worktree_manifest(ctx, worktree, committed)
-    out.staged = sorted(listings | {MANIFEST_PATH})
-    return out
+    return sorted(listings | {MANIFEST_PATH})
 
 
 def stage(ctx: Context, paths: list[str]) -> None:

@@ -26,6 +26,7 @@ from ..hashing import Oid
 from ..manifest import Manifest
 from ..ops.checkout import checkout
 from ..ops.context import Context
+from ..paths import GITMODEL_DIR
 from ..workspace import RestoreReport
 from . import open_context, say
 from .versionnote import ensure_versions_note, refresh_after_rewrite
@@ -110,12 +111,15 @@ def post_checkout(args: list[str]) -> int:
     old, new, branch = args[:3]
     if branch != "1" or old == new:
         return 0  # a file checkout, or `checkout -b` where HEAD stays: nothing moved
-    ctx = open_context()
+    ctx = open_context(unless=True)
     if ctx is None:
         return 0
     with ctx:
         try:
-            restore(ctx, None if _is_null(old) else ctx.manifest(old))
+            previous = None if _is_null(old) else ctx.manifest(old)
+            if (ctx.root / GITMODEL_DIR).is_dir() or (previous and previous.artifacts):
+                # (a commit from before git-model: the artifacts of the old one leave)
+                restore(ctx, previous)
         except GitModelError as e:
             warn(e)
     return 0

@@ -17,17 +17,13 @@ rest (metrics) sorted and unique.
 
 from __future__ import annotations
 
-import datetime as _dt
 from typing import Any
 
 from .. import notes
 from ..git import run_git
 from ..ops.context import Context
 from ..versions import RECIPE, refresh_versions
-
-
-def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+from .fastpath import now
 
 
 def versions_record(ctx: Context, commit: str) -> notes.Record | None:

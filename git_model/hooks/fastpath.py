@@ -1,0 +1,119 @@
+"""pre-commit's fast path: prove cheaply that this commit needs nothing from git-model.
+
+When pre-commit has done its full work (commit.py) it seals the state it left: the index blobs
+of the manifest, of the directory listings and of every params and code component (all the
+inputs of the model versions), the stamps of every artifact (stamps.py), and the versions record
+the commit gets. The next pre-commit checks the seal with one `git ls-files` and one pass of
+`lstat`s. If nothing differs, the manifest in the index is already right: the hook only runs
+its big-file check and leaves the note for post-commit, without parsing the manifest, opening
+the stat cache, or importing the modules that do.
+
+Anything different, unusual or unknown takes the full path: no seal, a merge or rebase in
+progress, a temporary index (`git commit <paths>`), a worktree whose git dir is not `.git`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings
+from ..git import Repo, run_git
+from . import handoff
+from .sizes import check_git_file_sizes
+from .stamps import Stamps, fingerprint, trusted
+
+IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
+
+
+def operation_in_progress(git_dir: Path) -> bool:
+    """A merge, cherry-pick, revert or rebase is under way in this worktree."""
+    return any((git_dir / name).exists() for name in IN_PROGRESS)
+
+
+def now() -> str:
+    """UTC ISO-8601 with microseconds, as the notes' other records (no `datetime` import)."""
+    seconds, ns = divmod(time.time_ns(), 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1000:06d}Z"
+
+
+def index_blobs(repo: Repo, paths: list[str]) -> dict[str, str]:
+    """path -> blob id in the index git is using (absent paths left out)."""
+    out = run_git(["ls-files", "-s", "-z", "--", *paths], cwd=repo.root).stdout
+    blobs = {}
+    for item in out.decode("utf-8", "surrogateescape").split("\0"):
+        meta, _, path = item.partition("\t")
+        if path:
+            blobs[path] = meta.split()[1]
+    return blobs
+
+
+def make_seal(
+    repo: Repo,
+    stamps: Stamps,
+    artifacts: dict[str, str],
+    paths: list[str],
+    record: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The seal for the state pre-commit leaves: `artifacts` (path -> oid) as committed,
+    `paths` the index files the versions depend on. None when an artifact has no stamp."""
+    stamped = {p: s[1] for p, s in stamps.artifacts.items() if isinstance(s, list) and len(s) == 3}
+    if stamped != artifacts:
+        return None
+    return {"index": index_blobs(repo, paths), "paths": paths, "record": record}
+
+
+def _hook_repo() -> Repo | None:
+    """The repository of a hook git runs (in the work tree's top directory), without asking
+    git; None when it is not the plain layout."""
+    if "GIT_DIR" in os.environ or "GIT_WORK_TREE" in os.environ:
+        return None
+    root = Path.cwd()
+    git_dir = root / ".git"
+    if not git_dir.is_dir() or (git_dir / "commondir").exists():
+        return None
+    return Repo(root=root, git_dir=git_dir, common_dir=git_dir)
+
+
+def nothing_to_do() -> bool:
+    """True when the seal holds: the commit's manifest is already right (the big-file check
+    has run, and post-commit's note is left ready)."""
+    repo = _hook_repo()
+    if repo is None or operation_in_progress(repo.git_dir):
+        return False
+    index = os.environ.get("GIT_INDEX_FILE")
+    if index and Path(os.path.abspath(index)).name not in ("index", "index.lock"):
+        return False  # a partial commit: the full path hands post-commit what it needs
+    stamps = Stamps(repo.git_dir, repo.root)
+    seal = stamps.seal
+    if (
+        not seal
+        or not isinstance(seal.get("paths"), list)
+        or not isinstance(seal.get("index"), dict)
+    ):
+        return False
+    if index_blobs(repo, seal["paths"]) != seal["index"]:
+        return False
+    for path, stamp in stamps.artifacts.items():
+        if not trusted(stamp, fingerprint(repo.root, path)):
+            return False
+    check_git_file_sizes(repo, Settings(repo))
+    handoff.clear(repo)
+    record = seal.get("record")
+    if isinstance(record, dict):
+        from ..notes import encode
+
+        handoff.leave_note(repo, encode({**record, "time": now()}) + "\n")
+    else:
+        handoff.leave_note(repo, "")
+    return True
+
+
+def pre_commit(args: list[str]) -> int:
+    if nothing_to_do():
+        return 0
+    from .commit import pre_commit as full
+
+    return full(args)
