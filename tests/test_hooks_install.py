@@ -61,6 +61,26 @@ def test_init_installs_every_hook_and_is_idempotent(sh: Shell) -> None:
     assert sh.git("config", "--get-all", "notes.rewriteRef").stdout.split() == ["refs/notes/model"]
 
 
+def test_init_without_hooks_for_the_pre_commit_framework(sh: Shell) -> None:
+    out = sh.model("init", "--no-hooks").stdout
+    assert "installed hooks" not in out
+    assert not (sh.cwd / ".git/hooks/pre-commit").exists()
+    assert "merge-driver" in sh.git("config", "merge.git-model.driver").stdout
+    # the hooks as the framework runs them: its own process, no shim, refs in the environment
+    sh.write("model.bin", b"v1")
+    sh.model("add", "model.bin")
+    sh.run("git-model", "hook", "pre-commit")
+    sh.git("commit", "-q", "--no-verify", "-m", "one")
+    sh.write("model.bin", b"v2")
+    sh.run("git-model", "hook", "pre-commit")
+    sh.git("commit", "-q", "--no-verify", "-m", "two")
+    head = sh.git("rev-parse", "HEAD").stdout.strip()
+    env = {"PRE_COMMIT_FROM_REF": head, "PRE_COMMIT_TO_REF": "HEAD~1"}
+    sh.git("checkout", "-q", "HEAD~1")
+    sh.run("git-model", "hook", "post-checkout", env={**env, "PRE_COMMIT_CHECKOUT_TYPE": "1"})
+    assert sh.read("model.bin") == b"v1"
+
+
 def test_existing_hooks_keep_running_and_uninstall_restores_them(sh: Shell) -> None:
     hooks = sh.cwd / ".git/hooks"
     hooks.mkdir(exist_ok=True)

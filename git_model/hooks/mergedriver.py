@@ -35,6 +35,7 @@ from typing import Generic, TypeVar
 
 from ..errors import GitModelError, ManifestError, UsageError
 from ..git import Repo, run_git
+from ..hashing import Oid
 from ..manifest import (
     DIRS_PREFIX,
     KINDS,
@@ -212,14 +213,7 @@ def merge_manifests(
             why = "deleted on one side and changed on the other"
         messages.append(f"conflict: model {name}: {why}")
     for name, model in models.result.items():
-        # a side that left the model as it was (components, params, code: all go into its
-        # version) leaves the other side's version; both changed: unknown until recomputed
-        o_v, a_v, b_v = (
-            side.models[name].version if name in side.models else None
-            for side in (base, ours, theirs)
-        )
-        version, ok = merge3(o_v, a_v, b_v)
-        model.version = version if ok else None
+        model.version = _merged_version(name, base, ours, theirs, defs)
     result = Manifest(arts.result, models.result)
     if not messages:
         return ManifestMerge(result, None, [])
@@ -234,6 +228,27 @@ def merge_manifests(
                 side.models[name] = mtriple[i]  # type: ignore[assignment]
         sides.append(side)
     return ManifestMerge(result, (sides[0], sides[1], sides[2]), messages)
+
+
+def _merged_version(
+    name: str,
+    base: Manifest,
+    ours: Manifest,
+    theirs: Manifest,
+    defs: list[dict[str, Model]],
+) -> Oid | None:
+    """A side that left a model as it was (same definition, same version: its components,
+    params and code all go into the version) leaves the other side's version; when both
+    changed it, the merged version is unknown until it is computed again."""
+    sides = [
+        (d.get(name), m.models[name].version if name in m.models else None)
+        for d, m in zip(defs, (base, ours, theirs))
+    ]
+    if sides[1] == sides[0]:
+        return sides[2][1]
+    if sides[2] == sides[0] or sides[2] == sides[1]:
+        return sides[1][1]
+    return None
 
 
 def _parse(data: bytes, what: str) -> Manifest:

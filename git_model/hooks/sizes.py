@@ -34,7 +34,7 @@ def check_git_file_sizes(repo: Repo, settings: Settings) -> None:
     if limit <= 0:
         return
     base = "HEAD"
-    args = ["diff-index", "--cached", "-z", "--no-renames", "--diff-filter=AM"]
+    args = ["diff-index", "--cached", "-z", "--no-renames", "--diff-filter=AMT"]
     proc = run_git([*args, base], cwd=repo.root, check=False)
     if proc.returncode != 0:  # no commit yet: everything staged is new
         empty = run_git(["hash-object", "-t", "tree", "--stdin"], cwd=repo.root, input=b"")
