@@ -56,14 +56,14 @@ def say(message: str) -> None:
     print(f"git-model: {message}", file=sys.stderr)
 
 
-def open_context(*, unless: bool = False) -> Context | None:
+def open_context(*, anyway: bool = False) -> Context | None:
     """The repository the hook runs in, or None where git-model is not set up (a shared
-    core.hooksPath can run the shims in any repository: there they do nothing). With `unless`
-    True the context is returned all the same (the caller knows git-model was there before)."""
+    core.hooksPath can run the shims in any repository: there they do nothing). With `anyway`
+    the context comes all the same (post-checkout: git-model may have been set up before)."""
     from ..ops.context import Context
 
     ctx = Context.open(require_init=False)
-    if not unless and not (ctx.root / GITMODEL_DIR).is_dir():
+    if not anyway and not (ctx.root / GITMODEL_DIR).is_dir():
         ctx.close()
         return None
     return ctx

@@ -70,10 +70,11 @@ def hooks_dir(repo: Repo) -> Path:
 
 
 def is_shim(path: Path) -> bool:
-    if path.is_symlink() or not path.is_file():
+    try:
+        with open(path, "rb") as f:
+            return SHIM_MARK in f.read(512)
+    except OSError:  # absent, a directory, a dangling link
         return False
-    with open(path, "rb") as f:
-        return SHIM_MARK in f.read(512)
 
 
 def _write_executable(path: Path, data: bytes) -> None:
@@ -89,8 +90,22 @@ def _write_executable(path: Path, data: bytes) -> None:
         raise
 
 
+def _cannot(directory: Path, e: OSError) -> GitModelError:
+    return GitModelError(
+        f"cannot change the hooks in {directory} ({e.strerror or e}); fix its permissions, "
+        "or point core.hooksPath at a directory you own, and rerun"
+    )
+
+
 def install_hooks(repo: Repo) -> HookReport:
     directory = hooks_dir(repo)
+    try:
+        return _install(directory)
+    except OSError as e:
+        raise _cannot(directory, e) from e
+
+
+def _install(directory: Path) -> HookReport:
     directory.mkdir(parents=True, exist_ok=True)
     report = HookReport(directory)
     shim = shim_text()
@@ -118,6 +133,13 @@ def install_hooks(repo: Repo) -> HookReport:
 
 def uninstall_hooks(repo: Repo) -> HookReport:
     directory = hooks_dir(repo)
+    try:
+        return _uninstall(directory)
+    except OSError as e:
+        raise _cannot(directory, e) from e
+
+
+def _uninstall(directory: Path) -> HookReport:
     report = HookReport(directory)
     for name in HOOKS:
         path = directory / name

@@ -31,8 +31,6 @@ from ..workspace import RestoreReport
 from . import open_context, say
 from .versionnote import ensure_versions_note, refresh_after_rewrite
 
-NULL_SHAS = ("0" * 40, "0" * 64)
-
 
 def warn(error: Exception) -> None:
     say(f"warning: {error}")
@@ -100,7 +98,7 @@ def follow_commit(ctx: Context, old: str = "HEAD^", new: str = "HEAD") -> None:
 
 
 def _is_null(rev: str) -> bool:
-    return rev in NULL_SHAS or not rev.strip("0")
+    return not rev.strip("0")  # git's null oid: no commit (a new clone or worktree)
 
 
 def post_checkout(args: list[str]) -> int:
@@ -111,7 +109,7 @@ def post_checkout(args: list[str]) -> int:
     old, new, branch = args[:3]
     if branch != "1" or old == new:
         return 0  # a file checkout, or `checkout -b` where HEAD stays: nothing moved
-    ctx = open_context(unless=True)
+    ctx = open_context(anyway=True)
     if ctx is None:
         return 0
     with ctx:
