@@ -31,8 +31,10 @@ from pathlib import Path
 
 from ..errors import GitModelError
 from ..git import Repo, run_git
+from ..hashing import hash_file
 from ..manifest import (
     MANIFEST_PATH,
+    Artifact,
     Manifest,
     format_manifest,
     listing_path,
@@ -42,6 +44,7 @@ from ..manifest import (
 from ..notes import encode
 from ..ops.context import Context
 from ..ops.record import Recorded, record
+from ..statecache import stat_key
 from ..versions import refresh_versions
 from . import handoff, open_context, say
 from .fastpath import make_seal, operation_in_progress
@@ -125,10 +128,12 @@ def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
     if missing:
         raise GitModelError(missing_message(missing))
     recorded = Recorded()
-    if todo:
-        recorded = record(ctx, committed, todo, ctx.workspace())
-        for path in todo:
-            stamps.stamp(path, committed.artifacts[path].oid)
+    verified = [p for p in todo if _still_recorded(ctx, committed.artifacts[p])]
+    if len(verified) < len(todo):
+        rest = [p for p in todo if p not in verified]
+        recorded = record(ctx, committed, rest, ctx.workspace())
+    for path in todo:
+        stamps.stamp(path, committed.artifacts[path].oid)
     refresh_versions(committed, ctx.reader(""))
     out = Refreshed(changed=recorded.changed, merged_in=sorted(keep))
     out.models = {name: str(m.version) for name, m in sorted(committed.models.items())}
@@ -148,6 +153,28 @@ def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
         )
     stamps.save(keep=set(committed.artifacts), seal=seal)
     return out
+
+
+def _still_recorded(ctx: Context, art: Artifact) -> bool:
+    """A file whose stat data are the very ones last hashed to its recorded oid, which only
+    git's racy-timestamp rule keeps the stat cache from trusting (a commit in the second after
+    `git model add`): hashing it again settles it, without copying it into the cache (which
+    would need as much free space as the file)."""
+    if art.is_dir:
+        return False
+    path = ctx.root / art.path
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    known = ctx.state.lookup_many(str(path)).get(str(path))
+    if known is None or known[0] != stat_key(st) or known[1] != art.oid:
+        return False
+    if not ctx.cache.has(art.oid) or hash_file(path)[0] != art.oid:
+        return False
+    ctx.state.record(path, st, art.oid)
+    ctx.state.flush()
+    return True
 
 
 def _version_inputs(manifest: Manifest) -> list[str]:
