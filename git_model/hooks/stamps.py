@@ -2,7 +2,7 @@
 
 The stat cache answers per file and needs sqlite; a commit hook asks a coarser question on every
 commit: did anything under this artifact change at all? A stamp is one SHA-1 over the stat data
-(name, size, mtime, inode, ctime, mode) of every file of an artifact, kept with the oid it was
+(name, size, mtime, inode, ctime, executable bit) of every file of an artifact, kept with the oid it was
 recorded as and the time the stamp was taken. When the work tree still gives the same
 fingerprint, the artifact is unchanged and nothing is read, hashed or looked up: for a tracked
 directory of 10,000 files that is 10,000 `lstat`s, not a walk through the stat cache.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import marshal
 import os
 import stat
 import time
@@ -29,54 +30,55 @@ from pathlib import Path
 from typing import Any
 
 FILE = "stamps.json"
+Row = tuple[str, int, int, int, int, int]  # relpath, size, mtime_ns, inode, ctime_ns, x bits
 
 
 def fingerprint(root: Path, relpath: str) -> str | None:
     """SHA-1 of the stat data of every file under `relpath` and the newest mtime (in ns) after
     a colon; None for anything but a regular file or a directory of regular files."""
-    digest = hashlib.sha1(usedforsecurity=False)
-    newest = 0
     top = os.path.join(root, relpath)
     try:
         st = os.lstat(top)
     except OSError:
         return None
+    rows: list[Row] | None = None
     if stat.S_ISREG(st.st_mode):
-        digest.update(_line("", st))
-        return f"{digest.hexdigest()}:{st.st_mtime_ns}"
-    if not stat.S_ISDIR(st.st_mode):
+        rows = [_row("", st)]
+    elif stat.S_ISDIR(st.st_mode):
+        rows = _walk(top)
+    if rows is None:
         return None
+    newest = max((row[2] for row in rows), default=0)
+    return f"{hashlib.sha1(marshal.dumps(rows), usedforsecurity=False).hexdigest()}:{newest}"
+
+
+def _row(rel: str, st: os.stat_result) -> Row:
+    return (rel, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_mode & 0o111)
+
+
+def _walk(top: str) -> list[Row] | None:
+    rows = []
+    lstat = os.lstat
     stack = [""]
     while stack:
         prefix = stack.pop()
+        directory = os.path.join(top, prefix) if prefix else top
         try:
-            with os.scandir(os.path.join(top, prefix) if prefix else top) as it:
-                entries = list(it)
+            with os.scandir(directory) as it:
+                entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+            base = directory + os.sep
+            for name, is_dir in entries:
+                if is_dir:
+                    stack.append(f"{prefix}{name}/")
+                elif not (name.startswith(".") and name.endswith(".gitmodel")):
+                    # (checkout's own temp files are skipped, as Workspace.walk skips them)
+                    st = lstat(base + name)
+                    if not stat.S_ISREG(st.st_mode):
+                        return None
+                    rows.append(_row(prefix + name, st))
         except OSError:
             return None
-        for entry in entries:
-            rel = f"{prefix}{entry.name}"
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(rel + "/")
-                continue
-            if entry.name.startswith(".") and entry.name.endswith(".gitmodel"):
-                continue  # checkout's own temp files, as Workspace.walk skips them
-            try:
-                est = entry.stat(follow_symlinks=False)
-            except OSError:
-                return None
-            if not stat.S_ISREG(est.st_mode):
-                return None
-            digest.update(_line(rel, est))
-            newest = max(newest, est.st_mtime_ns)
-    return f"{digest.hexdigest()}:{newest}"
-
-
-def _line(rel: str, st: os.stat_result) -> bytes:
-    return (
-        f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{st.st_ctime_ns}\0"
-        f"{st.st_mode & 0o111}\n".encode("utf-8", "surrogateescape")
-    )
+    return rows
 
 
 def trusted(stamp: Any, current: str | None) -> bool:
