@@ -14,6 +14,11 @@ only when there is something to write or fetch. tests/test_hooks_install.py chec
 | post-checkout, post-merge, post-rewrite | restore | artifacts follow HEAD; notes follow rewrites |
 | pre-push | push | hand the pushed refs to the transfer module (uploads) |
 | merge-driver | mergedriver | 3-way merge of the manifest and directory listings |
+
+Helpers: `stamps` (is an artifact as last recorded? one pass of lstats), `handoff` (what
+pre-commit leaves for post-commit), `sizes` (big files bound for git), `guard` (missing
+artifacts, what a merge brought in), `versionnote` (the versions record on each commit),
+`install` (the shims and the git settings behind them).
 """
 
 from __future__ import annotations

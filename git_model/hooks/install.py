@@ -57,6 +57,12 @@ class HookReport:
     removed: list[str] = field(default_factory=list)  # uninstall: shim removed
     foreign: list[str] = field(default_factory=list)  # uninstall: not ours, left alone
 
+    @property
+    def put_in_place(self) -> list[str]:
+        """Hooks installed, chained or updated now, in git's order."""
+        done = set(self.installed) | set(self.chained) | set(self.updated)
+        return [name for name in HOOKS if name in done]
+
 
 def shim_text() -> bytes:
     return SHIM_FILE.read_bytes()

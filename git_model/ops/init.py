@@ -36,7 +36,7 @@ def init(ctx: Context, *, hooks: bool = True) -> InitResult:
         ctx.write_file(CONFIG_PATH, CONFIG_TEMPLATE.encode())
         result.created.append(CONFIG_PATH)
     setup = install(ctx.repo, shims=hooks)
-    result.hooks = setup.hooks.installed + setup.hooks.chained + setup.hooks.updated
+    result.hooks = setup.hooks.put_in_place
     result.chained, result.hooks_dir = setup.hooks.chained, str(setup.hooks.hooks_dir)
     if setup.attributes_changed:
         result.created.append(".gitattributes")
