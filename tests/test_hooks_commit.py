@@ -204,7 +204,7 @@ def test_commits_git_makes_itself_bring_their_bytes(repo: Shell) -> None:
 def test_drift_after_reset_and_stash_is_shown_and_repaired(repo: Shell) -> None:
     setup_model(repo)
     repo.write("model.bin", b"weights v2")
-    repo.git("commit", "-q", "-am", "v2", check=False)
+    repo.write("params.yaml", "lr: 2\n")
     repo.git("commit", "-q", "-am", "v2")
     repo.git("reset", "-q", "--hard", "HEAD~1")  # no hook fires
     states = json.loads(repo.model("status", "--json").stdout)["artifacts"]
