@@ -30,10 +30,15 @@ def log_metrics(
     metrics: Mapping[str, Any],
     *,
     model: str | None = None,
-    rev: str = "HEAD",
+    rev: str | None = None,
     repo: PathLike = ".",
-) -> str:
-    """Record metrics on a commit (default HEAD) and return the commit id.
+) -> str | None:
+    """Record metrics and return the commit they went on (None: pending, see below).
+
+    Without `rev`, the metrics describe the weights in the work tree: they go on HEAD when
+    those are HEAD's, and otherwise wait for the commit that records them (a training script
+    logs before anyone commits what it produced; the commit hook adds the metrics to that
+    commit's note). With `rev`, they go on that commit.
 
     `metrics` maps names to numbers or other JSON values; nested mappings become dotted names
     (`{"eval": {"acc": 0.9}}` records `eval.acc`), numpy/torch scalars become Python numbers,

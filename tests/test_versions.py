@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -375,3 +376,26 @@ def test_an_unreadable_params_file_is_a_warning_not_a_failure(repo: Shell) -> No
     (m,) = out["models"]
     assert [c["path"] for c in m["components"]] == ["params.yaml"]
     assert any("params.yaml at work tree" in w for w in out["warnings"])
+
+
+def test_metrics_logged_before_the_commit_go_on_the_commit_that_records_the_weights(
+    repo: Shell,
+) -> None:
+    repo.write("model.bin", b"v1")
+    repo.model("add", "model.bin", "--model", "m")
+    repo.git("commit", "-q", "-m", "v1")
+    # a training script produces new weights and logs their accuracy before any commit
+    repo.write("model.bin", b"v2")
+    code = "import git_model; print(git_model.log_metrics({'accuracy': 0.9}, model='m'))"
+    assert repo.run(sys.executable, "-c", code).stdout.strip() == "None"  # pending
+    out = repo.model("metrics", "set", "loss=0.2", "--model", "m")
+    assert "pending" in out.stdout
+    assert as_json(repo, "metrics", "show")["records"] == []  # HEAD (v1) was not credited
+    repo.git("commit", "-q", "-m", "unrelated", "--allow-empty")  # records v2's weights
+    shown = as_json(repo, "metrics", "show")
+    values = {r["metrics"].get("accuracy") or r["metrics"].get("loss") for r in shown["records"]}
+    assert values == {0.9, 0.2}
+    # measured on the committed weights now: straight onto HEAD
+    out = repo.model("metrics", "set", "f1=0.5", "--model", "m")
+    assert "recorded on" in out.stdout
+    assert not (repo.cwd / ".git/model/pending-metrics.jsonl").exists()

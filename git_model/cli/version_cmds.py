@@ -250,14 +250,19 @@ Examples:
   git model metrics set --file eval/metrics.json""",
 )
 @click.argument("values", nargs=-1)
-@click.option("--rev", default="HEAD", show_default=True, help="The commit the metrics describe.")
+@click.option(
+    "--rev",
+    default=None,
+    help="The commit they describe (default: HEAD, or the next commit when the work tree's "
+    "weights are not committed yet).",
+)
 @click.option(
     "--model", metavar="NAME", help="The model they describe (default: the whole commit)."
 )
 @click.option("--file", "file", metavar="PATH", help="Read a JSON object of metrics (- = stdin).")
 @json_option
 def metrics_set_cmd(
-    values: tuple[str, ...], rev: str, model: str | None, file: str | None, as_json: bool
+    values: tuple[str, ...], rev: str | None, model: str | None, file: str | None, as_json: bool
 ) -> None:
     """Record NAME=VALUE metrics (numbers or JSON values) on a commit.
 
@@ -278,7 +283,13 @@ def metrics_set_cmd(
         return
     target = f" for model {model}" if model else ""
     shown = " ".join(f"{k}={fmt(v)}" for k, v in record["metrics"].items())
-    say(f"recorded on {commit[:10]}{target}: {shown}")
+    if commit is None:
+        say(
+            f"recorded{target}: {shown} — pending: the work tree's weights are not committed "
+            "yet, so the metrics go on the commit that records them"
+        )
+    else:
+        say(f"recorded on {commit[:10]}{target}: {shown}")
 
 
 @command(epilog="Example: git model metrics show HEAD~1 --json")

@@ -59,6 +59,15 @@ def clear(repo: Repo) -> None:
 
 
 def leave_note(repo: Repo, text: str) -> None:
+    """The note post-commit gives the new commit: `text` (its versions record, or nothing)
+    plus the metrics that were logged for exactly those versions before the commit."""
+    if text:
+        from .. import pending
+        from ..notes import encode
+
+        versions = json.loads(text).get("models", {})
+        lines = {text.strip(), *(encode(r) for r in pending.for_commit(repo.git_dir, versions))}
+        text = "".join(line + "\n" for line in sorted(lines))
     _write(_dir(repo) / f"{NOTE_PREFIX}{git_pid()}{NOTE_SUFFIX}", text)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import notes
+from .. import notes, pending
 from ..errors import GitModelError, UsageError
 from ..hyperparams import check_key, parse_assignment
 from .context import Context
@@ -166,12 +166,27 @@ def _author(ctx: Context) -> str | None:
 
 
 def record_metrics(
-    ctx: Context, metrics: Mapping[str, Any], *, model: str | None = None, rev: str = "HEAD"
-) -> tuple[str, dict[str, Any]]:
-    """Append a metrics record to `rev`'s note; return (commit, record)."""
+    ctx: Context, metrics: Mapping[str, Any], *, model: str | None = None, rev: str | None = None
+) -> tuple[str | None, dict[str, Any]]:
+    """Record metrics; return (commit, record), commit None when the record is pending.
+
+    With `rev`, the metrics go on that commit's note. Without, they go where they belong:
+    on HEAD when the work tree's model versions are HEAD's (the committed weights were
+    measured), else they wait for the commit that records the work tree's versions
+    (`pending.py`: a training script logs before anyone commits its weights).
+    """
     values = normalize(metrics)
     if not values:
         raise UsageError("no metrics given: git model metrics set accuracy=0.93")
+    if rev is None:
+        waiting = _pending_versions(ctx, model)
+        if waiting is not None:
+            record = make_record(values, model, _author(ctx))
+            record[pending.KEY] = waiting[0]
+            with ctx.lock("recording metrics"):
+                pending.add(ctx.repo.git_dir, record, waiting[1])
+            return None, record
+        rev = "HEAD"
     commit = resolve_commit(ctx, rev)
     if model is not None:
         names = sorted(ctx.manifest(commit).models)
@@ -182,6 +197,31 @@ def record_metrics(
     with ctx.lock("recording metrics"):  # a note write is read-modify-write on the notes ref
         notes.append_records(ctx.repo, commit, [record])
     return commit, record
+
+
+def _pending_versions(
+    ctx: Context, model: str | None
+) -> tuple[dict[str, str], dict[str, str]] | None:
+    """(work-tree versions, HEAD's versions) when the work tree's differ from HEAD's; None
+    when the metrics can go on HEAD."""
+    from .snapshot import at_commit, work_tree
+
+    now_snap = work_tree(ctx)
+    names = [model] if model is not None else sorted(now_snap.manifest.models)
+    if model is not None and model not in now_snap.manifest.models:
+        have = ", ".join(sorted(now_snap.manifest.models)) or "none"
+        raise GitModelError(f"no model {model!r} in the work tree (models: {have}); check --model")
+    head = at_commit(ctx, "HEAD") if ctx.repo.head() else None
+    head_versions = (
+        {}
+        if head is None
+        else {n: str(v) for n in head.manifest.models if (v := head.version(n)) is not None}
+    )
+    mine = {n: str(v) for n in names if (v := now_snap.version(n)) is not None}
+    pending.prune(ctx.repo.git_dir, head_versions)
+    if head is not None and all(head_versions.get(n) == v for n, v in mine.items()):
+        return None
+    return mine, head_versions
 
 
 # -- reading -------------------------------------------------------------------------------------
