@@ -1,0 +1,369 @@
+"""One remote object store, `<url>/objects/ab/cdef…`: the cache's own layout, behind fsspec.
+
+Push, fetch, the pre-push hook and gc need four things from wherever a team keeps its bytes
+(S3 and compatible stores, GCS, Azure, an SSH server, a shared folder): which objects are
+there, put one, get one, and telling a transient failure from a real one. fsspec gives one
+interface to all of them; this module adds what fsspec leaves to its callers:
+
+- Batch existence: listing `objects/ab/` answers for every wanted object under that prefix at
+  once (one LIST request per 1,000 keys on S3, one readdir on a directory); a prefix with only
+  a few wanted objects is asked per object (`info`, never `exists`, which hides errors).
+- Atomic uploads: an object store's PUT is atomic (nothing is visible until it completes), so
+  those write the final key directly; any other file system gets a temp name under `tmp/` and
+  a rename, so no reader ever sees a partial object under its final name. A directory remote
+  also fsyncs before the rename: a push must not report bytes safe that are still in RAM.
+- Verification both ways: an upload hashes the cache object as it sends it, so a bit-rotted
+  cache object never poisons the remote; a download goes through the cache's
+  verify-before-rename, and a remote object that twice fails to match its name is moved to
+  `<url>/quarantine/` so that a push from a clone with good bytes can repair it.
+- Retries with exponential backoff for transient errors; a final failure names the object and
+  the remote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import posixpath
+import random
+import tempfile
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar, cast
+
+from ..cache import Cache, copy_and_hash
+from ..errors import CorruptObject, GitModelError, MissingObject
+from ..hashing import Oid, hash_file
+from .options import connect
+
+T = TypeVar("T")
+Advance = Callable[[int], None]  # called with a number of bytes just moved
+
+OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"})
+ATTEMPTS = 4
+LIST_THRESHOLD = 4  # more wanted objects than this under one prefix: list the prefix
+READ_BLOCK = 8 << 20  # read-ahead per download: memory stays flat whatever the object size
+# errors that retrying cannot fix (matched by class name: the backends' own exception types)
+PERMANENT = frozenset(
+    {
+        "PermissionDenied",
+        "HostKeyNotVerifiable",
+        "KeyImportError",
+        "NoCredentialsError",
+        "ClientAuthenticationError",
+        "NoSuchBucket",
+    }
+)
+
+
+class TransferError(GitModelError):
+    """An object could not be moved to or from a remote."""
+
+
+def _transient(e: BaseException) -> bool:
+    if not isinstance(e, Exception) or isinstance(e, GitModelError):
+        return False
+    if isinstance(e, (PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+        return False
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return False
+    if isinstance(e, (TypeError, ValueError, ImportError, AttributeError, KeyError)):
+        return False
+    return not any(cls.__name__ in PERMANENT for cls in type(e).__mro__)
+
+
+def _describe(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text and text[0] else type(e).__name__
+
+
+class _Counting:
+    """A read-only stream that reports the bytes read through it."""
+
+    def __init__(self, f: Any, advance: Advance | None) -> None:
+        self._f = f
+        self._advance = advance
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self._f.read(n)
+        if data and self._advance:
+            self._advance(len(data))
+        return data
+
+
+def _callback(advance: Advance | None) -> Any:
+    """An fsspec callback that forwards byte counts to `advance`."""
+    from fsspec.callbacks import Callback
+
+    class Forward(Callback):  # type: ignore[misc]
+        sent = 0
+
+        def absolute_update(self, value: int) -> None:
+            if advance and value > self.sent:
+                advance(value - self.sent)
+            self.sent = value
+
+        def relative_update(self, inc: int = 1) -> None:
+            self.absolute_update(self.sent + inc)
+
+    return Forward()
+
+
+_crash_lock = threading.Lock()
+_uploads_done = 0
+
+
+def _test_crash_point() -> None:
+    """Test hook (GIT_MODEL_TEST_CRASH_AFTER_UPLOADS=N): die mid-upload after N complete ones,
+    with the temp copy written but not renamed, as a killed push would."""
+    limit = os.environ.get("GIT_MODEL_TEST_CRASH_AFTER_UPLOADS")
+    if limit is not None:
+        with _crash_lock:
+            if _uploads_done >= int(limit):
+                os._exit(75)
+
+
+def _count_upload() -> None:
+    global _uploads_done
+    with _crash_lock:
+        _uploads_done += 1
+
+
+class Remote:
+    def __init__(self, name: str, url: str, fs: Any, root: str) -> None:
+        self.name = name
+        self.url = url
+        self.fs = fs
+        self.root = root
+        protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+        self.local = "file" in protocols or "local" in protocols
+        self.atomic_put = bool(OBJECT_STORES.intersection(protocols))
+
+    @classmethod
+    def open(cls, name: str, url: str, options: dict[str, str]) -> Remote:
+        label = url if name == url else f"{name} ({url})"
+        fs, root = _retry(label, f"connecting to remote {label}", lambda: connect(url, options))
+        return cls(name, url, fs, root)
+
+    @property
+    def label(self) -> str:
+        return self.url if self.name == self.url else f"{self.name} ({self.url})"
+
+    @property
+    def default_jobs(self) -> int:
+        from ..workspace import default_jobs
+
+        return default_jobs() if self.local else 16
+
+    def key(self, oid: Oid) -> str:
+        return f"{self.root}/objects/{oid[:2]}/{oid[2:]}"
+
+    def _retry(self, what: str, fn: Callable[[], T]) -> T:
+        return _retry(self.label, what, fn)
+
+    # -- which objects are there -----------------------------------------------------------------
+
+    def existing(self, oids: Collection[Oid], jobs: int = 0) -> set[Oid]:
+        """The subset of `oids` the remote holds: prefix listings where many are wanted."""
+        by_prefix: dict[str, list[Oid]] = defaultdict(list)
+        for oid in oids:
+            by_prefix[oid[:2]].append(oid)
+
+        def check(group: list[Oid]) -> list[Oid]:
+            if len(group) > LIST_THRESHOLD:
+                names = self._list_prefix(group[0][:2])
+                return [o for o in group if o[2:] in names]
+            return [o for o in group if self._has(o)]
+
+        found: set[Oid] = set()
+        if not by_prefix:
+            return found
+        with ThreadPoolExecutor(min(jobs or self.default_jobs, len(by_prefix))) as pool:
+            for present in pool.map(check, by_prefix.values()):
+                found.update(present)
+        return found
+
+    def _list_prefix(self, prefix: str) -> set[str]:
+        path = f"{self.root}/objects/{prefix}"
+        if self.local:
+            try:
+                return set(os.listdir(path))
+            except FileNotFoundError:
+                return set()
+
+        def ls() -> list[str]:
+            self.fs.invalidate_cache(path)
+            return cast("list[str]", self.fs.ls(path, detail=False))
+
+        try:
+            entries = self._retry(f"listing {path}", ls)
+        except FileNotFoundError:
+            return set()
+        return {posixpath.basename(e.rstrip("/")) for e in entries}
+
+    def _has(self, oid: Oid) -> bool:
+        if self.local:
+            return os.path.isfile(self.key(oid))
+        try:
+            self._retry(f"checking object {oid.short}", lambda: self.fs.info(self.key(oid)))
+        except FileNotFoundError:
+            return False
+        return True
+
+    # -- moving one object ---------------------------------------------------------------------
+
+    def upload(self, cache: Cache, oid: Oid, advance: Advance | None = None) -> int:
+        """Send one cache object; returns its size. The remote never shows a partial object."""
+        src = cache.path(oid)
+        if not src.is_file():
+            raise MissingObject(f"object {oid.short} is not in the local cache")
+        send = self._upload_local if self.local else self._upload_fs
+        size = self._retry(f"uploading object {oid.short}", lambda: send(cache, oid, advance))
+        _count_upload()
+        return size
+
+    def _corrupt_in_cache(self, cache: Cache, oid: Oid) -> CorruptObject:
+        cache.quarantine(oid)
+        return CorruptObject(
+            f"cache object {oid.short} is corrupt and was quarantined, not uploaded to "
+            f"{self.label}; 'git model add' the file again, or fetch it from another remote"
+        )
+
+    def _upload_local(self, cache: Cache, oid: Oid, advance: Advance | None) -> int:
+        dest = Path(self.key(oid))
+        tmpdir = Path(self.root) / "tmp"
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=tmpdir, prefix=f"{oid[:12]}.")
+        try:
+            try:
+                got, size = copy_and_hash(cache.path(oid), fd)
+                if got != oid:
+                    raise self._corrupt_in_cache(cache, oid)
+                _test_crash_point()
+                os.fsync(fd)
+                os.fchmod(fd, 0o444)
+            finally:
+                os.close(fd)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        if advance:
+            advance(size)
+        return size
+
+    def _upload_fs(self, cache: Cache, oid: Oid, advance: Advance | None) -> int:
+        src = cache.path(oid)
+        got, size = hash_file(src)  # the network is slower than this read: verify first
+        if got != oid:
+            raise self._corrupt_in_cache(cache, oid)
+        key = self.key(oid)
+        if self.atomic_put:
+            _test_crash_point()
+            self.fs.put_file(str(src), key, callback=_callback(advance))
+            return size
+        tmp = f"{self.root}/tmp/{oid[:12]}.{uuid.uuid4().hex}"
+        self.fs.makedirs(posixpath.dirname(tmp), exist_ok=True)
+        self.fs.put_file(str(src), tmp, callback=_callback(advance))
+        try:
+            _test_crash_point()
+            self.fs.makedirs(posixpath.dirname(key), exist_ok=True)
+            self.fs.mv(tmp, key)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.fs.rm_file(tmp)
+            raise
+        return size
+
+    def download(self, cache: Cache, oid: Oid, advance: Advance | None = None) -> int:
+        """Fetch one object into the cache, verified before it enters; returns its size.
+
+        FileNotFoundError when the remote lacks it. A copy that twice arrives as other bytes
+        is moved to the remote's quarantine folder and reported.
+        """
+        what = f"downloading object {oid.short}"
+        try:
+            return self._retry(what, lambda: self._download_once(cache, oid, advance))
+        except CorruptObject:
+            pass
+        except FileNotFoundError:
+            if self._in_quarantine(oid):
+                raise CorruptObject(
+                    f"object {oid.short} on remote {self.label} was found corrupt and set aside "
+                    "in its quarantine/ folder; push it again from a clone that has it"
+                ) from None
+            raise
+        try:  # once more: tell a transfer glitch from a bad copy at rest
+            return self._retry(what, lambda: self._download_once(cache, oid, None))
+        except CorruptObject:
+            where = self._quarantine(oid)
+            raise CorruptObject(
+                f"object {oid.short} on remote {self.label} does not match its oid: it was "
+                f"refused{where}; push it again from a clone that has it"
+            ) from None
+
+    def _download_once(self, cache: Cache, oid: Oid, advance: Advance | None) -> int:
+        key = self.key(oid)
+        if self.local:
+            size = cache.store_copy(Path(key), oid)
+            if advance:
+                advance(size)
+            return size
+        kwargs: dict[str, Any] = {}
+        if self.atomic_put:
+            kwargs = {"block_size": READ_BLOCK, "cache_type": "readahead"}
+        with self.fs.open(key, "rb", **kwargs) as f:
+            return cache.store_stream(cast(BinaryIO, _Counting(f, advance)), oid)
+
+    def _in_quarantine(self, oid: Oid) -> bool:
+        path = f"{self.root}/quarantine/{oid}"
+        if self.local:
+            return os.path.isfile(path)
+        try:
+            self._retry(f"checking object {oid.short}", lambda: self.fs.info(path))
+        except (FileNotFoundError, GitModelError):
+            return False
+        return True
+
+    def _quarantine(self, oid: Oid) -> str:
+        dest = f"{self.root}/quarantine/{oid}"
+        try:
+            if self.local:
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                os.replace(self.key(oid), dest)
+            else:
+                if not self.atomic_put:
+                    self.fs.makedirs(posixpath.dirname(dest), exist_ok=True)
+                self.fs.mv(self.key(oid), dest)
+        except Exception:
+            return ""
+        return " and moved to the remote's quarantine/ folder"
+
+
+def _retry(label: str, what: str, fn: Callable[[], T]) -> T:
+    """Run `fn`, retrying transient failures with exponential backoff and jitter."""
+    delay = 0.2
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return fn()
+        except (FileNotFoundError, GitModelError):
+            raise
+        except Exception as e:
+            if not _transient(e):
+                raise TransferError(f"{what} on remote {label} failed: {_describe(e)}") from e
+            if attempt == ATTEMPTS:
+                raise TransferError(
+                    f"{what} on remote {label} failed {ATTEMPTS} times ({_describe(e)}); "
+                    "rerun once the remote is reachable: only what is missing moves"
+                ) from e
+        time.sleep(delay * (1 + random.random()))
+        delay = min(delay * 2, 5.0)
+    raise AssertionError("unreachable")
