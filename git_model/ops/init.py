@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from ..config import CONFIG_PATH
 from ..hooks.install import install
 from ..manifest import MANIFEST_PATH, Manifest, format_manifest
+from . import notes_sync
 from .context import Context
 
 CONFIG_TEMPLATE = (
@@ -42,9 +43,11 @@ def init(ctx: Context, *, hooks: bool = True) -> InitResult:
         result.created.append(".gitattributes")
     if result.created:
         ctx.repo.add(result.created)
+    notes_sync.setup(ctx.repo, fetch=fresh_clone)
     if fresh_clone:
         from .checkout import checkout
+        from .transfer import fetch_missing
 
-        report = checkout(ctx)
+        report = checkout(ctx, fetch=fetch_missing)
         result.restored = len(report.written)
     return result

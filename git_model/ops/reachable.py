@@ -1,0 +1,97 @@
+"""Which cache objects a set of commits (or a work tree, an index) needs.
+
+Push, fetch, the pre-push hook and gc all ask this. Walking every commit would be slow on a
+long history, and wasteful: a commit needs the objects its `.gitmodel/` lists, and that only
+changes where `.gitmodel/` changes. So the walk asks git for the commits that touch
+`.gitmodel/` (`rev-list --full-history -- .gitmodel`: every side of every merge, no history
+simplification that could skip a branch's own manifests), plus the tips themselves, and reads
+each distinct manifest once through the long-lived `cat-file --batch`. A directory's listing is
+named by its oid, so each listing is read once however many commits share it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..git import Repo
+from ..hashing import Oid, hash_bytes
+from ..manifest import MANIFEST_PATH, Reader, parse_manifest, read_listing, worktree_reader
+from ..paths import GITMODEL_DIR
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    path: str  # one path that uses the object (for messages)
+    size: int
+
+
+class ObjectWalk:
+    """Collects the objects that manifests need: `objects` maps oid -> ObjectRef."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self.objects: dict[Oid, ObjectRef] = {}
+        self._manifests: set[Oid] = set()
+        self._dirs: set[Oid] = set()
+
+    def add_manifest(self, read: Reader, what: str) -> None:
+        data = read(MANIFEST_PATH)
+        if data is None:
+            return
+        key = hash_bytes(data)
+        if key in self._manifests:
+            return
+        self._manifests.add(key)
+        manifest = parse_manifest(data, what)
+        for art in manifest.artifacts.values():
+            if not art.is_dir:
+                self.objects.setdefault(art.oid, ObjectRef(art.path, art.size))
+            elif art.oid not in self._dirs:
+                for e in read_listing(read, art):
+                    self.objects.setdefault(e.oid, ObjectRef(f"{art.path}/{e.relpath}", e.size))
+                self._dirs.add(art.oid)
+
+    def add_commit(self, commit: str) -> None:
+        cat = self.repo.cat_file()
+        self.add_manifest(lambda p: cat.read(f"{commit}:{p}"), f"{MANIFEST_PATH} at {commit[:12]}")
+
+    def add_history(self, rev_args: Iterable[str]) -> None:
+        """Every commit reachable from `rev_args` (git rev-list syntax) whose .gitmodel/ changed."""
+        args = list(rev_args)
+        if not args:
+            return
+        out = self.repo.git("rev-list", "--full-history", *args, "--", GITMODEL_DIR).decode()
+        for commit in out.split():
+            self.add_commit(commit)
+
+    def add_worktree(self, root: Path) -> None:
+        """A work tree's own manifest and its index's (uncommitted `git model add`s)."""
+        self.add_manifest(worktree_reader(root), f"{root / MANIFEST_PATH}")
+        repo = Repo.discover(root)
+        try:
+            cat = repo.cat_file()
+            self.add_manifest(lambda p: cat.read(f":{p}"), f"{MANIFEST_PATH} in {root}'s index")
+        finally:
+            repo.close()
+
+
+def worktrees(repo: Repo) -> list[tuple[Path, str | None]]:
+    """Every work tree of the repository: (root, HEAD commit or None)."""
+    out = repo.git("worktree", "list", "--porcelain", "-z").decode()
+    found: list[tuple[Path, str | None]] = []
+    root: Path | None = None
+    head: str | None = None
+    for item in [*out.split("\0"), ""]:
+        if item.startswith("worktree "):
+            root = Path(item[len("worktree ") :])
+        elif item.startswith("HEAD "):
+            head = item[len("HEAD ") :]
+        elif item == "bare":
+            root = None
+        elif item == "" and root is not None:
+            if root.is_dir():  # a pruned work tree's folder may be gone
+                found.append((root, head))
+            root, head = None, None
+    return found

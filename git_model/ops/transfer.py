@@ -1,0 +1,269 @@
+"""`git model push`, `fetch`, `pull`, and the hooks' ways in: `pre_push`, `fetch_missing`.
+
+Only missing objects move: the wanted set is checked against the destination in batches,
+then moved in parallel, largest first. Each object is all-or-nothing (see remotes.store and
+Cache.store_stream), so an interrupted transfer leaves no partial object and a rerun moves
+only what is still missing: nothing is sent twice. Failures do not stop the other objects;
+they are collected, each naming the object and the remote, for the caller to report.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import GitModelError, UsageError
+from ..hashing import Oid
+from ..remotes import Remote
+from ..workspace import RestoreReport
+from . import notes_sync
+from .checkout import checkout
+from .context import Context
+from .reachable import ObjectRef, ObjectWalk
+from .remote_config import RemoteSpec, require, resolve
+
+ZERO_SHA = "0" * 40
+
+
+@dataclass
+class Meter:
+    """Progress callbacks: `start(total_bytes, objects)` once, then `advance(bytes)`."""
+
+    start: Callable[[int, int], None]
+    advance: Callable[[int], None]
+
+
+@dataclass
+class TransferResult:
+    remote: str
+    url: str
+    wanted: int = 0  # objects the revisions need
+    present: int = 0  # already where they had to go
+    moved: list[Oid] = field(default_factory=list)
+    bytes: int = 0
+    missing: list[tuple[Oid, str]] = field(default_factory=list)  # (oid, path): nowhere to be had
+    failed: list[tuple[Oid, str, str]] = field(default_factory=list)  # (oid, path, message)
+    notes_merged: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.failed
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "remote": self.remote,
+            "url": self.url,
+            "wanted": self.wanted,
+            "present": self.present,
+            "transferred": len(self.moved),
+            "bytes": self.bytes,
+            "missing": [{"oid": o, "path": p} for o, p in self.missing],
+            "failed": [{"oid": o, "path": p, "error": m} for o, p, m in self.failed],
+            "notes_merged": self.notes_merged,
+        }
+
+
+def open_remote(spec: RemoteSpec) -> Remote:
+    return Remote.open(spec.name, spec.url, spec.options)
+
+
+def wanted_objects(ctx: Context, revs: list[str] | None, all_history: bool) -> dict[Oid, ObjectRef]:
+    """Objects for `--all` (every commit of every ref), `--rev REV…` (those commits), or by
+    default the work tree's manifest and HEAD's."""
+    walk = ObjectWalk(ctx.repo)
+    if all_history:
+        walk.add_history(["--all"])
+    for rev in revs or []:
+        commit = ctx.repo.rev_parse(rev)
+        if commit is None:
+            raise UsageError(f"unknown revision {rev!r}; give a commit, branch or tag")
+        walk.add_commit(commit)
+    if not all_history and not revs:
+        walk.add_manifest(ctx.reader(None), "the work tree's manifest")
+        head = ctx.repo.head()
+        if head is not None:
+            walk.add_commit(head)
+    return walk.objects
+
+
+def _run(
+    items: list[Oid],
+    work: Callable[[Oid], int],
+    jobs: int,
+    on_done: Callable[[Oid, int | BaseException], None],
+) -> None:
+    """Run `work` over `items` in a pool. Ctrl-C cancels what has not started; what has
+    started finishes, or leaves at most a temp file behind."""
+    pool = ThreadPoolExecutor(max(1, min(jobs, len(items) or 1)))
+    try:
+        futures = {pool.submit(work, oid): oid for oid in items}
+        for fut in as_completed(futures):
+            exc = fut.exception()
+            on_done(futures[fut], exc if exc is not None else fut.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _transfer(
+    ctx: Context,
+    remote: Remote,
+    wanted: dict[Oid, ObjectRef],
+    *,
+    upload: bool,
+    jobs: int,
+    meter: Meter | None,
+) -> TransferResult:
+    result = TransferResult(remote.name, remote.url, wanted=len(wanted))
+    jobs = jobs or remote.default_jobs
+    local = {o for o in wanted if ctx.cache.has(o)}
+    if upload:
+        there = remote.existing(wanted, jobs)
+        todo = [o for o in wanted if o not in there and o in local]
+        result.missing = [(o, wanted[o].path) for o in wanted if o not in there and o not in local]
+        result.present = len(there)
+    else:
+        todo = [o for o in wanted if o not in local]
+        result.present = len(local)
+    todo.sort(key=lambda o: -wanted[o].size)  # largest first: the pool drains evenly
+    if meter:
+        meter.start(sum(wanted[o].size for o in todo), len(todo))
+    lock = threading.Lock()
+    advance = meter.advance if meter else None
+
+    def work(oid: Oid) -> int:
+        if upload:
+            return remote.upload(ctx.cache, oid, advance)
+        return remote.download(ctx.cache, oid, advance)
+
+    def done(oid: Oid, outcome: int | BaseException) -> None:
+        with lock:
+            if isinstance(outcome, FileNotFoundError) and not upload:
+                result.missing.append((oid, wanted[oid].path))
+            elif isinstance(outcome, GitModelError):
+                result.failed.append((oid, wanted[oid].path, str(outcome)))
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                result.moved.append(oid)
+                result.bytes += outcome
+
+    _run(todo, work, jobs, done)
+    result.missing.sort()
+    result.failed.sort()
+    return result
+
+
+def push(
+    ctx: Context,
+    remote: str | None = None,
+    *,
+    revs: list[str] | None = None,
+    all_history: bool = False,
+    jobs: int = 0,
+    meter: Meter | None = None,
+) -> TransferResult:
+    """Upload the objects of the given revisions that the remote lacks."""
+    spec = require(ctx.settings, remote)
+    wanted = wanted_objects(ctx, revs, all_history)
+    return _transfer(ctx, open_remote(spec), wanted, upload=True, jobs=jobs, meter=meter)
+
+
+def fetch(
+    ctx: Context,
+    remote: str | None = None,
+    *,
+    revs: list[str] | None = None,
+    all_history: bool = False,
+    jobs: int = 0,
+    meter: Meter | None = None,
+    notes: bool = True,
+) -> TransferResult:
+    """Download the objects of the given revisions that the cache lacks; bring in the notes."""
+    spec = require(ctx.settings, remote)
+    wanted = wanted_objects(ctx, revs, all_history)
+    result = _transfer(ctx, open_remote(spec), wanted, upload=False, jobs=jobs, meter=meter)
+    if notes:
+        result.notes_merged = notes_sync.pull(ctx.repo)
+    return result
+
+
+def pull(
+    ctx: Context, remote: str | None = None, *, jobs: int = 0, meter: Meter | None = None
+) -> tuple[TransferResult, RestoreReport]:
+    """Fetch what the work tree's manifest needs, then restore it (git model checkout)."""
+    spec = require(ctx.settings, remote)
+    holder: list[TransferResult] = []
+
+    def fetcher(ctx: Context, missing: dict[Oid, str]) -> None:
+        sizes = ObjectWalk(ctx.repo)  # sizes for the progress bar
+        sizes.add_manifest(ctx.reader(None), "the work tree's manifest")
+        wanted = {o: sizes.objects.get(o, ObjectRef(p, 0)) for o, p in missing.items()}
+        holder.append(
+            _transfer(ctx, open_remote(spec), wanted, upload=False, jobs=jobs, meter=meter)
+        )
+
+    report = checkout(ctx, fetch=fetcher)
+    result = holder[0] if holder else TransferResult(spec.name, spec.url)
+    result.notes_merged = notes_sync.pull(ctx.repo)
+    return result, report
+
+
+def fetch_missing(ctx: Context, missing: dict[Oid, str]) -> None:
+    """For checkout and the hooks: fetch these objects from the default remote, if one is set.
+
+    Never raises for what cannot be fetched (not on the remote, remote unreachable): the
+    checkout report names every object still missing and says to run 'git model pull',
+    which shows why.
+    """
+    try:
+        spec = resolve(ctx.settings, None)
+        if spec is None or not missing:
+            return
+        wanted = {o: ObjectRef(p, 0) for o, p in missing.items()}
+        _transfer(ctx, open_remote(spec), wanted, upload=False, jobs=0, meter=None)
+    except GitModelError:
+        return
+
+
+def pre_push(
+    ctx: Context, remote_name: str, remote_url: str, updates: list[tuple[str, str, str, str]]
+) -> None:
+    """The pre-push hook: make the remote object store hold every object the pushed commits
+    need before git moves any ref, then push the notes ref. Raises (blocking the push) when
+    bytes are neither in the cache nor on the object remote.
+    """
+    walk = ObjectWalk(ctx.repo)
+    pushes_notes = False
+    for _local_ref, local_sha, remote_ref, remote_sha in updates:
+        if remote_ref.startswith("refs/notes/"):
+            pushes_notes = True
+            continue
+        if local_sha == ZERO_SHA or ctx.repo.rev_parse(local_sha) is None:
+            continue  # a deletion, or a tag of something other than a commit
+        walk.add_commit(local_sha)
+        known = remote_sha != ZERO_SHA and ctx.repo.rev_parse(remote_sha) is not None
+        walk.add_history([local_sha, f"^{remote_sha}"] if known else [local_sha])
+    spec = resolve(ctx.settings, None)
+    if walk.objects and spec is not None:
+        remote = open_remote(spec)
+        result = _transfer(ctx, remote, walk.objects, upload=True, jobs=0, meter=None)
+        _raise_for_push(result, remote)
+    if not pushes_notes:
+        notes_sync.push(ctx.repo, remote_name or remote_url)
+
+
+def _raise_for_push(result: TransferResult, remote: Remote) -> None:
+    if result.missing:
+        oid, path = result.missing[0]
+        more = f" (and {len(result.missing) - 1} more)" if len(result.missing) > 1 else ""
+        raise GitModelError(
+            f"push stopped: {path} (object {oid[:12]}){more} is neither in the local cache nor "
+            f"on remote {remote.label}; fetch it from where it is, or 'git model add' it again"
+        )
+    if result.failed:
+        _, _, message = result.failed[0]
+        more = f" (and {len(result.failed) - 1} more)" if len(result.failed) > 1 else ""
+        raise GitModelError(f"push stopped: {message}{more}")
