@@ -42,6 +42,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "log": ("version_cmds", "log_cmd", "List a model's versions through history."),
     "show": ("version_cmds", "show_cmd", "Show the models at a revision."),
     "metrics": ("version_cmds", "metrics_group", "Record or show metrics of a commit."),
+    "remote": ("remote_cmds", "remote_group", "Add, list or remove remote object stores."),
+    "push": ("remote_cmds", "push_cmd", "Upload the objects a remote lacks."),
+    "fetch": ("remote_cmds", "fetch_cmd", "Download missing objects (verified) and notes."),
+    "pull": ("remote_cmds", "pull_cmd", "Fetch, then restore the work tree's artifacts."),
+    "gc": ("remote_cmds", "gc_cmd", "Drop cache objects nothing needs (never the only copy)."),
 }
 
 

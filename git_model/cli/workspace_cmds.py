@@ -252,7 +252,9 @@ def checkout_cmd(rev: str | None, paths: tuple[str, ...], as_json: bool) -> int:
 
 
 def _fetcher() -> Any:
-    return None  # replaced when remotes land
+    from ..ops.transfer import fetch_missing
+
+    return fetch_missing
 
 
 @command(epilog="Example: git model verify")

@@ -1,0 +1,264 @@
+"""Commands that share bytes with a remote object store: remote, push, fetch, pull, gc."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import click
+
+from ..ops.context import Context
+from .app import command
+from .render import emit_json, human_size, note, progress_bar, say
+
+if TYPE_CHECKING:
+    from ..ops.transfer import Meter, TransferResult
+    from ..workspace import RestoreReport
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
+jobs_option = click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Objects moved at once (default: 16 for network remotes, 2× cores for a directory).",
+)
+rev_options = [
+    click.option("--rev", "revs", multiple=True, metavar="REV", help="Objects of this commit."),
+    click.option(
+        "--all", "all_history", is_flag=True, help="Objects of every commit of every ref."
+    ),
+]
+
+
+def _with_revs(f: click.decorators.FC) -> click.decorators.FC:
+    for option in reversed(rev_options):
+        f = option(f)
+    return f
+
+
+@contextmanager
+def _meter(desc: str) -> Iterator[Meter | None]:
+    from ..ops.transfer import Meter
+
+    bar = progress_bar(None, desc)
+    if bar is None:
+        yield None
+        return
+    lock = threading.Lock()
+
+    def start(total: int, count: int) -> None:
+        bar.total = total
+        bar.set_postfix_str(f"{count} object(s)")
+        bar.refresh()
+
+    def advance(n: int) -> None:
+        with lock:
+            bar.update(n)
+
+    try:
+        yield Meter(start, advance)
+    finally:
+        bar.close()
+
+
+def _render(result: TransferResult, verb: str, as_json: bool) -> int:
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        where = "to" if verb == "pushed" else "from"
+        label = result.remote if result.remote == result.url else f"{result.remote} ({result.url})"
+        say(
+            f"{verb} {len(result.moved)} object(s) ({human_size(result.bytes)}) {where} {label}; "
+            f"{result.present} already there"
+        )
+        if result.notes_merged:
+            say(f"merged notes from {', '.join(result.notes_merged)}")
+    for oid, path in result.missing:
+        if verb == "pushed":
+            note(f"{path}: object {oid[:12]} is neither in the local cache nor on {result.remote}")
+        else:
+            note(
+                f"{path}: object {oid[:12]} is not on {result.remote}; push it from a clone that has it"
+            )
+    for _, _, message in result.failed:
+        note(message)
+    if result.failed:
+        note("rerun the same command to finish: only what is still missing moves")
+    return 0 if result.ok else 1
+
+
+@click.group(
+    name="remote",
+    epilog="""\b
+Examples:
+  git model remote add origin s3://bucket/models --default
+  git config model.remote.origin.endpointurl http://minio.local:9000
+  git model remote add backup /mnt/shared/models
+  git model remote list --json""",
+)
+def remote_group() -> None:
+    """Manage remote object stores (s3://, gs://, az://, ssh://, a directory)."""
+
+
+@remote_group.command(
+    name="add", epilog="Example: git model remote add origin s3://bucket/models --default"
+)
+@click.argument("name")
+@click.argument("url")
+@click.option("--default", "default", is_flag=True, help="Make it the team's default (tracked).")
+def remote_add(name: str, url: str, default: bool) -> None:
+    """Add a remote. With --default its URL goes into .gitmodel/config.toml for the team;
+    otherwise into your git config only. Options: git config model.remote.NAME.KEY VALUE."""
+    from ..ops.remote_config import add_remote
+
+    with Context.open() as ctx:
+        spec = add_remote(ctx, name, url, default=default)
+    say(f"added remote {spec.name} -> {spec.url}" + (" (default, tracked)" if spec.tracked else ""))
+    if spec.tracked:
+        say("commit .gitmodel/config.toml so that clones know where the bytes are")
+
+
+@remote_group.command(name="list", epilog="Example: git model remote list --json")
+@json_option
+def remote_list(as_json: bool) -> None:
+    """List remotes: name, URL, default, and where the URL is kept."""
+    from ..ops.remote_config import list_remotes
+
+    with Context.open() as ctx:
+        specs = list_remotes(ctx.settings)
+    if as_json:
+        emit_json({"remotes": [s.to_json() for s in specs]})
+        return
+    if not specs:
+        say("no remotes: git model remote add NAME URL --default")
+    for s in specs:
+        flags = ("* " if s.default else "  ") + s.name
+        say(f"{flags}\t{s.url}\t({'tracked' if s.tracked else 'git config'})")
+
+
+@remote_group.command(name="remove", epilog="Example: git model remote remove backup")
+@click.argument("name")
+def remote_remove(name: str) -> None:
+    """Forget a remote (its objects stay where they are)."""
+    from ..ops.remote_config import remove_remote
+
+    with Context.open() as ctx:
+        spec = remove_remote(ctx, name)
+    say(f"removed remote {spec.name} ({spec.url})")
+
+
+@command(
+    epilog="""\b
+Examples:
+  git model push                      # what HEAD and the work tree need
+  git model push backup --rev v1.0 --rev v2.0
+  git model push --all --jobs 32      # every commit of every ref"""
+)
+@click.argument("remote", required=False)
+@_with_revs
+@jobs_option
+@json_option
+def push_cmd(
+    remote: str | None, revs: tuple[str, ...], all_history: bool, jobs: int | None, as_json: bool
+) -> int:
+    """Upload the objects that REMOTE (default: the default remote) lacks."""
+    from ..ops.transfer import push
+
+    with Context.open() as ctx, _meter("push") as meter:
+        result = push(
+            ctx, remote, revs=list(revs), all_history=all_history, jobs=jobs or 0, meter=meter
+        )
+    return _render(result, "pushed", as_json)
+
+
+@command(
+    epilog="""\b
+Examples:
+  git model fetch                     # what HEAD and the work tree need
+  git model fetch --rev v1.0
+  git model fetch --all"""
+)
+@click.argument("remote", required=False)
+@_with_revs
+@jobs_option
+@json_option
+def fetch_cmd(
+    remote: str | None, revs: tuple[str, ...], all_history: bool, jobs: int | None, as_json: bool
+) -> int:
+    """Download the objects the cache lacks (verified), and merge the git remote's notes."""
+    from ..ops.transfer import fetch
+
+    with Context.open() as ctx, _meter("fetch") as meter:
+        result = fetch(
+            ctx, remote, revs=list(revs), all_history=all_history, jobs=jobs or 0, meter=meter
+        )
+    return _render(result, "fetched", as_json)
+
+
+@command(epilog="Example: git pull && git model pull")
+@click.argument("remote", required=False)
+@jobs_option
+@json_option
+def pull_cmd(remote: str | None, jobs: int | None, as_json: bool) -> int:
+    """Fetch what the work tree's manifest needs, then restore the artifacts."""
+    from ..ops.transfer import pull
+    from .workspace_cmds import render_restore
+
+    with Context.open() as ctx, _meter("pull") as meter:
+        result, report = pull(ctx, remote, jobs=jobs or 0, meter=meter)
+    if as_json:
+        emit_json({"fetch": result.to_json(), "checkout": _restore_json(report)})
+        return 0 if result.ok and report.ok else 1
+    status = _render(result, "fetched", False)
+    return max(status, render_restore(report, False))
+
+
+def _restore_json(report: RestoreReport) -> dict[str, object]:
+    return {
+        "written": report.written,
+        "removed": report.removed,
+        "unchanged": report.unchanged,
+        "saved": [{"path": p, "oid": o} for p, o in report.saved],
+        "missing": [{"path": p, "oid": o} for p, o in report.missing],
+        "corrupt": [{"path": p, "oid": o} for p, o in report.corrupt],
+    }
+
+
+@command(
+    epilog="""\b
+Examples:
+  git model gc --dry-run              # what would go
+  git model gc --force --keep-days 0  # also drop unneeded objects on no remote"""
+)
+@click.option("-n", "--dry-run", is_flag=True, help="Only say what would be freed.")
+@click.option("--force", is_flag=True, help="Also drop unneeded objects no remote holds.")
+@click.option(
+    "--keep-days",
+    type=click.FloatRange(min=0),
+    default=14,
+    show_default=True,
+    help="Keep unneeded objects stored this recently (bytes a checkout kept aside).",
+)
+@json_option
+def gc_cmd(dry_run: bool, force: bool, keep_days: float, as_json: bool) -> None:
+    """Drop cache objects that no ref, reflog entry, stash, index, work tree or note needs."""
+    from ..ops.gc import gc
+
+    with Context.open() as ctx:
+        result = gc(ctx, dry_run=dry_run, force=force, keep_days=keep_days)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    verb = "would free" if dry_run else "freed"
+    say(f"{verb} {len(result.freed)} object(s), {human_size(result.freed_bytes)}")
+    if result.kept_unique:
+        where = f"not on remote {result.remote}" if result.remote else "no default remote"
+        say(
+            f"kept {len(result.kept_unique)} unneeded object(s), "
+            f"{human_size(result.kept_unique_bytes)}: {where} (--force drops them)"
+        )
+    if result.kept_recent:
+        say(f"kept {result.kept_recent} recent unneeded object(s) (--keep-days)")
