@@ -1,0 +1,285 @@
+"""Real remote endpoints on 127.0.0.1 for the remote tests, and a `store` fixture over them.
+
+- S3: moto's server mode, started once per test session on a free port (in-memory, nothing on
+  disk) unless GIT_MODEL_TEST_S3_ENDPOINT names one already running (as `.ci/run` may do).
+- SSH: a real `sshd -D` on a free port with a temporary host key and an authorized key, all
+  under the session's tmp dir. sshd insists on its privilege-separation directory
+  (/run/sshd); when the machine has none, sshd runs in a private mount namespace with a tmpfs
+  over /run, so nothing is created outside tmp. Tests skip, with the reason, where that fails.
+- `store` is parametrized over a directory, S3 and SSH: the same user session runs against each.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Shell
+
+S3_ENV = "GIT_MODEL_TEST_S3_ENDPOINT"
+AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "NO_PROXY": "127.0.0.1,localhost",
+    "no_proxy": "127.0.0.1,localhost",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    if os.environ.get(S3_ENV):
+        yield os.environ[S3_ENV]
+        return
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        pytest.skip("moto[server] is not installed (pip install -e '.[test]')")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **AWS},
+        start_new_session=True,
+    )
+    try:
+        if not _wait_for_port(port, proc):
+            pytest.skip("moto server did not start")
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):  # the port opens a moment before the app answers
+            try:
+                urllib.request.urlopen(url + "/moto-api/", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        _stop(proc)
+
+
+@dataclass
+class SshServer:
+    port: int
+    client_key: Path
+    known_hosts_line: str
+
+
+SSHD_CONFIG = """\
+Port {port}
+ListenAddress 127.0.0.1
+HostKey {dir}/host_key
+AuthorizedKeysFile {dir}/authorized_keys
+PidFile {dir}/sshd.pid
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+Subsystem sftp internal-sftp
+LogLevel ERROR
+"""
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    binary = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not os.access(binary, os.X_OK) or not shutil.which("ssh-keygen"):
+        pytest.skip("openssh-server is not installed")
+    try:
+        import sshfs  # noqa: F401
+    except ImportError:
+        pytest.skip("sshfs is not installed (pip install -e '.[test]')")
+    d = tmp_path_factory.mktemp("sshd")
+    for name in ("host_key", "client_key"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True
+        )
+    shutil.copy(d / "client_key.pub", d / "authorized_keys")
+    port = free_port()
+    (d / "sshd_config").write_text(SSHD_CONFIG.format(port=port, dir=d))
+    cmd = [binary, "-D", "-e", "-f", str(d / "sshd_config")]
+    if os.geteuid() == 0 and not os.path.isdir("/run/sshd"):
+        if not shutil.which("unshare"):
+            pytest.skip("sshd needs /run/sshd, and there is no unshare to provide one privately")
+        script = 'mount -t tmpfs tmpfs /run && mkdir /run/sshd && exec "$@"'
+        cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *cmd]
+    log = d / "sshd.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=out, start_new_session=True)
+    try:
+        if not _wait_for_port(port, proc, 10):
+            pytest.skip(f"sshd did not start: {log.read_text(errors='replace').strip()[:200]}")
+        host_pub = (d / "host_key.pub").read_text().split()
+        yield SshServer(port, d / "client_key", f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}")
+    finally:
+        _stop(proc)
+
+
+@dataclass
+class Store:
+    """One remote object store as the tests see it: a URL plus a way to look inside."""
+
+    kind: str
+    url: str
+    options: dict[str, str] = field(default_factory=dict)  # model.remote.NAME.* per clone
+    root: Path | None = None  # where a directory or SSH store lives on this machine
+    bucket: str = ""
+    s3: Any = None
+
+    def configure(self, sh: Shell, name: str = "origin") -> None:
+        for key, value in self.options.items():
+            sh.git("config", f"model.remote.{name}.{key}", value)
+
+    def oids(self) -> set[str]:
+        if self.s3 is not None:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix="store/objects/"
+            )
+            keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+            return {k.split("/")[-2] + k.split("/")[-1] for k in keys}
+        assert self.root is not None
+        objects = self.root / "objects"
+        return {p.parent.name + p.name for p in objects.glob("*/*")} if objects.is_dir() else set()
+
+    def corrupt(self, oid: str) -> None:
+        if self.s3 is not None:
+            key = f"store/objects/{oid[:2]}/{oid[2:]}"
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=b"rotten bytes")
+            return
+        assert self.root is not None
+        path = self.root / "objects" / oid[:2] / oid[2:]
+        path.chmod(0o644)
+        path.write_bytes(b"rotten bytes")
+
+    def temp_files(self) -> list[str]:
+        if self.s3 is not None:
+            return []  # a PUT is atomic: no temp names on an object store
+        assert self.root is not None
+        tmp = self.root / "tmp"
+        return sorted(p.name for p in tmp.iterdir()) if tmp.is_dir() else []
+
+
+@pytest.fixture(params=["dir", "s3", "ssh"], name="store")
+def store_fixture(request: pytest.FixtureRequest, tmp_path: Path, hermetic: Path) -> Store:
+    kind = request.param
+    if kind == "dir":
+        return Store(kind, str(tmp_path / "store"), root=tmp_path / "store")
+    if kind == "s3":
+        endpoint = request.getfixturevalue("s3_endpoint")
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        for key, value in AWS.items():
+            monkeypatch.setenv(key, value)
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        bucket = f"git-model-{uuid.uuid4().hex[:12]}"
+        client.create_bucket(Bucket=bucket)
+        return Store(
+            kind,
+            f"s3://{bucket}/store",
+            {"endpointurl": endpoint},
+            bucket=bucket,
+            s3=client,
+        )
+    server: SshServer = request.getfixturevalue("sshd")
+    ssh_dir = hermetic / ".ssh"  # the user's own ssh set-up, as ssh would find it
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    shutil.copy(server.client_key, ssh_dir / "id_ed25519")
+    (ssh_dir / "id_ed25519").chmod(0o600)
+    (ssh_dir / "known_hosts").write_text(server.known_hosts_line + "\n")
+    root = tmp_path / "ssh-store"
+    user = getpass.getuser()
+    return Store(kind, f"ssh://{user}@127.0.0.1:{server.port}{root}", root=root)
+
+
+# -- clones of one shared git remote -------------------------------------------------------------
+
+
+def bare_origin(tmp_path: Path) -> Path:
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    return origin
+
+
+def clone(origin: Path, dest: Path, store: Store | None = None, *, init: bool = True) -> Shell:
+    """`git clone` + (remote options, which must precede the first fetch) + `git model init`."""
+    subprocess.run(["git", "clone", "-q", str(origin), str(dest)], check=True, capture_output=True)
+    sh = Shell(dest)
+    if store is not None:
+        store.configure(sh)
+    if init:
+        sh.model("init")
+    return sh
+
+
+PRE_PUSH = """#!/bin/sh
+exec {python} -c '
+import sys
+from git_model.errors import GitModelError
+from git_model.ops.context import Context
+from git_model.ops.transfer import pre_push
+updates = [tuple(line.split()) for line in sys.stdin if line.strip()]
+try:
+    with Context.open() as ctx:
+        pre_push(ctx, sys.argv[1], sys.argv[2], updates)
+except GitModelError as e:
+    print("error:", e, file=sys.stderr)
+    sys.exit(1)
+' "$@"
+"""
+
+
+def install_pre_push(sh: Shell) -> None:
+    """The pre-push hook calling `transfer.pre_push`, in a hooks folder of its own."""
+    hooks = sh.cwd / ".git" / "test-hooks"
+    hooks.mkdir(exist_ok=True)
+    hook = hooks / "pre-push"
+    hook.write_text(PRE_PUSH.format(python=sys.executable))
+    hook.chmod(0o755)
+    sh.git("config", "core.hooksPath", str(hooks))

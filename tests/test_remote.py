@@ -1,0 +1,133 @@
+"""Two people share a model through a bare git remote plus an object store: a directory, S3
+(moto on 127.0.0.1) and SSH (a real sshd on 127.0.0.1), the same session against each."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from conftest import Shell
+from servers import (  # noqa: F401  (fixtures)
+    Store,
+    bare_origin,
+    clone,
+    s3_endpoint,
+    sshd,
+    store_fixture,
+)
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def first_version(sh: Shell, store: Store) -> dict[str, bytes]:
+    files = {
+        "model.bin": os.urandom(3 << 20),
+        "data/train/a.csv": b"x,y\n1,2\n",
+        "data/train/b.csv": b"x,y\n3,4\n",
+        "data/train/empty.csv": b"",
+    }
+    for rel, data in files.items():
+        sh.write(rel, data)
+    sh.model("add", "model.bin", "data/train")
+    sh.model("remote", "add", "origin", store.url, "--default")
+    sh.git("add", "-A")
+    sh.git("commit", "-q", "-m", "v1")
+    return files
+
+
+def test_two_clones_share_a_model(store: Store, tmp_path: Path) -> None:
+    origin = bare_origin(tmp_path)
+    alice = clone(origin, tmp_path / "alice", store)
+    files = first_version(alice, store)
+
+    pushed = json.loads(alice.model("push", "--json").stdout)
+    assert (pushed["transferred"], pushed["present"], pushed["missing"]) == (4, 0, [])
+    assert store.oids() == {sha(d) for d in files.values()}
+    again = json.loads(alice.model("push", "--json").stdout)
+    assert (again["transferred"], again["present"]) == (0, 4)  # only what is missing moves
+    alice.git("push", "-q", "origin", "main")
+
+    # a fresh clone: git clone + git model init gives the exact artifacts of HEAD
+    bob = clone(origin, tmp_path / "bob", store)
+    for rel, data in files.items():
+        assert bob.read(rel) == data
+    assert json.loads(bob.model("status", "--json").stdout)["artifacts"][0]["state"] == "unchanged"
+
+    # alice trains again; bob pulls code with git and bytes with git model
+    v2 = os.urandom(1 << 20)
+    alice.write("model.bin", v2)
+    alice.model("add", "model.bin")
+    alice.git("commit", "-q", "-m", "v2")
+    alice.model("push")
+    alice.git("push", "-q", "origin", "main")
+    bob.git("pull", "-q")
+    out = bob.model("pull")
+    assert "fetched 1 object(s)" in out.stdout
+    assert bob.read("model.bin") == v2
+
+    # every version is there for whoever wants it
+    fetched = json.loads(bob.model("fetch", "--all", "--json").stdout)
+    assert not fetched["failed"] and not fetched["missing"]
+    assert (bob.cwd / ".git/model/objects" / sha(files["model.bin"])[:2]).is_dir()
+
+
+def test_corrupt_object_on_the_remote_is_refused_and_reported(store: Store, tmp_path: Path) -> None:
+    origin = bare_origin(tmp_path)
+    alice = clone(origin, tmp_path / "alice", store)
+    files = first_version(alice, store)
+    alice.model("push")
+    alice.git("push", "-q", "origin", "main")
+    bad = sha(files["model.bin"])
+    store.corrupt(bad)
+
+    bob = clone(origin, tmp_path / "bob", store, init=False)
+    bob.model("init")
+    assert not (bob.cwd / "model.bin").exists()  # never the wrong bytes
+    states = {
+        a["path"]: a["state"] for a in json.loads(bob.model("status", "--json").stdout)["artifacts"]
+    }
+    assert states == {"model.bin": "missing", "data/train": "unchanged"}
+    out = bob.model("pull", check=False)
+    assert out.returncode == 1
+    assert bad[:12] in out.stderr and "origin" in out.stderr and "corrupt" in out.stderr
+    assert not (bob.cwd / ".git/model/objects" / bad[:2] / bad[2:]).exists()
+    assert not (bob.cwd / "model.bin").exists()
+    assert bob.read("data/train/a.csv") == files["data/train/a.csv"]
+
+    # the bad copy was set aside on the remote, so alice's next push repairs it
+    assert bad not in store.oids()
+    assert json.loads(alice.model("push", "--json").stdout)["transferred"] == 1
+    bob.model("pull")
+    assert bob.read("model.bin") == files["model.bin"]
+
+
+def test_interrupted_push_leaves_no_partial_object_and_resumes(
+    store: Store, tmp_path: Path
+) -> None:
+    origin = bare_origin(tmp_path)
+    alice = clone(origin, tmp_path / "alice", store)
+    for i in range(12):
+        alice.write(f"shards/{i:02}.bin", os.urandom(1000 + i))
+    alice.model("add", "shards")
+    alice.model("remote", "add", "origin", store.url, "--default")
+    alice.git("add", "-A")
+    alice.git("commit", "-q", "-m", "shards")
+
+    crash = {"GIT_MODEL_TEST_CRASH_AFTER_UPLOADS": "5"}
+    out = alice.model("push", "--jobs", "1", env=crash, check=False)
+    assert out.returncode == 75  # died in the middle of the sixth upload
+    present = store.oids()
+    assert len(present) == 5
+    if store.root is not None:  # each object there is whole; the torn one is only a temp file
+        for oid in present:
+            assert sha((store.root / "objects" / oid[:2] / oid[2:]).read_bytes()) == oid
+        assert len(store.temp_files()) == 1
+
+    resumed = json.loads(alice.model("push", "--json").stdout)
+    assert (resumed["present"], resumed["transferred"]) == (5, 7)  # nothing sent twice
+    assert len(store.oids()) == 12
+    assert json.loads(alice.model("push", "--json").stdout)["transferred"] == 0
