@@ -9,8 +9,9 @@ they are collected, each naming the object and the remote, for the caller to rep
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,6 +108,24 @@ def _run(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _in_cache(ctx: Context, oids: Iterable[Oid]) -> set[Oid]:
+    """Which of `oids` the cache holds: one directory listing per prefix, not a stat each."""
+    by_prefix: dict[str, list[Oid]] = {}
+    for oid in oids:
+        by_prefix.setdefault(oid[:2], []).append(oid)
+    found: set[Oid] = set()
+    for prefix, group in by_prefix.items():
+        if len(group) == 1:
+            found.update(o for o in group if ctx.cache.has(o))
+            continue
+        try:
+            names = set(os.listdir(ctx.cache.objects / prefix))
+        except FileNotFoundError:
+            continue
+        found.update(o for o in group if o[2:] in names)
+    return found
+
+
 def _transfer(
     ctx: Context,
     remote: Remote,
@@ -118,7 +137,7 @@ def _transfer(
 ) -> TransferResult:
     result = TransferResult(remote.name, remote.url, wanted=len(wanted))
     jobs = jobs or remote.default_jobs
-    local = {o for o in wanted if ctx.cache.has(o)}
+    local = _in_cache(ctx, wanted)
     if upload:
         there = remote.existing(wanted, jobs)
         todo = [o for o in wanted if o not in there and o in local]

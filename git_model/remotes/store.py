@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import posixpath
 import random
@@ -49,6 +50,7 @@ OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl
 ATTEMPTS = 4
 LIST_THRESHOLD = 4  # more wanted objects than this under one prefix: list the prefix
 READ_BLOCK = 8 << 20  # read-ahead per download: memory stays flat whatever the object size
+SMALL = 1 << 20  # objects up to this size are copied with one read instead of a copy thread
 # errors that retrying cannot fix (matched by class name: the backends' own exception types)
 PERMANENT = frozenset(
     {
@@ -144,6 +146,7 @@ class Remote:
         protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
         self.local = "file" in protocols or "local" in protocols
         self.atomic_put = bool(OBJECT_STORES.intersection(protocols))
+        self._tmp_ready = False
 
     @classmethod
     def open(cls, name: str, url: str, options: dict[str, str]) -> Remote:
@@ -236,13 +239,21 @@ class Remote:
         )
 
     def _upload_local(self, cache: Cache, oid: Oid, advance: Advance | None) -> int:
-        dest = Path(self.key(oid))
-        tmpdir = Path(self.root) / "tmp"
-        tmpdir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tmpdir, prefix=f"{oid[:12]}.")
+        if not self._tmp_ready:
+            os.makedirs(f"{self.root}/tmp", exist_ok=True)
+            self._tmp_ready = True
+        fd, tmp = tempfile.mkstemp(dir=f"{self.root}/tmp", prefix=f"{oid[:12]}.")
         try:
             try:
-                got, size = copy_and_hash(cache.path(oid), fd)
+                with open(cache.path(oid), "rb") as src:
+                    size = os.fstat(src.fileno()).st_size
+                    if size <= SMALL:  # one read: cheaper than a copy thread per file
+                        data = src.read()
+                        got = Oid(hashlib.sha256(data).hexdigest())
+                        with open(fd, "wb", closefd=False) as out:
+                            out.write(data)
+                    else:
+                        got, size = copy_and_hash(cache.path(oid), fd)
                 if got != oid:
                     raise self._corrupt_in_cache(cache, oid)
                 _test_crash_point()
@@ -250,8 +261,7 @@ class Remote:
                 os.fchmod(fd, 0o444)
             finally:
                 os.close(fd)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, dest)
+            _replace_making_parent(tmp, self.key(oid))
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -313,7 +323,11 @@ class Remote:
     def _download_once(self, cache: Cache, oid: Oid, advance: Advance | None) -> int:
         key = self.key(oid)
         if self.local:
-            size = cache.store_copy(Path(key), oid)
+            with open(key, "rb") as f:
+                if os.fstat(f.fileno()).st_size <= SMALL:
+                    size = cache.store_stream(f, oid)
+                else:
+                    size = cache.store_copy(Path(key), oid)
             if advance:
                 advance(size)
             return size
@@ -346,6 +360,14 @@ class Remote:
         except Exception:
             return ""
         return " and moved to the remote's quarantine/ folder"
+
+
+def _replace_making_parent(src: str, dest: str) -> None:
+    try:
+        os.replace(src, dest)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        os.replace(src, dest)
 
 
 def _retry(label: str, what: str, fn: Callable[[], T]) -> T:
