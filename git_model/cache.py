@@ -17,7 +17,7 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -80,6 +80,37 @@ def copy_and_hash(src: Path, dst: int) -> tuple[Oid, int]:
     if error:
         raise error[0]
     return oid, size
+
+
+@contextlib.contextmanager
+def watch_size(fd: int, progress: Callable[[int], None] | None) -> Iterator[None]:
+    """Report the growth of the file open as `fd` while a kernel copy fills it (copies that
+    happen in one system call give no other way to show progress)."""
+    if progress is None:
+        yield
+        return
+    done = threading.Event()
+    seen = 0
+
+    def poll() -> None:
+        nonlocal seen
+        while not done.wait(0.2):
+            size = os.fstat(fd).st_size
+            if size > seen:
+                progress(size - seen)
+                seen = size
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+        with contextlib.suppress(OSError):
+            size = os.fstat(fd).st_size
+            if size > seen:
+                progress(size - seen)
 
 
 class Cache:
@@ -188,12 +219,15 @@ class Cache:
         self._commit(fd, tmp, expected)
         return size
 
-    def store_copy(self, src: Path, expected: Oid) -> int:
+    def store_copy(
+        self, src: Path, expected: Oid, progress: Callable[[int], None] | None = None
+    ) -> int:
         """Store a file from a local-directory remote: a kernel copy hashed alongside (about
         max(copy, hash) instead of their sum), refused unless it hashes to `expected`."""
         fd, tmp = self._tempfile()
         try:
-            got, size = copy_and_hash(src, fd)
+            with watch_size(fd, progress):
+                got, size = copy_and_hash(src, fd)
             if got != expected:
                 raise CorruptObject(
                     f"object {expected.short} arrived as other bytes (sha256 {got[:12]}); it was refused"

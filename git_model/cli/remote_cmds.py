@@ -51,8 +51,7 @@ def _meter(desc: str) -> Iterator[Meter | None]:
 
     def start(total: int, count: int) -> None:
         bar.total = total
-        bar.set_postfix_str(f"{count} object(s)")
-        bar.refresh()
+        bar.set_postfix_str(f"{count} object(s)", refresh=False)  # quick transfers stay silent
 
     def advance(n: int) -> None:
         with lock:
@@ -98,14 +97,13 @@ Examples:
   git config model.remote.origin.endpointurl http://minio.local:9000
   git model remote add backup /mnt/shared/models
   git model remote list --json""",
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 def remote_group() -> None:
     """Manage remote object stores (s3://, gs://, az://, ssh://, a directory)."""
 
 
-@remote_group.command(
-    name="add", epilog="Example: git model remote add origin s3://bucket/models --default"
-)
+@command(epilog="Example: git model remote add origin s3://bucket/models --default")
 @click.argument("name")
 @click.argument("url")
 @click.option("--default", "default", is_flag=True, help="Make it the team's default (tracked).")
@@ -121,7 +119,7 @@ def remote_add(name: str, url: str, default: bool) -> None:
         say("commit .gitmodel/config.toml so that clones know where the bytes are")
 
 
-@remote_group.command(name="list", epilog="Example: git model remote list --json")
+@command(epilog="Example: git model remote list --json")
 @json_option
 def remote_list(as_json: bool) -> None:
     """List remotes: name, URL, default, and where the URL is kept."""
@@ -139,7 +137,7 @@ def remote_list(as_json: bool) -> None:
         say(f"{flags}\t{s.url}\t({'tracked' if s.tracked else 'git config'})")
 
 
-@remote_group.command(name="remove", epilog="Example: git model remote remove backup")
+@command(epilog="Example: git model remote remove backup")
 @click.argument("name")
 def remote_remove(name: str) -> None:
     """Forget a remote (its objects stay where they are)."""
@@ -148,6 +146,11 @@ def remote_remove(name: str) -> None:
     with Context.open() as ctx:
         spec = remove_remote(ctx, name)
     say(f"removed remote {spec.name} ({spec.url})")
+
+
+remote_group.add_command(remote_add, "add")
+remote_group.add_command(remote_list, "list")
+remote_group.add_command(remote_remove, "remove")
 
 
 @command(

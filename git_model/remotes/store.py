@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 
-from ..cache import Cache, copy_and_hash
+from ..cache import Cache, copy_and_hash, watch_size
 from ..errors import CorruptObject, GitModelError, MissingObject
 from ..hashing import Oid, hash_file
 from .options import connect
@@ -253,7 +253,9 @@ class Remote:
                         with open(fd, "wb", closefd=False) as out:
                             out.write(data)
                     else:
-                        got, size = copy_and_hash(cache.path(oid), fd)
+                        with watch_size(fd, advance):
+                            got, size = copy_and_hash(cache.path(oid), fd)
+                        advance = None  # reported as it went
                 if got != oid:
                     raise self._corrupt_in_cache(cache, oid)
                 _test_crash_point()
@@ -326,11 +328,10 @@ class Remote:
             with open(key, "rb") as f:
                 if os.fstat(f.fileno()).st_size <= SMALL:
                     size = cache.store_stream(f, oid)
-                else:
-                    size = cache.store_copy(Path(key), oid)
-            if advance:
-                advance(size)
-            return size
+                    if advance:
+                        advance(size)
+                    return size
+            return cache.store_copy(Path(key), oid, advance)
         kwargs: dict[str, Any] = {}
         if self.atomic_put:
             kwargs = {"block_size": READ_BLOCK, "cache_type": "readahead"}
