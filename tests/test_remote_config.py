@@ -9,7 +9,7 @@ import pytest
 from conftest import Shell
 
 from git_model.errors import GitModelError
-from git_model.remotes import TransferError, store
+from git_model.remotes import TransferError, retry
 from git_model.remotes.options import storage_options
 
 
@@ -77,7 +77,7 @@ def test_git_config_options_become_backend_options(hermetic: object) -> None:
 
 def test_transient_errors_are_retried_with_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     sleeps: list[float] = []
-    monkeypatch.setattr(store.time, "sleep", sleeps.append)
+    monkeypatch.setattr(retry.time, "sleep", sleeps.append)
     calls = []
 
     def flaky() -> str:
@@ -86,18 +86,18 @@ def test_transient_errors_are_retried_with_backoff(monkeypatch: pytest.MonkeyPat
             raise ConnectionResetError("connection reset by peer")
         return "ok"
 
-    assert store._retry("origin", "uploading object abc", flaky) == "ok"
+    assert retry.retry("origin", "uploading object abc", flaky) == "ok"
     assert len(sleeps) == 2 and 0.2 <= sleeps[0] < sleeps[1]  # exponential, with jitter
 
     def refused() -> None:
         raise PermissionError("403 Forbidden")
 
     with pytest.raises(TransferError, match="uploading object abc on remote origin failed"):
-        store._retry("origin", "uploading object abc", refused)
+        retry.retry("origin", "uploading object abc", refused)
     assert len(sleeps) == 2  # not transient: no retry
 
     def down() -> None:
         raise TimeoutError("timed out")
 
     with pytest.raises(TransferError, match="failed 4 times"):
-        store._retry("origin", "uploading object abc", down)
+        retry.retry("origin", "uploading object abc", down)

@@ -8,6 +8,7 @@ libraries load only when a remote is opened.
 
 from __future__ import annotations
 
-from .store import Remote, TransferError
+from .retry import TransferError
+from .store import Remote
 
 __all__ = ["Remote", "TransferError"]

@@ -16,21 +16,18 @@ interface to all of them; this module adds what fsspec leaves to its callers:
   cache object never poisons the remote; a download goes through the cache's
   verify-before-rename, and a remote object that twice fails to match its name is moved to
   `<url>/quarantine/` so that a push from a clone with good bytes can repair it.
-- Retries with exponential backoff for transient errors; a final failure names the object and
-  the remote.
+- Retries with exponential backoff for transient errors (retry.py); a final failure names the
+  object and the remote.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import posixpath
-import random
 import tempfile
 import threading
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection
@@ -42,47 +39,15 @@ from ..cache import Cache, copy_and_hash, watch_size
 from ..errors import CorruptObject, GitModelError, MissingObject
 from ..hashing import Oid, hash_file
 from .options import connect
+from .retry import ATTEMPTS, TransferError, retry
 
 T = TypeVar("T")
 Advance = Callable[[int], None]  # called with a number of bytes just moved
 
 OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"})
-ATTEMPTS = 4
 LIST_THRESHOLD = 4  # more wanted objects than this under one prefix: list the prefix
 READ_BLOCK = 8 << 20  # read-ahead per download: memory stays flat whatever the object size
 SMALL = 1 << 20  # objects up to this size are copied with one read instead of a copy thread
-# errors that retrying cannot fix (matched by class name: the backends' own exception types)
-PERMANENT = frozenset(
-    {
-        "PermissionDenied",
-        "HostKeyNotVerifiable",
-        "KeyImportError",
-        "NoCredentialsError",
-        "ClientAuthenticationError",
-        "NoSuchBucket",
-    }
-)
-
-
-class TransferError(GitModelError):
-    """An object could not be moved to or from a remote."""
-
-
-def _transient(e: BaseException) -> bool:
-    if not isinstance(e, Exception) or isinstance(e, GitModelError):
-        return False
-    if isinstance(e, (PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError)):
-        return False
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
-        return False
-    if isinstance(e, (TypeError, ValueError, ImportError, AttributeError, KeyError)):
-        return False
-    return not any(cls.__name__ in PERMANENT for cls in type(e).__mro__)
-
-
-def _describe(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text and text[0] else type(e).__name__
 
 
 class _Counting:
@@ -147,11 +112,12 @@ class Remote:
         self.local = "file" in protocols or "local" in protocols
         self.atomic_put = bool(OBJECT_STORES.intersection(protocols))
         self._tmp_ready = False
+        self._attempts = 1 if self.atomic_put else ATTEMPTS  # their clients retry already
 
     @classmethod
     def open(cls, name: str, url: str, options: dict[str, str]) -> Remote:
         label = url if name == url else f"{name} ({url})"
-        fs, root = _retry(label, f"connecting to remote {label}", lambda: connect(url, options))
+        fs, root = retry(label, f"connecting to remote {label}", lambda: connect(url, options))
         return cls(name, url, fs, root)
 
     @property
@@ -168,7 +134,7 @@ class Remote:
         return f"{self.root}/objects/{oid[:2]}/{oid[2:]}"
 
     def _retry(self, what: str, fn: Callable[[], T]) -> T:
-        return _retry(self.label, what, fn)
+        return retry(self.label, what, fn, self._attempts)
 
     # -- which objects are there -----------------------------------------------------------------
 
@@ -227,7 +193,13 @@ class Remote:
         if not src.is_file():
             raise MissingObject(f"object {oid.short} is not in the local cache")
         send = self._upload_local if self.local else self._upload_fs
-        size = self._retry(f"uploading object {oid.short}", lambda: send(cache, oid, advance))
+        what = f"uploading object {oid.short}"
+        try:
+            size = self._retry(what, lambda: send(cache, oid, advance))
+        except FileNotFoundError as e:  # a bucket or folder that is not there
+            raise TransferError(
+                f"{what} to remote {self.label} failed: {e}; check that the remote exists"
+            ) from e
         _count_upload()
         return size
 
@@ -369,24 +341,3 @@ def _replace_making_parent(src: str, dest: str) -> None:
     except FileNotFoundError:
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         os.replace(src, dest)
-
-
-def _retry(label: str, what: str, fn: Callable[[], T]) -> T:
-    """Run `fn`, retrying transient failures with exponential backoff and jitter."""
-    delay = 0.2
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            return fn()
-        except (FileNotFoundError, GitModelError):
-            raise
-        except Exception as e:
-            if not _transient(e):
-                raise TransferError(f"{what} on remote {label} failed: {_describe(e)}") from e
-            if attempt == ATTEMPTS:
-                raise TransferError(
-                    f"{what} on remote {label} failed {ATTEMPTS} times ({_describe(e)}); "
-                    "rerun once the remote is reachable: only what is missing moves"
-                ) from e
-        time.sleep(delay * (1 + random.random()))
-        delay = min(delay * 2, 5.0)
-    raise AssertionError("unreachable")
