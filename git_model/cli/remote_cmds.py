@@ -75,6 +75,8 @@ def _render(result: TransferResult, verb: str, as_json: bool) -> int:
         )
         if result.notes_merged:
             say(f"merged notes from {', '.join(result.notes_merged)}")
+    if result.notes_error:
+        note(f"notes (model versions, metrics) were not updated: {result.notes_error}")
     for oid, path in result.missing:
         if verb == "pushed":
             note(f"{path}: object {oid[:12]} is neither in the local cache nor on {result.remote}")

@@ -48,6 +48,7 @@ class TransferResult:
     missing: list[tuple[Oid, str]] = field(default_factory=list)  # (oid, path): nowhere to be had
     failed: list[tuple[Oid, str, str]] = field(default_factory=list)  # (oid, path, message)
     notes_merged: list[str] = field(default_factory=list)
+    notes_error: str | None = None  # notes are history: failing to bring them is a warning
 
     @property
     def ok(self) -> bool:
@@ -64,6 +65,7 @@ class TransferResult:
             "missing": [{"oid": o, "path": p} for o, p in self.missing],
             "failed": [{"oid": o, "path": p, "error": m} for o, p, m in self.failed],
             "notes_merged": self.notes_merged,
+            "notes_error": self.notes_error,
         }
 
 
@@ -205,7 +207,7 @@ def fetch(
     wanted = wanted_objects(ctx, revs, all_history)
     result = _transfer(ctx, open_remote(spec), wanted, upload=False, jobs=jobs, meter=meter)
     if notes:
-        result.notes_merged = notes_sync.pull(ctx.repo)
+        _pull_notes(ctx, result)
     return result
 
 
@@ -226,8 +228,15 @@ def pull(
 
     report = checkout(ctx, fetch=fetcher)
     result = holder[0] if holder else TransferResult(spec.name, spec.url)
-    result.notes_merged = notes_sync.pull(ctx.repo)
+    _pull_notes(ctx, result)
     return result, report
+
+
+def _pull_notes(ctx: Context, result: TransferResult) -> None:
+    try:
+        result.notes_merged = notes_sync.pull(ctx.repo)
+    except GitModelError as e:
+        result.notes_error = str(e)
 
 
 def fetch_missing(ctx: Context, missing: dict[Oid, str]) -> None:
