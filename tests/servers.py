@@ -70,8 +70,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
+@pytest.fixture(scope="session", name="s3_endpoint")
+def s3_endpoint_fixture() -> Iterator[str]:
     if os.environ.get(S3_ENV):
         yield os.environ[S3_ENV]
         return
@@ -126,8 +126,8 @@ LogLevel ERROR
 """
 
 
-@pytest.fixture(scope="session")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+@pytest.fixture(scope="session", name="sshd")
+def sshd_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     binary = shutil.which("sshd") or "/usr/sbin/sshd"
     if not os.access(binary, os.X_OK) or not shutil.which("ssh-keygen"):
         pytest.skip("openssh-server is not installed")

@@ -3,18 +3,22 @@
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 from conftest import Shell
 from servers import (  # noqa: F401  (fixtures)
+    SshServer,
     Store,
     bare_origin,
     clone,
-    s3_endpoint,
-    sshd,
+    s3_endpoint_fixture,
+    sshd_fixture,
     store_fixture,
 )
 
@@ -131,3 +135,23 @@ def test_interrupted_push_leaves_no_partial_object_and_resumes(
     assert (resumed["present"], resumed["transferred"]) == (5, 7)  # nothing sent twice
     assert len(store.oids()) == 12
     assert json.loads(alice.model("push", "--json").stdout)["transferred"] == 0
+
+
+def test_an_ssh_server_with_an_unknown_host_key_is_refused(
+    sshd: SshServer, repo: Shell, hermetic: Path, tmp_path: Path
+) -> None:
+    ssh = hermetic / ".ssh"
+    ssh.mkdir(mode=0o700)
+    shutil.copy(sshd.client_key, ssh / "id_ed25519")
+    (ssh / "id_ed25519").chmod(0o600)
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    impostor = (tmp_path / "other_key.pub").read_text().split()[:2]
+    (ssh / "known_hosts").write_text(f"[127.0.0.1]:{sshd.port} {' '.join(impostor)}\n")
+    repo.write("w.bin", b"weights")
+    repo.model("add", "w.bin")
+    url = f"ssh://{getpass.getuser()}@127.0.0.1:{sshd.port}{tmp_path / 'store'}"
+    out = repo.model("push", url, check=False)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "HostKeyNotVerifiable" in out.stderr
+    assert not (tmp_path / "store").exists()
