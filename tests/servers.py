@@ -256,30 +256,3 @@ def clone(origin: Path, dest: Path, store: Store | None = None, *, init: bool = 
     if init:
         sh.model("init")
     return sh
-
-
-PRE_PUSH = """#!/bin/sh
-exec {python} -c '
-import sys
-from git_model.errors import GitModelError
-from git_model.ops.context import Context
-from git_model.ops.transfer import pre_push
-updates = [tuple(line.split()) for line in sys.stdin if line.strip()]
-try:
-    with Context.open() as ctx:
-        pre_push(ctx, sys.argv[1], sys.argv[2], updates)
-except GitModelError as e:
-    print("error:", e, file=sys.stderr)
-    sys.exit(1)
-' "$@"
-"""
-
-
-def install_pre_push(sh: Shell) -> None:
-    """The pre-push hook calling `transfer.pre_push`, in a hooks folder of its own."""
-    hooks = sh.cwd / ".git" / "test-hooks"
-    hooks.mkdir(exist_ok=True)
-    hook = hooks / "pre-push"
-    hook.write_text(PRE_PUSH.format(python=sys.executable))
-    hook.chmod(0o755)
-    sh.git("config", "core.hooksPath", str(hooks))

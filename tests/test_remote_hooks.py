@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from conftest import Shell
-from servers import bare_origin, clone, install_pre_push
+from servers import bare_origin, clone
 
 from git_model.git import Repo
 from git_model.notes import append_records, read_records
@@ -21,7 +21,6 @@ def setup_alice(tmp_path: Path) -> tuple[Path, Shell, Path]:
     alice.write("README.md", "# demo\n")
     alice.git("add", "-A")
     alice.git("commit", "-q", "-m", "set up")
-    install_pre_push(alice)
     return origin, alice, objects
 
 
@@ -83,29 +82,37 @@ def accuracies(sh: Shell, commit: str) -> list[float]:
     return sorted(r["metrics"]["acc"] for r in records if r["type"] == "metrics")
 
 
+def commit_and_push(sh: Shell, name: str, ref: str = "main") -> None:
+    sh.write(f"{name}.txt", name)
+    sh.git("add", "-A")
+    sh.git("commit", "-q", "-m", name)
+    sh.git("push", "-q", "origin", f"HEAD:{ref}")
+
+
 def test_metrics_recorded_in_two_clones_on_one_commit_both_survive(tmp_path: Path) -> None:
     origin, alice, _ = setup_alice(tmp_path)
     alice.git("push", "-q", "origin", "main")
     bob = clone(origin, tmp_path / "bob")
-    install_pre_push(bob)
     fetch_specs = bob.git("config", "--get-all", "remote.origin.fetch").stdout.split()
     assert "+refs/notes/model*:refs/notes/remotes/origin/model*" in fetch_specs
     assert not any(s.endswith(":refs/notes/model") for s in fetch_specs)  # never overwritten
     bob.git("fetch", "-q")  # a remote with no notes yet is fine
-
     base = alice.git("rev-parse", "HEAD").stdout.strip()
-    metrics(alice, base, "alice", 0.91)
-    metrics(bob, base, "bob", 0.87)
-    for sh, branch in ((alice, "alice-exp"), (bob, "bob-exp")):
-        sh.write(f"{branch}.txt", branch)
-        sh.git("add", "-A")
-        sh.git("commit", "-q", "-m", branch)
-        # bob's push finds alice's notes on the remote: fetched, merged, then pushed
-        sh.git("push", "-q", "origin", f"HEAD:{branch}")
 
+    # alice's push carries her notes; bob's `git pull` merges them (post-merge hook)
+    metrics(alice, base, "alice", 0.91)
+    commit_and_push(alice, "a1")
+    bob.git("pull", "-q")
+    assert accuracies(bob, base) == [0.91]
+
+    # both record on the same commit; alice pushes first, so bob's push finds the remote's
+    # notes moved on: they are fetched and merged, then pushed (cat_sort_uniq keeps all)
+    metrics(bob, base, "bob", 0.87)
+    metrics(alice, base, "alice again", 0.95)
+    commit_and_push(alice, "a2")
+    commit_and_push(bob, "b1", "bob-exp")
+    assert accuracies(bob, base) == [0.87, 0.91, 0.95]
     alice.model("fetch")
-    assert accuracies(alice, base) == [0.87, 0.91]
-    assert accuracies(bob, base) == [0.87, 0.91]
-    # a third clone gets everything with its first init
-    carol = clone(origin, tmp_path / "carol")
-    assert accuracies(carol, base) == [0.87, 0.91]
+    assert accuracies(alice, base) == [0.87, 0.91, 0.95]
+    carol = clone(origin, tmp_path / "carol")  # a fresh clone gets them with its init
+    assert accuracies(carol, base) == [0.87, 0.91, 0.95]

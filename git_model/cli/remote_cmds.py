@@ -69,10 +69,13 @@ def _render(result: TransferResult, verb: str, as_json: bool) -> int:
     else:
         where = "to" if verb == "pushed" else "from"
         label = result.remote if result.remote == result.url else f"{result.remote} ({result.url})"
-        say(
-            f"{verb} {len(result.moved)} object(s) ({human_size(result.bytes)}) {where} {label}; "
-            f"{result.present} already there"
-        )
+        if result.wanted == 0:
+            say(f"nothing to {verb.removesuffix('ed')} {where} {label}")
+        else:
+            say(
+                f"{verb} {len(result.moved)} object(s) ({human_size(result.bytes)}) "
+                f"{where} {label}; {result.present} already there"
+            )
         if result.notes_merged:
             say(f"merged notes from {', '.join(result.notes_merged)}")
     if result.notes_error:

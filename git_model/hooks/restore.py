@@ -11,6 +11,8 @@ fetching fails, the message names the command that fetches them.
 - post-checkout: branch checkouts only (flag 1), and only when HEAD really changed.
 - post-merge: from ORIG_HEAD (HEAD itself for `--squash`); a merge commit gets its note here,
   since git runs no post-commit for it.
+- post-checkout and post-merge also merge the notes `git fetch`/`git pull` brought in
+  (ops/notes_sync.py), so metrics recorded in other clones show up after a pull.
 - post-rewrite: notes of rewritten commits are tidied (see versionnote); after a rebase the
   work tree follows the new HEAD.
 """
@@ -46,6 +48,17 @@ def fetch_missing(ctx: Context, missing: dict[Oid, str]) -> None:
         transfer.fetch_missing(ctx, missing)
     except GitModelError as e:
         say(f"warning: could not fetch {len(missing)} missing object(s): {e}")
+
+
+def merge_notes(ctx: Context) -> None:
+    """Notes a fetch brought in (refs/notes/remotes/*/model) join ours with cat_sort_uniq, so
+    every clone's records are kept; cheap when nothing moved (one for-each-ref)."""
+    from ..ops import notes_sync
+
+    try:
+        notes_sync.merge_fetched(ctx.repo)
+    except GitModelError as e:
+        warn(e)
 
 
 def restore(ctx: Context, previous: Manifest | None) -> RestoreReport:
@@ -118,6 +131,7 @@ def post_checkout(args: list[str]) -> int:
             if (ctx.root / GITMODEL_DIR).is_dir() or (previous and previous.artifacts):
                 # (a commit from before git-model: the artifacts of the old one leave)
                 restore(ctx, previous)
+                merge_notes(ctx)
         except GitModelError as e:
             warn(e)
     return 0
@@ -131,6 +145,7 @@ def post_merge(args: list[str]) -> int:
     with ctx:
         try:
             restore(ctx, ctx.manifest("HEAD" if squash else "ORIG_HEAD"))
+            merge_notes(ctx)
             head = ctx.repo.head()
             if not squash and head is not None and ctx.repo.rev_parse("HEAD^2") is not None:
                 ensure_versions_note(ctx, head)
