@@ -86,9 +86,13 @@ def fetch(repo: Repo, remote: str) -> str:
     return ref
 
 
-def _local_sha(repo: Repo) -> str | None:
-    proc = run_git(["rev-parse", "-q", "--verify", NOTES_REF], cwd=repo.root, check=False)
+def _sha(repo: Repo, ref: str) -> str | None:
+    proc = run_git(["rev-parse", "-q", "--verify", ref], cwd=repo.root, check=False)
     return proc.stdout.decode().strip() or None
+
+
+def _local_sha(repo: Repo) -> str | None:
+    return _sha(repo, NOTES_REF)
 
 
 def merge_fetched(repo: Repo) -> list[str]:
@@ -123,10 +127,14 @@ def pull(repo: Repo, remote: str | None = None) -> list[str]:
 def push(repo: Repo, remote: str) -> bool:
     """Push refs/notes/model to `remote`, merging the remote's first if they moved on.
 
-    False when there is nothing to push (no local notes).
+    False when there is nothing to push: no local notes, or the same notes the remote had at
+    the last fetch or push (its tracking ref), so an ordinary `git push` opens no second
+    connection.
     """
-    if _local_sha(repo) is None:
-        return False
+    local = _local_sha(repo)
+    tracking = _ref_for(repo, remote)
+    if local is None or local == _sha(repo, tracking):
+        return False  # nothing new since the last fetch or push: no second connection
     detail = ""
     for _ in range(_ATTEMPTS):
         proc = run_git(
@@ -135,6 +143,7 @@ def push(repo: Repo, remote: str) -> bool:
             check=False,
         )
         if proc.returncode == 0:
+            repo.git("update-ref", tracking, _local_sha(repo) or local)
             return True
         detail = proc.stderr.decode(errors="replace").strip()
         if not any(w in detail for w in ("rejected", "fetch first", "non-fast-forward")):
