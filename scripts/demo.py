@@ -92,7 +92,7 @@ def demo(base: Path) -> None:
         if f.is_file():
             shutil.copy(f, project / f.name)
     sh = Narrator(project, env)
-    py = shlex.quote(sys.executable)
+    py = "python"  # the environment's own: its bin folder is first on PATH
 
     sh.chapter(
         "A project that trains a model",
@@ -158,7 +158,7 @@ def demo(base: Path) -> None:
     sh.run(
         f"git model remote add store {shlex.quote(str(store))} --default && git commit -q -m 'share the model store' .gitmodel/config.toml"
     )
-    sh.run("git push -q origin main")
+    sh.run("git push origin main")
     sh.run(f"git clone -q {shlex.quote(str(origin))} {shlex.quote(str(teammate))}", cwd=base)
     sh.run("git model init", cwd=teammate)
     if sha256(teammate / "model.npz") != v2_weights:

@@ -48,5 +48,10 @@ def pre_push(args: list[str]) -> int:
     if ctx is None:
         return 0
     with ctx:
-        transfer.pre_push(ctx, name, url, updates)
+        result = transfer.pre_push(ctx, name, url, updates)
+    if result is not None and result.moved:
+        from . import say
+
+        mib = result.bytes / (1 << 20)
+        say(f"uploaded {len(result.moved)} object(s), {mib:.1f} MiB, to {result.remote}")
     return 0

@@ -258,10 +258,11 @@ def fetch_missing(ctx: Context, missing: dict[Oid, str]) -> None:
 
 def pre_push(
     ctx: Context, remote_name: str, remote_url: str, updates: list[tuple[str, str, str, str]]
-) -> None:
+) -> TransferResult | None:
     """The pre-push hook: make the remote object store hold every object the pushed commits
     need before git moves any ref, then push the notes ref. Raises (blocking the push) when
-    bytes are neither in the cache nor on the object remote.
+    bytes are neither in the cache nor on the object remote. Returns what moved (None when
+    there was nothing to move or no object remote).
     """
     walk = ObjectWalk(ctx.repo)
     pushes_notes = False
@@ -275,12 +276,14 @@ def pre_push(
         known = remote_sha != ZERO_SHA and ctx.repo.rev_parse(remote_sha) is not None
         walk.add_history([local_sha, f"^{remote_sha}"] if known else [local_sha])
     spec = resolve(ctx.settings, None)
+    result = None
     if walk.objects and spec is not None:
         remote = open_remote(spec)
         result = _transfer(ctx, remote, walk.objects, upload=True, jobs=0, meter=None)
         _raise_for_push(result, remote)
     if not pushes_notes:
         notes_sync.push(ctx.repo, remote_name or remote_url)
+    return result
 
 
 def _raise_for_push(result: TransferResult, remote: Remote) -> None:
