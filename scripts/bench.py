@@ -1,0 +1,709 @@
+"""Benchmarks: git-model against its speed and memory targets, beside the raw baselines.
+
+    python scripts/bench.py [--quick] [--size-gib N] [--files N] [--only SECTION,…] [--runs N]
+
+Each section builds its own data (random bytes) in a temp folder that is removed afterwards,
+and measures git-model and its baseline side by side in the same run: the two are run
+alternately, once each to warm the page cache, then N more times, and the best run of each
+is kept. Ratios measured this way hold on a loaded machine, where absolute times do not.
+Peak memory is the largest max-RSS that `wait4` reports for any git-model process.
+
+Sections live in SECTIONS (add one with `@section("name")`: a function that takes the Bench
+and yields Rows). A section whose commands have not landed yet prints "skipped". git-lfs and
+DVC are informative columns where they are installed. Exit status 1 if any target fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MiB = 1 << 20
+GiB = 1 << 30
+TRASH = Path()  # set in main()
+_trashed = itertools.count()
+HASH_SCRIPT = """\
+import hashlib, os, sys
+buf = bytearray(1 << 20)
+view = memoryview(buf)
+for top in sys.argv[1:]:
+    if os.path.isfile(top):
+        paths = [top]
+    else:
+        paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(top) for f in fs)
+    for path in paths:
+        digest = hashlib.sha256()
+        with open(path, "rb", buffering=0) as f:
+            while n := f.readinto(buf):
+                digest.update(view[:n])
+"""
+
+
+@dataclass
+class Row:
+    """One line of the table; `ok` is None for informative rows."""
+
+    section: str
+    what: str
+    seconds: float | None = None
+    baseline: str = ""
+    base_seconds: float | None = None
+    target: str = ""
+    ok: bool | None = None
+    note: str = ""
+    unit: str = "s"  # or "MiB"
+    cpu: float | None = None  # user + system seconds of the measured run (and its children)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.seconds is None or not self.base_seconds:
+            return None
+        return self.seconds / self.base_seconds
+
+
+@dataclass
+class Spec:
+    """A command to time, with untimed steps before and after each run."""
+
+    cmd: list[str]
+    cwd: Path
+    setup: Callable[[], None] | None = None
+    after: Callable[[], None] | None = None
+    times: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
+    peak_kib: int = 0
+
+    @property
+    def best(self) -> float:
+        return min(self.times)
+
+    @property
+    def cpu(self) -> float:
+        return min(self.cpus)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
+        self.args = args
+        self.tmp = tmp
+        self.runs: int = args.runs
+        self.size: int = int(args.size_gib * GiB)
+        self.nfiles: int = args.files
+        self._data: dict[str, Path] = {}
+        home = tmp / "home"
+        home.mkdir()
+        (home / ".gitconfig").write_text(
+            "[init]\n\tdefaultBranch = main\n[user]\n\tname = Bench\n\temail = bench@example.com\n"
+            "[advice]\n\tdetachedHead = false\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        # bytecode cached as in any installed package (a sandbox may turn it off), but kept
+        # in the temp folder, not beside the sources
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+        # the real interpreter's bin first: a version-manager shim would add its own startup
+        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+        env.update(
+            HOME=str(home),
+            XDG_CONFIG_HOME=str(home / ".config"),
+            GIT_CONFIG_NOSYSTEM="1",
+            GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
+            NO_COLOR="1",
+            DVC_NO_ANALYTICS="1",
+        )
+        self.env = env
+
+    # -- running ----------------------------------------------------------------------------
+
+    def sh(self, *cmd: str | Path, cwd: Path, input: bytes | None = None) -> str:
+        """Run an untimed step; its output, or an error naming the command."""
+        proc = subprocess.run(
+            [str(c) for c in cmd], cwd=cwd, env=self.env, capture_output=True, input=input
+        )
+        if proc.returncode != 0:
+            raise SystemExit(f"bench: {' '.join(map(str, cmd))} failed:\n{proc.stderr.decode()}")
+        return proc.stdout.decode(errors="replace")
+
+    def run_timed(self, cmd: list[str], cwd: Path) -> tuple[float, float, int]:
+        """Wall time, CPU time (user + system, children included) and peak RSS (KiB) of one
+        run of `cmd`."""
+        with tempfile.TemporaryFile() as err:
+            start = time.perf_counter()
+            proc = subprocess.Popen(
+                cmd, cwd=cwd, env=self.env, stdout=subprocess.DEVNULL, stderr=err
+            )
+            _, status, usage = os.wait4(proc.pid, 0)
+            elapsed = time.perf_counter() - start
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if proc.returncode != 0:
+                err.seek(0)
+                raise SystemExit(
+                    f"bench: {' '.join(cmd)} exited {proc.returncode}:\n{err.read().decode()}"
+                )
+        return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+    def measure(self, *specs: Spec) -> None:
+        """Run the specs alternately: one warm-up round, then `runs` timed rounds."""
+        for round_ in range(self.runs + 1):
+            for spec in specs:
+                if spec.setup:
+                    spec.setup()
+                elapsed, cpu, kib = self.run_timed(spec.cmd, spec.cwd)
+                if spec.after:
+                    spec.after()
+                spec.peak_kib = max(spec.peak_kib, kib)
+                if round_:
+                    spec.times.append(elapsed)
+                    spec.cpus.append(cpu)
+
+    def has_command(self, name: str) -> bool:
+        probe = subprocess.run(
+            ["git", "model", name, "--help"], env=self.env, capture_output=True, cwd=self.tmp
+        )
+        return probe.returncode == 0
+
+    # -- data -------------------------------------------------------------------------------
+
+    def data_file(self, name: str) -> Path:
+        """A file of random bytes (`--size-gib`), made once; link it where it is needed."""
+        if name not in self._data:
+            path = self.tmp / "data" / name
+            path.parent.mkdir(exist_ok=True)
+            with open(path, "wb") as f:
+                left = self.size
+                while left:
+                    left -= f.write(os.urandom(min(left, 4 * MiB)))
+                os.fsync(f.fileno())  # no writeback of it inside a timed run
+            self._data[name] = path
+        return self._data[name]
+
+    def small_files(self, top: Path) -> None:
+        """`--files` random 4 KiB files, 100 to a folder."""
+        for i in range(self.nfiles):
+            d = top / f"part{i // 100:03d}"
+            if i % 100 == 0:
+                d.mkdir(parents=True)
+            (d / f"sample{i:05d}.bin").write_bytes(os.urandom(4096))
+
+    def repo(self, name: str, *, model: bool = True) -> Path:
+        path = self.tmp / name
+        path.mkdir()
+        self.sh("git", "init", "-q", cwd=path)
+        (path / "README.md").write_text("bench\n")
+        if model:
+            self.sh("git", "model", "init", cwd=path)
+        self.sh("git", "add", "-A", cwd=path)
+        self.sh("git", "commit", "-q", "-m", "initial", cwd=path)
+        return path
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove(path: Path) -> None:
+    """Get `path` out of the way. A folder is moved to the trash, emptied only at the end:
+    ext4 creates files slowly just after many were deleted (it skips recently freed inodes),
+    which would slow down whichever command ran next."""
+    if path.is_dir() and not path.is_symlink():
+        os.rename(path, TRASH / str(next(_trashed)))
+    else:
+        path.unlink(missing_ok=True)
+
+
+def reset_model_repo(b: Bench, repo: Path) -> Callable[[], None]:
+    """Back to the committed state with an empty cache and stat cache: a first `add` again."""
+
+    def reset() -> None:
+        model = repo / ".git" / "model"
+        for name in ("objects", "state.db", "state.db-wal", "state.db-shm"):
+            remove(model / name)
+        b.sh("git", "reset", "-q", "--hard", cwd=repo)
+
+    return reset
+
+
+# -- sections -------------------------------------------------------------------------------
+
+Section = Callable[[Bench], Iterator[Row]]
+SECTIONS: dict[str, Section] = {}
+
+
+def section(name: str) -> Callable[[Section], Section]:
+    def register(fn: Section) -> Section:
+        SECTIONS[name] = fn
+        return fn
+
+    return register
+
+
+def ratio_row(sec: str, what: str, spec: Spec, base: str, base_s: float, limit: float) -> Row:
+    ok = spec.best <= limit * base_s
+    return Row(sec, what, spec.best, base, base_s, f"≤ {limit:g}×", ok, cpu=spec.cpu)
+
+
+@section("startup")
+def bench_startup(b: Bench) -> Iterator[Row]:
+    cli = Spec(["git", "model", "--version"], b.tmp)
+    py = Spec([sys.executable, "-c", "pass"], b.tmp)
+    b.measure(cli, py)
+    yield Row(
+        "startup", "git model --version (interpreter + CLI)", cli.best, "python -c pass", py.best
+    )
+
+
+def artifact_rows(
+    b: Bench, sec: str, repo: Path, rel: str, source: Path, label: str
+) -> Iterator[Row]:
+    """add, re-add, checkout and memory for one artifact (a file or a folder) vs baselines."""
+    is_dir = source.is_dir()
+    hashed = Spec([sys.executable, "-c", HASH_SCRIPT, str(source)], b.tmp)
+    copy_dest = b.tmp / f"cp-{sec}"
+    cp = Spec(
+        ["cp", "-r", str(source), str(copy_dest)],
+        b.tmp,
+        setup=lambda: remove(copy_dest),
+        after=None if is_dir else lambda: fsync_file(copy_dest),
+    )
+    add = Spec(["git", "model", "add", rel], repo, setup=reset_model_repo(b, repo))
+    specs = [hashed, cp, add]
+    if not is_dir:  # what the disk allows: add makes its copy durable (fsync) before naming it
+        disk = Spec(
+            ["dd", f"if={source}", f"of={copy_dest}", "bs=4M", "conv=fsync", "status=none"],
+            b.tmp,
+            setup=lambda: remove(copy_dest),
+        )
+        specs.append(disk)
+    b.measure(*specs)
+    yield Row(sec, f"hashlib sha256 pass over {label}", hashed.best, cpu=hashed.cpu)
+    yield Row(sec, f"cp {label}", cp.best, cpu=cp.cpu)
+    if is_dir:
+        yield Row(sec, f"git model add {label}", add.best, "hashlib", hashed.best, cpu=add.cpu)
+    else:
+        yield Row(sec, "copy + fsync (dd conv=fsync): the disk", disk.best, cpu=disk.cpu)
+        yield ratio_row(sec, f"git model add {label}", add, "hashlib", hashed.best, 1.25)
+
+    readd = Spec(["git", "model", "add", rel], repo)
+    version = Spec(["git", "model", "--version"], repo)  # start-up, measured alongside
+    b.measure(readd, version)
+    own = readd.best - version.best
+    limit = 0.5 if is_dir else 0.05
+    yield Row(sec, "re-add unchanged (whole process)", readd.best, cpu=readd.cpu)
+    yield Row(
+        sec,
+        "re-add unchanged (own work)",
+        own,
+        "minus git model --version",
+        target=f"≤ {limit * 1000:.0f} ms",
+        ok=own <= limit,
+        cpu=readd.cpu - version.cpu,
+    )
+
+    b.sh("git", "commit", "-q", "-m", "v1", cwd=repo)
+    target = repo / rel
+    flush = None if is_dir else lambda: fsync_file(target)
+    checkout = Spec(["git", "model", "checkout"], repo, setup=lambda: remove(target), after=flush)
+    b.measure(checkout, cp, hashed)
+    remove(copy_dest)
+    slower, base = max((cp.best, "cp"), (hashed.best, "hashlib"))
+    yield ratio_row(sec, f"git model checkout {label} (deleted)", checkout, base, slower, 1.3)
+    specs = [add, readd, checkout]
+    if not is_dir:
+        # the user replaced the file: checkout keeps the new bytes in the cache first
+        objects = repo / ".git" / "model" / "objects"
+        committed = {p for p in objects.rglob("*") if p.is_file()}
+        variant = b.data_file("variant.bin")
+
+        def replace() -> None:
+            for p in objects.rglob("*"):
+                if p.is_file() and p not in committed:
+                    p.unlink()
+            remove(target)
+            os.link(variant, target)
+
+        modified = Spec(["git", "model", "checkout"], repo, setup=replace, after=flush)
+        b.measure(modified)
+        specs.append(modified)
+        yield Row(
+            sec, "git model checkout (replaced: keeps it first)", modified.best, cpu=modified.cpu
+        )
+    peak = max(s.peak_kib for s in specs) / 1024
+    yield Row(sec, "peak memory of git model", peak, target="< 100 MiB", ok=peak < 100, unit="MiB")
+
+
+def lfs_rows(b: Bench, sec: str, source: Path, rel: str, label: str) -> Iterator[Row]:
+    if shutil.which("git-lfs") is None:
+        yield Row(sec, "git lfs", note="skipped: git-lfs not installed")
+        return
+    repo = b.repo(f"lfs-{sec}", model=False)
+    b.sh("git", "lfs", "install", "--local", cwd=repo)
+    b.sh("git", "lfs", "track", rel if not source.is_dir() else f"{rel}/**", cwd=repo)
+    b.sh("git", "add", ".gitattributes", cwd=repo)
+    b.sh("git", "commit", "-q", "-m", "lfs", cwd=repo)
+    place(source, repo / rel)
+
+    def unstage() -> None:
+        b.sh("git", "rm", "-r", "-q", "--cached", "--ignore-unmatch", rel, cwd=repo)
+        remove(repo / ".git" / "lfs" / "objects")
+
+    add = Spec(["git", "add", rel], repo, setup=unstage)
+    b.measure(add)
+    readd = Spec(["git", "add", rel], repo)
+    b.measure(readd)
+    b.sh("git", "commit", "-q", "-m", "v1", cwd=repo)
+    target = repo / rel
+    checkout = Spec(["git", "checkout", "--", rel], repo, setup=lambda: remove(target))
+    b.measure(checkout)
+    yield Row(sec, f"git lfs: git add {label}", add.best, cpu=add.cpu)
+    yield Row(sec, "git lfs: re-add unchanged (whole process)", readd.best, cpu=readd.cpu)
+    yield Row(sec, f"git lfs: git checkout -- {label}", checkout.best, cpu=checkout.cpu)
+    remove(repo)
+
+
+def dvc_rows(b: Bench, sec: str, source: Path, rel: str, label: str) -> Iterator[Row]:
+    if shutil.which("dvc", path=b.env["PATH"]) is None:
+        yield Row(sec, "dvc", note="skipped: dvc not installed")
+        return
+    repo = b.repo(f"dvc-{sec}", model=False)
+    b.sh("dvc", "init", "-q", cwd=repo)
+    b.sh("dvc", "config", "core.analytics", "false", cwd=repo)
+    copy_in(source, repo / rel)  # dvc may move or chmod what it adds: give it its own copy
+
+    def fresh() -> None:
+        remove(repo / ".dvc" / "cache")
+        remove(repo / f"{rel}.dvc")
+
+    add = Spec(["dvc", "add", "-q", rel], repo, setup=fresh)
+    b.measure(add)
+    readd = Spec(["dvc", "add", "-q", rel], repo)
+    b.measure(readd)
+    target = repo / rel
+    checkout = Spec(["dvc", "checkout", "-q", f"{rel}.dvc"], repo, setup=lambda: remove(target))
+    b.measure(checkout)
+    yield Row(sec, f"dvc add {label}", add.best, cpu=add.cpu)
+    yield Row(sec, "dvc: re-add unchanged (whole process)", readd.best, cpu=readd.cpu)
+    yield Row(sec, f"dvc checkout {label}", checkout.best, cpu=checkout.cpu)
+    remove(repo)
+
+
+def place(source: Path, dest: Path) -> None:
+    """Hard-link a pristine data set into a repo (git-model and git never write in place)."""
+    if source.is_dir():
+        shutil.copytree(source, dest, copy_function=os.link)
+    else:
+        os.link(source, dest)
+
+
+def copy_in(source: Path, dest: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, dest)
+    else:
+        shutil.copyfile(source, dest)
+        fsync_file(dest)
+
+
+@section("large")
+def bench_large(b: Bench) -> Iterator[Row]:
+    source = b.data_file("model.bin")
+    label = f"{b.size / GiB:g} GiB file"
+    repo = b.repo("large")
+    place(source, repo / "model.bin")
+    yield from artifact_rows(b, "large", repo, "model.bin", source, label)
+    remove(repo)
+    yield from lfs_rows(b, "large", source, "model.bin", label)
+    yield from dvc_rows(b, "large", source, "model.bin", label)
+
+
+@section("small")
+def bench_small(b: Bench) -> Iterator[Row]:
+    source = b.tmp / "data" / "small"
+    b.small_files(source)
+    label = f"{b.nfiles} files of 4 KiB"
+    repo = b.repo("small")
+    place(source, repo / "data")
+    yield from artifact_rows(b, "small", repo, "data", source, label)
+    remove(repo)
+    yield from lfs_rows(b, "small", source, "data", label)
+    yield from dvc_rows(b, "small", source, "data", label)
+
+
+# -- sections for commands that land later (each skips until its command exists) -----------
+
+
+def skipped(sec: str, what: str) -> Row:
+    return Row(sec, what, note="skipped: command not available yet")
+
+
+@section("hooks")
+def bench_hooks(b: Bench) -> Iterator[Row]:
+    repo = b.repo("hooks")
+    hook = Path(b.sh("git", "rev-parse", "--git-path", "hooks/pre-commit", cwd=repo).strip())
+    if not (repo / hook).is_file() or "model" not in (repo / hook).read_text(errors="replace"):
+        yield skipped("hooks", "commit overhead (10k files + 1 GiB unchanged)")
+        remove(repo)
+        return
+    place(b.data_file("model.bin"), repo / "model.bin")
+    small = b.tmp / "data" / "small"
+    if not small.exists():
+        b.small_files(small)
+    place(small, repo / "data")
+    b.sh("git", "model", "add", "model.bin", "data", cwd=repo)
+    b.sh("git", "commit", "-q", "-m", "artifacts", cwd=repo)
+    no_hooks = b.tmp / "no-hooks"
+    no_hooks.mkdir(exist_ok=True)
+    counter = iter(range(1 << 30))
+
+    def touch() -> None:
+        (repo / "README.md").write_text(f"edit {next(counter)}\n")
+        b.sh("git", "add", "README.md", cwd=repo)
+
+    hooked = Spec(["git", "commit", "-q", "-m", "edit"], repo, setup=touch)
+    plain = Spec(
+        ["git", "-c", f"core.hooksPath={no_hooks}", "commit", "-q", "-m", "edit"],
+        repo,
+        setup=touch,
+    )
+    b.measure(hooked, plain)
+    overhead = hooked.best - plain.best
+    yield Row("hooks", "git commit, plain (hooks off)", plain.best, cpu=plain.cpu)
+    yield Row(
+        "hooks",
+        f"hook overhead per commit ({b.nfiles} files + model same)",
+        overhead,
+        f"with hooks {fmt_value(hooked.best)} − plain",
+        target="≤ 100 ms",
+        ok=overhead <= 0.1,
+        cpu=hooked.cpu - plain.cpu,
+    )
+
+    # git checkout between two commits whose model differs: the post-checkout hook restores it
+    b.sh("git", "tag", "v1", cwd=repo)
+    remove(repo / "model.bin")
+    os.link(b.data_file("variant.bin"), repo / "model.bin")
+    b.sh("git", "model", "add", "model.bin", cwd=repo)
+    b.sh("git", "commit", "-q", "-m", "v2", cwd=repo)
+    b.sh("git", "tag", "v2", cwd=repo)
+    model = repo / "model.bin"
+    switches = [
+        Spec(["git", "checkout", "-q", tag], repo, after=lambda: fsync_file(model))
+        for tag in ("v1", "v2")
+    ]
+    source = b.data_file("model.bin")
+    hashed = Spec([sys.executable, "-c", HASH_SCRIPT, str(source)], b.tmp)
+    # the checkout replaces a file of the same size: so does this cp (truncate, then write)
+    copy_dest = b.tmp / "cp-hooks"
+    copy_in(b.data_file("variant.bin"), copy_dest)
+    cp = Spec(["cp", str(source), str(copy_dest)], b.tmp, after=lambda: fsync_file(copy_dest))
+    b.measure(*switches, cp, hashed)
+    slower, base = max((cp.best, "cp over a file"), (hashed.best, "hashlib"))
+    switch = max(switches, key=lambda spec: spec.best)
+    label = f"git checkout v1 <-> v2 ({b.size / GiB:g} GiB model differs)"
+    yield ratio_row("hooks", label, switch, base, slower, 1.3)
+    remove(copy_dest)
+    remove(repo)
+
+
+def fast_commits(b: Bench, repo: Path, count: int) -> None:
+    """`count` commits, each recording new weights for model `m`, made with git fast-import.
+
+    Through `git model add` + `git commit` they would take minutes; the manifests written here
+    are the product's own (its manifest and version code), so `log` reads real history.
+    """
+    from git_model.hashing import hash_bytes
+    from git_model.manifest import MANIFEST_PATH, Artifact, format_manifest, parse_manifest
+    from git_model.versions import refresh_versions
+
+    manifest = parse_manifest((repo / MANIFEST_PATH).read_bytes())
+    lines: list[bytes] = []
+    for i in range(1, count + 1):
+        weights = f"weights {i}".encode()
+        manifest.artifacts["w.bin"] = Artifact("w.bin", hash_bytes(weights), len(weights))
+        refresh_versions(manifest, lambda path: None)
+        data = format_manifest(manifest)
+        message = f"train {i}".encode()
+        lines += [
+            b"commit refs/heads/main",
+            f"committer Bench <bench@example.com> {1_700_000_000 + i} +0000".encode(),
+            b"data %d" % len(message),
+            message,
+            *([b"from refs/heads/main^0"] if i == 1 else []),
+            f"M 100644 inline {MANIFEST_PATH}".encode(),
+            b"data %d" % len(data),
+            data,
+        ]
+    b.sh("git", "fast-import", "--quiet", cwd=repo, input=b"\n".join(lines) + b"\n")
+    b.sh("git", "reset", "-q", "--hard", cwd=repo)
+
+
+@section("versions")
+def bench_versions(b: Bench) -> Iterator[Row]:
+    if not b.has_command("log"):
+        yield skipped("versions", "git model log over 1,000 commits")
+    else:
+        repo = b.repo("versions")
+        (repo / "w.bin").write_bytes(b"weights 0")
+        b.sh("git", "model", "add", "w.bin", "--model", "m", cwd=repo)
+        b.sh("git", "commit", "-q", "-m", "train 0", cwd=repo)
+        fast_commits(b, repo, 999)
+        log = Spec(["git", "model", "log", "m"], repo)
+        b.measure(log)
+        ok = log.best <= 1
+        yield Row("versions", "git model log over 1,000 commits", log.best, target="≤ 1 s", ok=ok)
+        remove(repo)
+    if not b.has_command("diff"):
+        yield skipped("versions", "git model diff of a 10k-file data set")
+        return
+    repo = b.repo("versions-diff")
+    small = b.tmp / "data" / "small"
+    if not small.exists():
+        b.small_files(small)
+    copy_in(small, repo / "data")
+    b.sh("git", "model", "add", "data", "--model", "m", "--kind", "data", cwd=repo)
+    b.sh("git", "commit", "-q", "-m", "data v1", cwd=repo)
+    for path in sorted((repo / "data").rglob("*.bin"))[::100]:
+        path.write_bytes(os.urandom(4096))  # 1 in 100 files modified
+    (repo / "data" / "added.bin").write_bytes(b"new")
+    b.sh("git", "model", "add", "data", cwd=repo)
+    b.sh("git", "commit", "-q", "-m", "data v2", cwd=repo)
+    diff = Spec(["git", "model", "diff", "HEAD~1", "HEAD"], repo)
+    b.measure(diff)
+    yield Row(
+        "versions",
+        "git model diff, 10k-file data set",
+        diff.best,
+        target="≤ 0.5 s",
+        ok=diff.best <= 0.5,
+    )
+    remove(repo)
+
+
+@section("remotes")
+def bench_remotes(b: Bench) -> Iterator[Row]:
+    if not (b.has_command("push") and b.has_command("pull") and b.has_command("remote")):
+        yield skipped("remotes", "push/pull 1 GiB to a directory remote")
+        return
+    source = b.data_file("model.bin")
+    repo = b.repo("remotes")
+    store = b.tmp / "store"
+    b.sh("git", "model", "remote", "add", "store", str(store), "--default", cwd=repo)
+    place(source, repo / "model.bin")
+    b.sh("git", "model", "add", "model.bin", cwd=repo)
+    b.sh("git", "commit", "-q", "-m", "v1", cwd=repo)
+    copy_dest = b.tmp / "cp-remote"
+    cp = Spec(
+        ["cp", str(source), str(copy_dest)],
+        b.tmp,
+        setup=lambda: remove(copy_dest),
+        after=lambda: fsync_file(copy_dest),
+    )
+    push = Spec(["git", "model", "push"], repo, setup=lambda: remove(store))
+    b.measure(push, cp)
+    yield ratio_row("remotes", "git model push 1 object to a directory", push, "cp", cp.best, 1.3)
+
+    def forget() -> None:
+        remove(repo / ".git" / "model" / "objects")
+        remove(repo / "model.bin")
+
+    pull = Spec(["git", "model", "pull"], repo, setup=forget)
+    b.measure(pull, cp)
+    yield ratio_row("remotes", "git model pull 1 object from a directory", pull, "cp", cp.best, 1.3)
+    remove(copy_dest)
+    remove(repo)
+    remove(store)
+
+
+# -- the table ------------------------------------------------------------------------------
+
+
+def fmt_value(value: float | None, unit: str = "s") -> str:
+    if value is None:
+        return ""
+    if unit != "s":
+        return f"{value:.1f} {unit}"
+    return f"{value * 1000:.0f} ms" if abs(value) < 1 else f"{value:.2f} s"
+
+
+COLUMNS = "{:<9}{:<48}{:>9} {:>8}  {:<30}{:>7}  {:<10}{:<6}{}"
+
+
+def print_row(row: Row) -> None:
+    result = {None: "", True: "pass", False: "FAIL"}[row.ok]
+    ratio = f"{row.ratio:.2f}×" if row.ratio is not None and row.unit == "s" else ""
+    base = f"{row.baseline} {fmt_value(row.base_seconds)}".strip()
+    value = fmt_value(row.seconds, row.unit)
+    cpu = fmt_value(row.cpu)
+    print(
+        COLUMNS.format(row.section, row.what, value, cpu, base, ratio, row.target, result, row.note)
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="256 MiB, 2,000 files, 3 runs")
+    parser.add_argument("--size-gib", type=float, help="size of the large file (default 1)")
+    parser.add_argument("--files", type=int, help="number of 4 KiB files (default 10000)")
+    parser.add_argument("--runs", type=int, help="timed runs per measurement (default 5)")
+    parser.add_argument("--only", help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    parser.add_argument("--dir", help="where to make the temp folder (default: the system's)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp folder")
+    args = parser.parse_args(argv)
+    args.size_gib = args.size_gib or (0.25 if args.quick else 1.0)
+    args.files = args.files or (2000 if args.quick else 10_000)
+    args.runs = max(3, args.runs or (3 if args.quick else 5))
+    names = args.only.split(",") if args.only else list(SECTIONS)
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    tmp = Path(tempfile.mkdtemp(prefix="git-model-bench-", dir=args.dir))
+    need = args.size_gib * GiB * 4 + args.files * 4096 * 6
+    if shutil.disk_usage(tmp).free < need:
+        shutil.rmtree(tmp)
+        raise SystemExit(f"bench: needs {need / GiB:.1f} GiB free in {tmp.parent}; use --dir")
+    global TRASH
+    TRASH = tmp / "trash"
+    TRASH.mkdir()
+    bench = Bench(args, tmp)
+    which = bench.sh("git", "model", "--version", cwd=tmp).strip()
+    print(
+        f"{which} ({shutil.which('git-model', path=bench.env['PATH'])}); best of {args.runs} "
+        f"runs; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    print(
+        COLUMNS.format(
+            "section", "measurement", "time", "cpu", "baseline", "ratio", "target", "result", ""
+        )
+    )
+    rows: list[Row] = []
+    try:
+        for name in names:
+            for row in SECTIONS[name](bench):
+                print_row(row)
+                rows.append(row)
+    finally:
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    failed = [r for r in rows if r.ok is False]
+    print(
+        f"{sum(r.ok is True for r in rows)} targets passed, {len(failed)} failed "
+        f"(load average now {os.getloadavg()[0]:.1f})"
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
