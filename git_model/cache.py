@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import stat
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -25,6 +26,8 @@ from .errors import CorruptObject, GitModelError, MissingObject
 from .hashing import CHUNK, Oid, hash_file, hash_stream
 
 LINK_TYPES = ("copy", "reflink", "hardlink", "symlink")
+SMALL_FILE = CHUNK  # up to this size a file is copied through one buffer, with no helper thread
+WRITE_BACK_STEP = 64 << 20
 
 
 def disk_error(e: OSError, doing: str) -> GitModelError:
@@ -38,48 +41,87 @@ def disk_error(e: OSError, doing: str) -> GitModelError:
     return GitModelError(f"{e.strerror or e} while {doing}; rerun once the cause is fixed")
 
 
-def _copy_range(src: int, dst: int) -> None:
-    """Kernel-side copy (a reflink on btrfs/xfs); falls back to read/write."""
+def _copy_range(src: int, dst: int, *, write_back: bool = False) -> None:
+    """Copy all of `src` to the start of `dst` by explicit offsets (neither file position moves,
+    so another thread may read `src` meanwhile): in the kernel where it can (a reflink on
+    btrfs/xfs), else through a buffer. `write_back`: start writing each copied 64 MiB to disk
+    at once, so that the fsync that follows has little left to wait for."""
+    done = 0
+    kick = write_back and hasattr(os, "posix_fadvise")
+    step = WRITE_BACK_STEP if kick else 1 << 30
     try:
-        while os.copy_file_range(src, dst, 1 << 30):
-            pass
+        while n := os.copy_file_range(src, dst, step, done, done):
+            if kick:  # DONTNEED starts writeback of the dirty range
+                os.posix_fadvise(dst, done, n, os.POSIX_FADV_DONTNEED)
+            done += n
         return
     except OSError as e:
         if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
             raise
-    os.lseek(src, 0, os.SEEK_SET)
-    os.lseek(dst, 0, os.SEEK_SET)
     os.ftruncate(dst, 0)
-    buf = bytearray(CHUNK)
-    with open(src, "rb", buffering=0, closefd=False) as s, open(dst, "wb", closefd=False) as d:
-        while n := s.readinto(buf):
-            d.write(memoryview(buf)[:n])
+    done = 0
+    while chunk := os.pread(src, CHUNK, done):
+        view = memoryview(chunk)
+        while view:
+            n = os.pwrite(dst, view, done)
+            view, done = view[n:], done + n
 
 
-def copy_and_hash(src: Path, dst: int) -> tuple[Oid, int]:
-    """Copy `src` into the open file `dst` while hashing `src`, side by side in two threads.
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
-    The kernel copies (a reflink where the file system can) while this thread hashes the same
-    bytes from the page cache: the cost is about max(copy, hash), not their sum.
-    """
+
+def _copy_through(src: int, dst: int, sync: bool) -> tuple[Oid, int]:
+    """Read, hash and write in one thread: for small files, where a helper thread costs more
+    than the copy itself."""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := os.read(src, CHUNK):
+        digest.update(chunk)
+        _write_all(dst, chunk)
+        size += len(chunk)
+    if sync:
+        os.fsync(dst)
+    return Oid(digest.hexdigest()), size
+
+
+def _copy_and_hash_fd(src: int, dst: int, size: int, sync: bool) -> tuple[Oid, int]:
+    if size <= SMALL_FILE:
+        return _copy_through(src, dst, sync)
     error: list[BaseException] = []
 
     def copy(fd: int) -> None:
         try:
-            _copy_range(fd, dst)
+            _copy_range(fd, dst, write_back=sync)
+            if sync:  # the disk flush overlaps the hashing instead of following it
+                os.fsync(dst)
         except BaseException as e:  # re-raised in the caller's thread
             error.append(e)
 
-    with open(src, "rb", buffering=0) as copy_src, open(src, "rb", buffering=0) as hash_src:
-        worker = threading.Thread(target=copy, args=(copy_src.fileno(),))
-        worker.start()
-        try:
-            oid, size = hash_stream(hash_src)
-        finally:
-            worker.join()
+    worker = threading.Thread(target=copy, args=(src,))
+    worker.start()
+    try:
+        with open(src, "rb", buffering=0, closefd=False) as hash_src:
+            oid, n = hash_stream(hash_src)
+    finally:
+        worker.join()
     if error:
         raise error[0]
-    return oid, size
+    return oid, n
+
+
+def copy_and_hash(src: Path, dst: int, *, sync: bool = False) -> tuple[Oid, int]:
+    """Copy `src` into the open file `dst` while hashing `src`; with `sync`, fsync `dst` too.
+
+    A large file is copied by the kernel (a reflink where the file system can) in a second
+    thread while this one hashes the same bytes from the page cache, and that thread also
+    does the fsync: the cost is about max(copy + flush, hash), not their sum. A small file is
+    read, hashed and written through one buffer.
+    """
+    with open(src, "rb", buffering=0) as f:
+        return _copy_and_hash_fd(f.fileno(), dst, os.fstat(f.fileno()).st_size, sync)
 
 
 @contextlib.contextmanager
@@ -113,18 +155,41 @@ def watch_size(fd: int, progress: Callable[[int], None] | None) -> Iterator[None
                 progress(size - seen)
 
 
+def _syncfs(folder: Path) -> bool:
+    """Flush the whole file system that holds `folder` (Linux); False where there is no syncfs."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes  # only for batches of many small files
+
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError):
+        return False
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(folder))
+    finally:
+        os.close(fd)
+    return True
+
+
 class Cache:
     def __init__(self, model_dir: Path) -> None:
         self.model_dir = model_dir
         self.objects = model_dir / "objects"
         self.tmp = model_dir / "tmp"
         self.quarantine_dir = model_dir / "quarantine"
+        self._ensured = False
+        self._objects = str(self.objects)
+        self._batch: list[tuple[str, Oid]] | None = None
 
     def path(self, oid: Oid) -> Path:
         return self.objects / oid[:2] / oid[2:]
 
     def has(self, oid: Oid) -> bool:
-        return self.path(oid).is_file()
+        return os.path.isfile(f"{self._objects}/{oid[:2]}/{oid[2:]}")  # hot: one stat, no Path
 
     def ensure(self) -> None:
         for d in (self.objects, self.tmp):
@@ -145,27 +210,69 @@ class Cache:
     # -- writing -------------------------------------------------------------------------------
 
     def _tempfile(self) -> tuple[int, str]:
-        self.ensure()
+        if not self._ensured:
+            self.ensure()
+            self._ensured = True
         return tempfile.mkstemp(dir=self.tmp, prefix="obj-")
 
-    def _commit(self, fd: int, tmp: str, oid: Oid) -> None:
-        """fsync, make read-only and rename a finished temp file into place."""
+    def _commit(self, fd: int, tmp: str, oid: Oid, *, synced: bool = False) -> None:
+        """fsync (unless `synced` says the caller did), make read-only and rename a finished
+        temp file into place."""
         try:
-            os.fsync(fd)
+            if not synced:
+                os.fsync(fd)
             os.fchmod(fd, 0o444)
         finally:
             os.close(fd)
+        self._place(tmp, oid)
+
+    def _place(self, tmp: str, oid: Oid) -> None:
+        """Rename a durable, verified temp file to its object name (or drop it: same bytes)."""
         dest = self.path(oid)
         try:
             if dest.exists():  # someone stored the same bytes meanwhile
                 os.unlink(tmp)
                 return
-            dest.parent.mkdir(exist_ok=True)
-            os.replace(tmp, dest)
+            try:
+                os.replace(tmp, dest)
+            except FileNotFoundError:  # the first object under this prefix
+                dest.parent.mkdir(exist_ok=True)
+                os.replace(tmp, dest)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Store many small files with one flush to disk instead of one fsync each.
+
+        Inside, a small object is written, verified and made read-only in a temp file, but not
+        renamed; on leaving, one `syncfs` makes every temp file durable (an fsync each where
+        syncfs is missing), then each is renamed into place. The guarantee is unchanged: no
+        object name ever points at bytes that are not on disk. On an error the temp files go.
+        """
+        if self._batch is not None:  # nested: the outer batch flushes
+            yield
+            return
+        pending: list[tuple[str, Oid]] = []
+        self._batch = pending
+        try:
+            yield
+            if pending and not _syncfs(self.tmp):
+                for tmp, _ in pending:
+                    fd = os.open(tmp, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+            while pending:
+                self._place(*pending.pop())
+        finally:
+            self._batch = None
+            for tmp, _ in pending:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
 
     def store_file(self, src: Path, known: Oid | None = None) -> tuple[Oid, int]:
         """Store a work-tree file; returns (oid, size). Same bytes are stored once."""
@@ -176,7 +283,8 @@ class Cache:
                 before = os.fstat(s.fileno())
                 fd, tmp = self._tempfile()
                 try:
-                    oid, size = copy_and_hash(src, fd)
+                    defer = self._batch is not None and before.st_size <= SMALL_FILE
+                    oid, size = _copy_and_hash_fd(s.fileno(), fd, before.st_size, not defer)
                     after = os.stat(src)
                     if (before.st_size, before.st_mtime_ns) != (
                         after.st_size,
@@ -190,7 +298,14 @@ class Cache:
                     with contextlib.suppress(OSError):
                         os.unlink(tmp)
                     raise
-                self._commit(fd, tmp, oid)
+                if defer and self._batch is not None:
+                    try:
+                        os.fchmod(fd, 0o444)
+                    finally:
+                        os.close(fd)
+                    self._batch.append((tmp, oid))  # durable and in place when the batch ends
+                else:
+                    self._commit(fd, tmp, oid, synced=True)
         except OSError as e:
             raise disk_error(e, f"storing {src} in the cache") from e
         return oid, size
@@ -227,7 +342,7 @@ class Cache:
         fd, tmp = self._tempfile()
         try:
             with watch_size(fd, progress):
-                got, size = copy_and_hash(src, fd)
+                got, size = copy_and_hash(src, fd, sync=True)  # the flush overlaps the hash
             if got != expected:
                 raise CorruptObject(
                     f"object {expected.short} arrived as other bytes (sha256 {got[:12]}); it was refused"
@@ -237,7 +352,7 @@ class Cache:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        self._commit(fd, tmp, expected)
+        self._commit(fd, tmp, expected, synced=True)
         return size
 
     # -- reading -------------------------------------------------------------------------------
@@ -271,41 +386,60 @@ class Cache:
 
         A corrupt object is quarantined and nothing is written.
         """
+        if link_type not in ("hardlink", "symlink"):
+            obj = f"{self._objects}/{oid[:2]}/{oid[2:]}"
+            try:
+                src_fd = os.open(obj, os.O_RDONLY)
+            except FileNotFoundError:
+                raise self._missing(oid, dest) from None
+            try:
+                self._copy_out(oid, src_fd, os.fspath(dest), executable)
+            finally:
+                os.close(src_fd)
+            return
         src = self.path(oid)
         if not src.is_file():
-            raise MissingObject(
-                f"object {oid.short} for {dest.name} is not in the cache; "
-                "run 'git model fetch' (or 'git model pull') to get it"
+            raise self._missing(oid, dest)
+        if not self.verify_object(oid):
+            self.quarantine(oid)
+            raise CorruptObject(
+                f"cache object {oid.short} for {dest.name} is corrupt and was quarantined; "
+                "run 'git model fetch' to get a good copy"
             )
         dest.parent.mkdir(parents=True, exist_ok=True)
-        if link_type in ("hardlink", "symlink"):
-            if not self.verify_object(oid):
-                self.quarantine(oid)
-                raise CorruptObject(
-                    f"cache object {oid.short} for {dest.name} is corrupt and was quarantined; "
-                    "run 'git model fetch' to get a good copy"
-                )
-            tmp = dest.parent / f".{dest.name}.gitmodel-{os.getpid()}"
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            if link_type == "hardlink":
-                try:
-                    os.link(src, tmp)
-                except OSError:
-                    shutil.copyfile(src, tmp)
-            else:
-                os.symlink(src, tmp)
-            os.replace(tmp, dest)
-            return
-        fd, tmp_name = tempfile.mkstemp(
-            dir=dest.parent, prefix=f".{dest.name}.", suffix=".gitmodel"
+        tmp = dest.parent / f".{dest.name}.gitmodel-{os.getpid()}"
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        if link_type == "hardlink":
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copyfile(src, tmp)
+        else:
+            os.symlink(src, tmp)
+        os.replace(tmp, dest)
+
+    @staticmethod
+    def _missing(oid: Oid, dest: Path) -> MissingObject:
+        return MissingObject(
+            f"object {oid.short} for {dest.name} is not in the cache; "
+            "run 'git model fetch' (or 'git model pull') to get it"
         )
+
+    def _copy_out(self, oid: Oid, src: int, dest: str, executable: bool) -> None:
+        """Copy the open object `src` to a temp file beside `dest`, verify, rename over `dest`."""
+        where, name = os.path.split(dest)
         try:
-            got, _ = copy_and_hash(src, fd)
+            fd, tmp = tempfile.mkstemp(dir=where, prefix=f".{name}.", suffix=".gitmodel")
+        except FileNotFoundError:  # a new folder: made when its first file is written
+            os.makedirs(where, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=where, prefix=f".{name}.", suffix=".gitmodel")
+        try:
+            got, _ = _copy_and_hash_fd(src, fd, os.fstat(src).st_size, sync=False)
             if got != oid:
                 self.quarantine(oid)
                 raise CorruptObject(
-                    f"cache object {oid.short} for {dest.name} is corrupt and was quarantined; "
+                    f"cache object {oid.short} for {name} is corrupt and was quarantined; "
                     "run 'git model fetch' to get a good copy"
                 )
             mode = 0o666 & ~_umask()
@@ -315,10 +449,10 @@ class Cache:
         except BaseException:
             os.close(fd)
             with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
+                os.unlink(tmp)
             raise
         os.close(fd)
-        os.replace(tmp_name, dest)
+        os.replace(tmp, dest)
 
 
 _UMASK: int | None = None

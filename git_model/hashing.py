@@ -53,7 +53,27 @@ def hash_stream(stream: BinaryIO) -> tuple[Oid, int]:
     return Oid(digest.hexdigest()), size
 
 
+def hash_fd(fd: int) -> tuple[Oid, int]:
+    """Hash an open file from its current position to its end; return (oid, size).
+
+    A small file is read with plain `read` calls (no large buffer to set up for 4 KiB); a large
+    one streams through one reused 1 MiB buffer, so memory stays flat whatever the size.
+    """
+    if os.fstat(fd).st_size > CHUNK:
+        with open(fd, "rb", buffering=0, closefd=False) as f:
+            return hash_stream(f)
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := os.read(fd, CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return Oid(digest.hexdigest()), size
+
+
 def hash_file(path: str | os.PathLike[str]) -> tuple[Oid, int]:
     """Hash one file in a single streaming pass."""
-    with open(path, "rb", buffering=0) as f:
-        return hash_stream(f)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return hash_fd(fd)
+    finally:
+        os.close(fd)
