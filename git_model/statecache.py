@@ -2,8 +2,12 @@
 
 `<git-common-dir>/model/state.db` (sqlite, WAL) maps an absolute path and its
 (size, mtime_ns, inode, ctime_ns) to the oid last computed for it. Git's racy-timestamp rule
-applies: an entry whose file was modified in the same second as the hash was taken is not
-trusted, since a second write within that second would leave the stat unchanged.
+applies: an entry whose file was modified too close to the moment its hash was taken is not
+trusted, since a second write that close would leave the stat unchanged. "Too close" is the
+same second where the file system keeps whole-second timestamps; where it keeps finer ones
+(ext4, xfs, btrfs, apfs, ntfs: a tick of 10 ms at most) it is RACY_NS, so a file that
+git-model itself wrote (a checkout copies a large file well before it has finished hashing
+it) is trusted from then on instead of being hashed again by the next command.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ CREATE TABLE IF NOT EXISTS files (
 """
 
 Key = tuple[int, int, int, int]
+RACY_NS = 100_000_000  # 10× the coarsest sub-second timestamp tick in use (exFAT: 10 ms)
 
 
 def stat_key(st: os.stat_result) -> Key:
@@ -61,6 +66,25 @@ class StateCache:
             "WHERE path = ? OR (path >= ? AND path < ?)",
             (prefix, prefix + "/", prefix + "0"),  # '0' sorts right after '/'
         ).fetchall()
+        return self._entries(rows)
+
+    def lookup(self, paths: list[str]) -> dict[str, tuple[Key, Oid, int]]:
+        """The entries of exactly these absolute paths (a few queries, whatever is around)."""
+        out = {}
+        for start in range(0, len(paths), 500):
+            chunk = paths[start : start + 500]
+            rows = self._db.execute(
+                "SELECT path, size, mtime_ns, ino, ctime_ns, oid, hashed_ns FROM files "
+                f"WHERE path IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            out.update(self._entries(rows))
+        return out
+
+    @staticmethod
+    def _entries(
+        rows: list[tuple[str, int, int, int, int, str, int]],
+    ) -> dict[str, tuple[Key, Oid, int]]:
         out = {}
         for path, size, mtime, ino, ctime, oid, hashed in rows:
             try:
@@ -77,12 +101,16 @@ class StateCache:
         key, oid, hashed_ns = entry
         if key != stat_key(st):
             return None
-        if st.st_mtime_ns // 1_000_000_000 >= hashed_ns // 1_000_000_000:
-            return None  # racy: modified in the same second the hash was taken
+        mtime = st.st_mtime_ns
+        if mtime % 1_000_000_000 == 0:  # whole seconds: a coarse file system
+            if mtime // 1_000_000_000 >= hashed_ns // 1_000_000_000:
+                return None  # racy: modified in the same second the hash was taken
+        elif mtime + RACY_NS >= hashed_ns:
+            return None  # racy: modified within a tick or so of the hash
         return oid
 
     def get(self, path: Path, st: os.stat_result) -> Oid | None:
-        return self.trusted(self.lookup_many(str(path)).get(str(path)), st)
+        return self.trusted(self.lookup([str(path)]).get(str(path)), st)
 
     def record(
         self, path: Path, st: os.stat_result, oid: Oid, hashed_ns: int | None = None

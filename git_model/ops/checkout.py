@@ -47,10 +47,11 @@ def checkout(
                 )
         selected = [a for a in selected if any(is_within(a, w) or is_within(w, a) for w in wanted)]
     with ctx.lock("git model checkout"):
-        needed = needed_objects(target, read, selected)
-        missing = {o: p for o, p in needed.items() if not ctx.cache.has(o)}
-        if missing and fetch is not None:
-            fetch(ctx, missing)
+        if fetch is not None:
+            needed = needed_objects(target, read, selected)
+            missing = {o: p for o, p in needed.items() if not ctx.cache.has(o)}
+            if missing:
+                fetch(ctx, missing)
         restorer = Restorer(ctx.workspace(progress), ctx.settings.link_type)
         for path in selected:
             restorer.restore(target.artifacts[path], read)
