@@ -153,6 +153,7 @@ def test_promote_twice_then_demote_keeps_history(released: Shell) -> None:
     # demote without a version: no version is in prod any more
     out = sh.model("demote", "digits", "prod", "--json", env=at(7))
     assert json.loads(out.stdout) == {
+        "format": 1,
         "model": "digits",
         "stage": "prod",
         "removed": [{"version": "v0.0.1", "tag": "digits#prod!#5"}],

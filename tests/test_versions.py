@@ -10,7 +10,6 @@ import json
 import re
 import shutil
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,6 @@ from conftest import Shell
 from faults import FaultRecorder
 
 import git_model
-
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "json.md"
 
 
 def model_repo(repo: Shell, params_name: str = "params.yaml", params: str | None = None) -> Shell:
@@ -289,42 +286,6 @@ def test_bad_input_gets_one_line_and_the_right_exit_code(repo: Shell) -> None:
         assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
     with pytest.raises(git_model.errors.GitModelError, match="finite"):
         git_model.log_metrics({"loss": float("nan")}, repo=repo.cwd)
-
-
-def test_json_output_is_stable_and_documented(repo: Shell) -> None:
-    model_repo(repo)
-    repo.model("metrics", "set", "accuracy=0.9", "--model", "digits")
-    repo.write("data/train/c.csv", "c\n")
-    commit(repo, "v2", "data/train")
-    docs = DOCS.read_text()
-    for args in (
-        ("diff", "HEAD~1", "HEAD"),
-        ("diff",),
-        ("log",),
-        ("show",),
-        ("metrics", "show", "HEAD~1"),
-    ):
-        first = repo.model(*args, "--json").stdout
-        assert repo.model(*args, "--json").stdout == first
-        doc = json.loads(first)
-        assert first.strip() == json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False)
-        for key in schema_keys(doc):
-            assert f"`{key}`" in docs, f"{' '.join(args)}: field {key!r} is not in docs/json.md"
-
-
-def schema_keys(value: Any, parent: str = "") -> set[str]:
-    """Field names of a JSON document, leaving out data keys (metric and file names)."""
-    keys: set[str] = set()
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if parent in ("metrics", "record", "records[]"):
-                continue  # metric names, and note records (documented with the note format)
-            keys.add(key)
-            keys |= schema_keys(item, key)
-    elif isinstance(value, list):
-        for item in value:
-            keys |= schema_keys(item, parent + "[]")
-    return keys
 
 
 def test_show_lists_components_hyperparameters_and_metrics(repo: Shell) -> None:

@@ -15,7 +15,6 @@ from .render import emit_json, human_size, note, progress_bar, say
 
 if TYPE_CHECKING:
     from ..ops.transfer import Meter, TransferResult
-    from ..workspace import RestoreReport
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
 jobs_option = click.option(
@@ -213,26 +212,15 @@ def fetch_cmd(
 def pull_cmd(remote: str | None, jobs: int | None, as_json: bool) -> int:
     """Fetch what the work tree's manifest needs, then restore the artifacts."""
     from ..ops.transfer import pull
-    from .workspace_cmds import render_restore
+    from .workspace_cmds import render_restore, restore_json
 
     with Context.open() as ctx, _meter("pull") as meter:
         result, report = pull(ctx, remote, jobs=jobs or 0, meter=meter)
     if as_json:
-        emit_json({"fetch": result.to_json(), "checkout": _restore_json(report)})
+        emit_json({"fetch": result.to_json(), "checkout": restore_json(report)})
         return 0 if result.ok and report.ok else 1
     status = _render(result, "fetched", False)
     return max(status, render_restore(report, False))
-
-
-def _restore_json(report: RestoreReport) -> dict[str, object]:
-    return {
-        "written": report.written,
-        "removed": report.removed,
-        "unchanged": report.unchanged,
-        "saved": [{"path": p, "oid": o} for p, o in report.saved],
-        "missing": [{"path": p, "oid": o} for p, o in report.missing],
-        "corrupt": [{"path": p, "oid": o} for p, o in report.corrupt],
-    }
 
 
 @command(

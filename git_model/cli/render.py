@@ -44,8 +44,14 @@ def note(message: str) -> None:
         click.echo(message, err=True)
 
 
-def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str))
+JSON_FORMAT = 1  # of every --json document: bumped when a field is removed or changes meaning
+
+
+def emit_json(data: dict[str, Any]) -> None:
+    """Print one --json document the house way (docs/json.md): `"format"` at the top level,
+    keys sorted, two-space indent, a final newline, so the same data gives the same bytes."""
+    document = {"format": JSON_FORMAT, **data}
+    click.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=str))
 
 
 def human_size(n: float) -> str:

@@ -192,18 +192,21 @@ def status_cmd(as_json: bool) -> None:
         )
 
 
+def restore_json(report: RestoreReport) -> dict[str, object]:
+    """What checkout prints with --json, and pull under `"checkout"`."""
+    return {
+        "written": report.written,
+        "removed": report.removed,
+        "unchanged": report.unchanged,
+        "saved": [{"path": p, "oid": o} for p, o in report.saved],
+        "missing": [{"path": p, "oid": o} for p, o in report.missing],
+        "corrupt": [{"path": p, "oid": o} for p, o in report.corrupt],
+    }
+
+
 def render_restore(report: RestoreReport, as_json: bool) -> int:
     if as_json:
-        emit_json(
-            {
-                "written": report.written,
-                "removed": report.removed,
-                "unchanged": report.unchanged,
-                "saved": [{"path": p, "oid": o} for p, o in report.saved],
-                "missing": [{"path": p, "oid": o} for p, o in report.missing],
-                "corrupt": [{"path": p, "oid": o} for p, o in report.corrupt],
-            }
-        )
+        emit_json(restore_json(report))
     else:
         say(
             f"restored {len(report.written)} file(s), {report.unchanged} already up to date"

@@ -137,17 +137,15 @@ class ModelEntry:
 
     def to_json(self, *, history: bool = False) -> dict[str, Any]:
         latest = self.latest
-        out: dict[str, Any] = {
+        return {
             "name": self.name,
             "registered": any(v.registered for v in self.versions),
             "deprecated": self.deprecated,
             "latest": latest.version if latest else None,
             "stages": {s: v.version for s, v in sorted(self.stages.items())},
             "versions": [v.to_json() for v in self.versions],
+            "history": [e.to_json() for e in self.history] if history else None,
         }
-        if history:
-            out["history"] = [e.to_json() for e in self.history]
-        return out
 
 
 @dataclass

@@ -25,7 +25,8 @@ class ArtifactStatus:
     modified: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+        is_dir = self.recorded.is_dir  # the directory-only fields are null for a file
+        return {
             "path": self.path,
             "state": self.state,
             "oid": self.recorded.oid,
@@ -33,15 +34,11 @@ class ArtifactStatus:
             "current_oid": self.current_oid,
             "current_size": self.current_size,
             "in_cache": self.in_cache,
+            "files": self.recorded.files if is_dir else None,
+            "added": self.added if is_dir else None,
+            "removed": self.removed if is_dir else None,
+            "modified": self.modified if is_dir else None,
         }
-        if self.recorded.is_dir:
-            out.update(
-                files=self.recorded.files,
-                added=self.added,
-                removed=self.removed,
-                modified=self.modified,
-            )
-        return out
 
 
 def status(ctx: Context) -> list[ArtifactStatus]:
