@@ -324,7 +324,7 @@ class Cache:
             if digest.hexdigest() != expected:
                 raise CorruptObject(
                     f"object {expected.short} arrived as other bytes (sha256 {digest.hexdigest()[:12]}); "
-                    "it was refused: check the remote copy with 'git model verify --remote'"
+                    "it was refused; push it again from a clone that has good bytes"
                 )
         except BaseException:
             os.close(fd)
