@@ -224,14 +224,15 @@ class Remote:
                         got = Oid(hashlib.sha256(data).hexdigest())
                         with open(fd, "wb", closefd=False) as out:
                             out.write(data)
-                    else:
+                    else:  # the copy thread also flushes, alongside the hash
                         with watch_size(fd, advance):
-                            got, size = copy_and_hash(cache.path(oid), fd)
+                            got, size = copy_and_hash(cache.path(oid), fd, sync=True)
                         advance = None  # reported as it went
                 if got != oid:
                     raise self._corrupt_in_cache(cache, oid)
                 _test_crash_point()
-                os.fsync(fd)
+                if size <= SMALL:
+                    os.fsync(fd)
                 os.fchmod(fd, 0o444)
             finally:
                 os.close(fd)
