@@ -285,6 +285,8 @@ def read_listing(read: Reader, art: Artifact) -> list[Entry]:
     """Read and verify a directory's listing: its hash must be the directory's oid."""
     path = listing_path(art.path)
     data = read(path)
+    if isinstance(read, FallbackReader) and (data is None or listing_oid(data) != art.oid):
+        data = read.listing(path, art.oid) or data
     if data is None:
         raise ManifestError(
             f"{path} is missing for tracked directory {art.path}; "
@@ -302,6 +304,32 @@ def read_listing(read: Reader, art: Artifact) -> list[Entry]:
 
 
 # -- sources -------------------------------------------------------------------------------------
+
+
+class FallbackReader:
+    """Reads from `primary`; a directory listing that does not hash to the oid its manifest
+    gives is also looked for in `fallbacks()` (for the work tree: the index, then HEAD).
+
+    The work tree's manifest and a listing are two files, written listing first: a writer
+    stopped between the two (kill -9, a full disk), or a reader that looks in between, finds
+    the new listing beside the old manifest. The old manifest's listing is still in the index
+    or in HEAD, and bytes that hash to the manifest's oid are that listing, wherever they are.
+    """
+
+    def __init__(self, primary: Reader, fallbacks: Callable[[], Iterable[Reader]]) -> None:
+        self.primary = primary
+        self.fallbacks = fallbacks
+
+    def __call__(self, path: str) -> bytes | None:
+        return self.primary(path)
+
+    def listing(self, path: str, oid: Oid) -> bytes | None:
+        """The listing at `path` that hashes to `oid`, from whichever source has it."""
+        for read in self.fallbacks():
+            data = read(path)
+            if data is not None and listing_oid(data) == oid:
+                return data
+        return None
 
 
 def worktree_reader(root: Path) -> Reader:

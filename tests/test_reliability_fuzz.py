@@ -139,12 +139,17 @@ def test_listing_that_lies_about_its_oid_is_refused(repo: Shell, fault: FaultRec
     repo.git("commit", "-q", "-m", "v1")
     listing = repo.read(".gitmodel/dirs/data.tsv").decode()
     repo.write(".gitmodel/dirs/data.tsv", listing.replace("a.bin", "../../evil.bin"))
+    # only in the work tree: the listing that hashes to the manifest's oid is still in HEAD
+    assert "restored 0 file(s)" in repo.model("checkout").stdout
+    assert repo.read("data/a.bin") == b"a"
+    # committed (past the hook): no listing anywhere matches the manifest, so it is refused
+    repo.git("commit", "-q", "--no-verify", "-am", "evil")
     out = repo.model("checkout", check=False)
     assert out.returncode == 1 and "does not match" in out.stderr
     assert not (repo.cwd.parent.parent / "evil.bin").exists()
     fault.row(
         "directory listing edited to name `../../evil.bin`",
-        "edited listing, then checkout",
+        "edited listing committed with --no-verify, then checkout",
         out.stderr,
         "nothing; nothing written",
     )

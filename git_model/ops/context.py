@@ -16,6 +16,7 @@ from ..git import Repo
 from ..lock import repo_lock
 from ..manifest import (
     MANIFEST_PATH,
+    FallbackReader,
     Manifest,
     Reader,
     format_manifest,
@@ -67,9 +68,15 @@ class Context:
     # -- manifests at revisions ----------------------------------------------------------------
 
     def reader(self, rev: str | None) -> Reader:
-        """Read repo files from the work tree (rev None), the index (""), or a revision."""
+        """Read repo files from the work tree (rev None), the index (""), or a revision.
+
+        The work tree's reader finds a directory listing that a `git model add` or a commit
+        hook was stopped from pairing with its manifest in the index or HEAD instead.
+        """
         if rev is None:
-            return worktree_reader(self.root)
+            return FallbackReader(
+                worktree_reader(self.root), lambda: (self.reader(""), self.reader("HEAD"))
+            )
         cat = self.repo.cat_file()
         prefix = f"{rev}:" if rev else ":"
 

@@ -17,7 +17,14 @@ from pathlib import Path
 
 from ..git import Repo
 from ..hashing import Oid, hash_bytes
-from ..manifest import MANIFEST_PATH, Reader, parse_manifest, read_listing, worktree_reader
+from ..manifest import (
+    MANIFEST_PATH,
+    FallbackReader,
+    Reader,
+    parse_manifest,
+    read_listing,
+    worktree_reader,
+)
 from ..paths import GITMODEL_DIR
 
 
@@ -68,11 +75,19 @@ class ObjectWalk:
 
     def add_worktree(self, root: Path) -> None:
         """A work tree's own manifest and its index's (uncommitted `git model add`s)."""
-        self.add_manifest(worktree_reader(root), f"{root / MANIFEST_PATH}")
         repo = Repo.discover(root)
         try:
             cat = repo.cat_file()
-            self.add_manifest(lambda p: cat.read(f":{p}"), f"{MANIFEST_PATH} in {root}'s index")
+
+            def index(p: str) -> bytes | None:
+                return cat.read(f":{p}")
+
+            def head(p: str) -> bytes | None:
+                return cat.read(f"HEAD:{p}")
+
+            worktree = FallbackReader(worktree_reader(root), lambda: (index, head))
+            self.add_manifest(worktree, f"{root / MANIFEST_PATH}")
+            self.add_manifest(index, f"{MANIFEST_PATH} in {root}'s index")
         finally:
             repo.close()
 

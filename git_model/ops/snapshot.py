@@ -20,7 +20,15 @@ from .. import notes
 from ..errors import GitModelError, ManifestError, UsageError
 from ..hashing import Oid
 from ..hyperparams import ParamsFileError, flatten, is_params_file, parse_params_file
-from ..manifest import Manifest, Model, Reader, listing_oid, listing_path, read_listing
+from ..manifest import (
+    FallbackReader,
+    Manifest,
+    Model,
+    Reader,
+    listing_oid,
+    listing_path,
+    read_listing,
+)
 from ..versions import RECIPE, component_oids, model_version
 from .context import Context
 
@@ -50,6 +58,10 @@ class Snapshot:
             return None
         if path not in self._listings:
             data = self.read(listing_path(path))
+            if isinstance(self.read, FallbackReader) and (
+                data is None or listing_oid(data) != art.oid
+            ):
+                data = self.read.listing(listing_path(path), art.oid) or data
             if data is None or listing_oid(data) != art.oid:
                 read_listing(self.read, art)  # raises the one-line error that fits
                 raise ManifestError(f"{listing_path(path)} cannot be read")  # pragma: no cover
@@ -110,7 +122,7 @@ def memo(read: Reader) -> Reader:
             seen[path] = read(path)
         return seen[path]
 
-    return cached
+    return FallbackReader(cached, read.fallbacks) if isinstance(read, FallbackReader) else cached
 
 
 def resolve(ctx: Context, rev: str) -> str:
