@@ -51,7 +51,7 @@ from .fastpath import make_seal, operation_in_progress
 from .guard import merged_in, missing_message
 from .sizes import check_git_file_sizes
 from .stamps import Stamps
-from .versionnote import versions_record_of
+from .versionnote import recover_lost_note, versions_record_of
 
 
 def pre_commit(args: list[str]) -> int:
@@ -59,6 +59,9 @@ def pre_commit(args: list[str]) -> int:
     if ctx is None:
         return 0
     with ctx:
+        recovered = recover_lost_note(ctx, handoff.leftover_notes(ctx.repo))
+        if recovered:
+            say(f"gave {recovered[:12]} the note its interrupted commit did not write")
         handoff.clear(ctx.repo)
         staged = ctx.reader("")(MANIFEST_PATH)
         if staged is None:

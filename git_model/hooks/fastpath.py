@@ -77,6 +77,11 @@ def _hook_repo() -> Repo | None:
     return Repo(root=root, git_dir=git_dir, common_dir=git_dir)
 
 
+def _has_note(repo: Repo, rev: str) -> bool:
+    proc = run_git(["notes", "--ref=refs/notes/model", "list", rev], cwd=repo.root, check=False)
+    return proc.returncode == 0
+
+
 def nothing_to_do() -> bool:
     """True when the seal holds: the commit's manifest is already right (the big-file check
     has run, and post-commit's note is left ready)."""
@@ -99,6 +104,8 @@ def nothing_to_do() -> bool:
     for path, stamp in stamps.artifacts.items():
         if not trusted(stamp, fingerprint(repo.root, path)):
             return False
+    if handoff.leftover_notes(repo) and not _has_note(repo, "HEAD"):
+        return False  # an interrupted commit may have left HEAD without its note
     check_git_file_sizes(repo, Settings(repo))
     handoff.clear(repo)
     record = seal.get("record")

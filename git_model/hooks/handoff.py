@@ -10,7 +10,9 @@ Two kinds of file, under the worktree's git dir in `model/`:
 
 Both carry the pid of the git process running the hooks (the shim passes it on as
 `GIT_MODEL_GIT_PID`), so a file left by a commit that stopped after pre-commit ('nothing to
-commit', an empty message) is never taken for a later commit's.
+commit', an empty message) is never taken for a later commit's. A note left behind is still
+looked at once: when git was killed between making a commit and running its post-commit, HEAD
+has no note and the left note is exactly HEAD's (versionnote.recover_lost_note).
 """
 
 from __future__ import annotations
@@ -56,6 +58,23 @@ def clear(repo: Repo) -> None:
             ):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
+
+
+def leftover_notes(repo: Repo) -> list[str]:
+    """Notes that earlier commits left and no post-commit took: that commit stopped after
+    pre-commit ('nothing to commit', an empty message), or git was killed after making it
+    but before its post-commit ran. Empty notes (no models) are left out."""
+    mine = f"{NOTE_PREFIX}{git_pid()}{NOTE_SUFFIX}"
+    found = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(_dir(repo)):
+            name = entry.name
+            if name.startswith(NOTE_PREFIX) and name.endswith(NOTE_SUFFIX) and name != mine:
+                with contextlib.suppress(OSError, UnicodeDecodeError):
+                    text = Path(entry.path).read_text("utf-8")
+                    if text.strip():
+                        found.append(text)
+    return found
 
 
 def leave_note(repo: Repo, text: str) -> None:

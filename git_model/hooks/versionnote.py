@@ -72,6 +72,28 @@ def ensure_versions_note(ctx: Context, commit: str) -> bool:
     return notes.append_records(ctx.repo, commit, [fresh])
 
 
+def recover_lost_note(ctx: Context, leftovers: list[str]) -> str | None:
+    """Give HEAD the note an interrupted commit left behind, if it is HEAD's; returns HEAD then.
+
+    git can be killed after it made a commit and before its post-commit hook wrote the note.
+    The note pre-commit prepared is still on disk: when HEAD has no note and the prepared one
+    records the versions HEAD's own manifest gives, it is HEAD's, metrics included.
+    """
+    head = ctx.repo.head()
+    if head is None or not leftovers or notes.read_note_text(ctx.repo, head).strip():
+        return None
+    fresh = versions_record(ctx, head)
+    if fresh is None:
+        return None
+    for text in leftovers:
+        if any(same_versions(r, fresh) for r in notes.parse_note(text)):
+            ctx.repo.git(
+                "notes", f"--ref={notes.NOTES_REF}", "add", "-F", "-", head, input=text.encode()
+            )
+            return head
+    return None
+
+
 def refresh_after_rewrite(ctx: Context, commit: str) -> None:
     """Tidy the note git copied onto a rewritten commit: current versions, sorted lines."""
     fresh = versions_record(ctx, commit)
