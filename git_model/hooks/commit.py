@@ -58,7 +58,9 @@ def pre_commit(args: list[str]) -> int:
     ctx = open_context()
     if ctx is None:
         return 0
-    with ctx:
+    # the lock comes before the index is read: a `git model add` that stages meanwhile must
+    # not be overwritten by a manifest read before it
+    with ctx, ctx.lock("the pre-commit hook"):
         recovered = recover_lost_note(ctx, handoff.leftover_notes(ctx.repo))
         if recovered:
             say(f"gave {recovered[:12]} the note its interrupted commit did not write")
@@ -69,8 +71,7 @@ def pre_commit(args: list[str]) -> int:
         merging = operation_in_progress(ctx.repo.git_dir)
         if not merging:
             check_git_file_sizes(ctx.repo, ctx.settings)
-        with ctx.lock("the pre-commit hook"):
-            result = refresh_index(ctx, staged, merging=merging)
+        result = refresh_index(ctx, staged, merging=merging)
         partial = _partial_commit(ctx.repo)
         if merging or (partial and result.staged):
             handoff.leave_marker(

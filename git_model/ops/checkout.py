@@ -32,21 +32,10 @@ def checkout(
     """
     if rev is not None and ctx.repo.rev_parse(rev) is None:
         raise UsageError(f"unknown revision {rev!r}; give a commit, branch or tag")
-    target = ctx.manifest(rev)
-    read = ctx.reader(rev)
-    selected = sorted(target.artifacts)
-    if model is not None:
-        selected = _model_artifacts(target, model, rev)
-    if paths:
-        wanted = [to_relpath(ctx.root, p) for p in paths]
-        for w in wanted:
-            if not any(is_within(w, a) or is_within(a, w) for a in target.artifacts):
-                raise GitModelError(
-                    f"{w} is not a tracked artifact at {rev or 'the work tree'}; "
-                    "'git model status' lists them"
-                )
-        selected = [a for a in selected if any(is_within(a, w) or is_within(w, a) for w in wanted)]
-    with ctx.lock("git model checkout"):
+    with ctx.lock("git model checkout"):  # (the manifest too: an add may be writing it)
+        target = ctx.manifest(rev)
+        read = ctx.reader(rev)
+        selected = _selected(ctx, target, rev, paths, model)
         if fetch is not None:
             needed = needed_objects(target, read, selected)
             missing = {o: p for o, p in needed.items() if not ctx.cache.has(o)}
@@ -61,6 +50,25 @@ def checkout(
                     restorer.remove(art)
         ctx.state.flush()
     return restorer.report
+
+
+def _selected(
+    ctx: Context, target: Manifest, rev: str | None, paths: list[str] | None, model: str | None
+) -> list[str]:
+    """The artifacts of `target` to restore: all, or `model`'s, or those under `paths`."""
+    selected = sorted(target.artifacts)
+    if model is not None:
+        selected = _model_artifacts(target, model, rev)
+    if paths:
+        wanted = [to_relpath(ctx.root, p) for p in paths]
+        for w in wanted:
+            if not any(is_within(w, a) or is_within(a, w) for a in target.artifacts):
+                raise GitModelError(
+                    f"{w} is not a tracked artifact at {rev or 'the work tree'}; "
+                    "'git model status' lists them"
+                )
+        selected = [a for a in selected if any(is_within(a, w) or is_within(w, a) for w in wanted)]
+    return selected
 
 
 def _model_artifacts(manifest: Manifest, model: str, rev: str | None) -> list[str]:
