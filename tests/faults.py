@@ -2,13 +2,15 @@
 
 A test takes the `fault` fixture and calls `fault.row(...)` with what was injected, how, the
 one line the user saw, and what was lost (checked by the test, so "nothing" is a measured
-claim). With GIT_MODEL_FAULT_TABLE=path set, the session writes every row as a Markdown table
+claim; `assert_cache_sound` is the check every crash test makes). With
+GIT_MODEL_FAULT_TABLE=path set, the session writes every row as a Markdown table
 (`scripts/fault-table` regenerates docs/faults.md this way): the table comes from the tests,
 never from a hand-edited file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -28,6 +30,19 @@ class FaultRecorder:
         seen = " ".join(seen.strip().splitlines()[-1:]) if seen.strip() else "(no message)"
         seen = _TMP.sub("", seen)  # the test's temp folder means nothing to a reader
         _ROWS[self.nodeid] = (fault, injected, seen.replace("|", "\\|"), lost)
+
+
+def cache_objects(root: Path) -> list[Path]:
+    """Every object file in the cache of the repository at `root`."""
+    objects = root / ".git/model/objects"
+    return [p for p in objects.rglob("*") if p.is_file()] if objects.exists() else []
+
+
+def assert_cache_sound(root: Path) -> None:
+    """The cache holds only objects whose bytes hash to their names."""
+    for obj in cache_objects(root):
+        digest = hashlib.sha256(obj.read_bytes()).hexdigest()
+        assert digest == obj.parent.name + obj.name, f"unverified object {obj}"
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ rerunning the command finishes the job.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import signal
 import subprocess
@@ -16,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import faults
 import pytest
 from conftest import Shell
 from faults import FaultRecorder
@@ -24,14 +24,11 @@ INJECT = str(Path(__file__).parent / "inject")
 
 
 def cache_objects(sh: Shell) -> list[Path]:
-    root = sh.cwd / ".git/model/objects"
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    return faults.cache_objects(sh.cwd)
 
 
 def assert_cache_sound(sh: Shell) -> None:
-    for obj in cache_objects(sh):
-        digest = hashlib.sha256(obj.read_bytes()).hexdigest()
-        assert digest == obj.parent.name + obj.name, f"unverified object {obj}"
+    faults.assert_cache_sound(sh.cwd)
 
 
 def make_dataset(sh: Shell, files: int = 120, size: int = 64 << 10, big: int = 24 << 20) -> None:
