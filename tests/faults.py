@@ -10,9 +10,13 @@ never from a hand-edited file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import signal
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +47,28 @@ def assert_cache_sound(root: Path) -> None:
     for obj in cache_objects(root):
         digest = hashlib.sha256(obj.read_bytes()).hexdigest()
         assert digest == obj.parent.name + obj.name, f"unverified object {obj}"
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> int:
+    """kill -9 the process group `proc` leads (started with `start_new_session=True`) and
+    wait until every process in it is gone: git runs `git model` as a child, and a child in
+    the middle of a system call (a rename, an fsync) finishes it before it dies."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    code = proc.wait()
+    while any(_alive_in_group(entry, proc.pid) for entry in os.listdir("/proc")):
+        time.sleep(0.002)
+    return code
+
+
+def _alive_in_group(entry: str, pgid: int) -> bool:
+    if not entry.isdigit():
+        return False
+    try:
+        fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return int(fields[2]) == pgid and fields[0] != "Z"  # (state, ppid, pgrp, ...)
 
 
 @pytest.fixture

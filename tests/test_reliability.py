@@ -18,7 +18,7 @@ from pathlib import Path
 import faults
 import pytest
 from conftest import Shell
-from faults import FaultRecorder
+from faults import FaultRecorder, kill_group
 
 INJECT = str(Path(__file__).parent / "inject")
 
@@ -38,12 +38,17 @@ def make_dataset(sh: Shell, files: int = 120, size: int = 64 << 10, big: int = 2
 
 
 def run_and_kill(sh: Shell, args: list[str], delay: float) -> int:
+    """kill -9 `git model ARGS` after `delay` seconds. The whole process group: git runs
+    git-model as a child, which killing git alone would leave running to the end."""
     proc = subprocess.Popen(
-        ["git", "model", *args], cwd=sh.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ["git", "model", *args],
+        cwd=sh.cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     time.sleep(delay)
-    proc.send_signal(signal.SIGKILL)
-    return proc.wait()
+    return kill_group(proc)
 
 
 def timed(sh: Shell, *args: str) -> float:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Shell
-from faults import FaultRecorder, assert_cache_sound
+from faults import FaultRecorder, assert_cache_sound, kill_group
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -151,12 +151,13 @@ def test_kill_9_during_the_pre_commit_hook_then_commit_again(
         proc = start_commit(sh, f"v{n}")
         hook, _ = wait_for_hook(proc)
         time.sleep(duration * fraction)
-        with contextlib.suppress(ProcessLookupError):  # (it may have finished already)
-            if target == "group":
-                os.killpg(proc.pid, signal.SIGKILL)
-            elif hook is not None:
-                os.kill(hook, signal.SIGKILL)
-        code = proc.wait()
+        if target == "group":
+            code = kill_group(proc)
+        else:
+            if hook is not None:
+                with contextlib.suppress(ProcessLookupError):  # (it may be over already)
+                    os.kill(hook, signal.SIGKILL)
+            code = proc.wait()
         if (sh.cwd / ".git/index.lock").exists():  # git's own lock, left by a `git add` the
             (sh.cwd / ".git/index.lock").unlink()  # hook ran: git says to remove it, as here
         committed = sh.git("rev-parse", "HEAD").stdout != head
