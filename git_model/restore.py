@@ -29,6 +29,15 @@ if TYPE_CHECKING:
     from .workspace import Workspace
 
 
+def is_temp_name(name: str) -> bool:
+    """A temp file a checkout writes beside its target before renaming it into place
+    (`.NAME.XXXXXXXX.gitmodel`; `.NAME.gitmodel-PID` for links). One still there after the
+    checkout was killed is litter: git-model never reads it, the next checkout removes it."""
+    if not name.startswith("."):
+        return False
+    return name.endswith(".gitmodel") or name.rpartition(".gitmodel-")[2].isdigit()
+
+
 @dataclass
 class RestoreReport:
     written: list[str] = field(default_factory=list)  # paths (files) written
@@ -51,6 +60,7 @@ class Restorer:
         self.link_type = link_type
         self.report = RestoreReport()
         self._safe_parents: set[str] = set()
+        self._swept: set[Path] = set()
 
     @property
     def root(self) -> Path:
@@ -160,7 +170,10 @@ class Restorer:
         return False
 
     def restore(self, art: Artifact, read: Reader) -> None:
+        """Make one artifact match the manifest. Runs under the repository lock, so a temp
+        file of ours found on the way is litter from a killed checkout, and goes."""
         if not art.is_dir:
+            self._sweep(safe_target(self.root, art.path).parent)
             self.restore_file(art.path, art.oid, art.executable)
             return
         entries = listing(read, art)
@@ -170,7 +183,11 @@ class Restorer:
         wanted = {e.relpath: e for e in entries}
         folders = {rel[:i] for rel in wanted for i, c in enumerate(rel) if c == "/"}
         was_dir = path.is_dir()
-        present = self.ws.walk(art.path) if was_dir else []
+        strays: list[Path] = []
+        present = self.ws.walk(art.path, strays) if was_dir else []
+        for stray in strays:
+            with contextlib.suppress(OSError):
+                stray.unlink()
         here: dict[str, tuple[Path, os.stat_result]] = {}
         for sub_rel, sub, st in present:
             if sub_rel in wanted:
@@ -203,6 +220,17 @@ class Restorer:
         r.missing[marks[1] :] = sorted(r.missing[marks[1] :])
         r.corrupt[marks[2] :] = sorted(r.corrupt[marks[2] :])
         _prune_empty_dirs(path)
+
+    def _sweep(self, folder: Path) -> None:
+        """Remove our temp files from `folder` (once per restore)."""
+        if folder in self._swept:
+            return
+        self._swept.add(folder)
+        with contextlib.suppress(OSError), os.scandir(folder) as entries:
+            for entry in entries:
+                if is_temp_name(entry.name) and not entry.is_dir(follow_symlinks=False):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
 
     def _clear_non_file_or_link(self, rel: str, path: Path) -> None:
         if path.is_symlink():

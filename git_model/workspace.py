@@ -19,7 +19,7 @@ from .hashing import Oid, hash_file
 from .manifest import Artifact, Entry, format_listing, listing_oid
 from .parallel import default_jobs, map_batched
 from .paths import check_relpath
-from .restore import Restorer, RestoreReport, needed_objects
+from .restore import Restorer, RestoreReport, is_temp_name, needed_objects
 from .statecache import StateCache
 
 __all__ = [
@@ -122,10 +122,13 @@ class Workspace:
             )
         return st
 
-    def walk(self, relpath: str) -> list[tuple[str, Path, os.stat_result]]:
+    def walk(
+        self, relpath: str, strays: list[Path] | None = None
+    ) -> list[tuple[str, Path, os.stat_result]]:
         """Every file under a tracked directory: (path relative to it, absolute path, stat).
 
-        One `scandir` per folder and one `lstat` per file; sorted by relative path.
+        One `scandir` per folder and one `lstat` per file; sorted by relative path. Temp files
+        of an interrupted checkout are left out (and added to `strays` when given).
         """
         base = self.root / relpath
         out: list[tuple[str, Path, os.stat_result]] = []
@@ -148,8 +151,10 @@ class Workspace:
                         f"{relpath}/{rel_in_dir} is a symlink to a directory; git-model will not "
                         "follow it (copy the data in, or track its target instead)"
                     )
-                if name.startswith(".") and name.endswith(".gitmodel"):
-                    continue  # our own temp files from an interrupted checkout
+                if is_temp_name(name):
+                    if strays is not None:
+                        strays.append(Path(entry.path))
+                    continue
                 rel = f"{relpath}/{rel_in_dir}"
                 try:
                     check_relpath(rel_in_dir)

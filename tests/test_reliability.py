@@ -106,6 +106,7 @@ def test_kill_9_during_checkout_then_rerun(repo: Shell, fault: FaultRecorder) ->
         assert {p: repo.read(p) for p in v1} == v2
     out = repo.model("checkout", "HEAD~1")
     assert {p: repo.read(p) for p in v1} == v1
+    assert list(repo.cwd.rglob(".*.gitmodel")) == []  # temp files of the killed runs are gone
     fault.row(
         "kill -9 during `git model checkout`",
         "SIGKILL at 5 points across the run",
