@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import CorruptObject, GitModelError, MissingObject
+from .errors import CorruptObject, DiskFull, GitModelError, MissingObject, OversizedObject
 from .hashing import CHUNK, Oid, hash_file, hash_stream
 
 LINK_TYPES = ("copy", "reflink", "hardlink", "symlink")
@@ -32,8 +32,8 @@ WRITE_BACK_STEP = 64 << 20
 
 def disk_error(e: OSError, doing: str) -> GitModelError:
     """One line for a failed write, saying what to do about it."""
-    if e.errno == errno.ENOSPC:
-        return GitModelError(f"no space left on device while {doing}; free some space and rerun")
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(f"no space left on device while {doing}; free some space and rerun")
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return GitModelError(
             f"permission denied while {doing} ({e.filename}); fix the permissions and rerun"
@@ -222,6 +222,10 @@ class Cache:
             if not synced:
                 os.fsync(fd)
             os.fchmod(fd, 0o444)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         finally:
             os.close(fd)
         self._place(tmp, oid)
@@ -310,17 +314,39 @@ class Cache:
             raise disk_error(e, f"storing {src} in the cache") from e
         return oid, size
 
-    def store_stream(self, stream: BinaryIO, expected: Oid) -> int:
-        """Store bytes from a stream (a download), refusing them unless they hash to `expected`."""
-        fd, tmp = self._tempfile()
+    def store_stream(
+        self, stream: BinaryIO, expected: Oid, expected_size: int | None = None
+    ) -> int:
+        """Store bytes from a stream (a download), refusing them unless they hash to `expected`.
+
+        With `expected_size`, reading stops one byte past it: a source that sends more than
+        the object has (a padded file, an endless stream) is refused at once, before it can
+        fill the disk. A full disk is a `DiskFull`; errors reading the stream pass through.
+        """
+        doing = f"storing object {expected.short} in the cache"
+        try:
+            fd, tmp = self._tempfile()
+        except OSError as e:
+            raise disk_error(e, doing) from e
         try:
             digest = hashlib.sha256()
             size = 0
-            with open(fd, "wb", closefd=False) as out:
-                while chunk := stream.read(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
+            limit = None if expected_size is None else expected_size + 1
+            while limit is None or size < limit:
+                chunk = stream.read(CHUNK if limit is None else min(CHUNK, limit - size))
+                if not chunk:
+                    break
+                digest.update(chunk)
+                size += len(chunk)
+                try:
+                    _write_all(fd, chunk)
+                except OSError as e:
+                    raise disk_error(e, doing) from e
+            if expected_size is not None and size > expected_size:
+                raise OversizedObject(
+                    f"object {expected.short} arrived with more than its {expected_size} bytes; "
+                    "it was refused"
+                )
             if digest.hexdigest() != expected:
                 raise CorruptObject(
                     f"object {expected.short} arrived as other bytes (sha256 {digest.hexdigest()[:12]}); "
@@ -331,15 +357,23 @@ class Cache:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        self._commit(fd, tmp, expected)
+        try:
+            self._commit(fd, tmp, expected)
+        except OSError as e:
+            raise disk_error(e, doing) from e
         return size
 
     def store_copy(
         self, src: Path, expected: Oid, progress: Callable[[int], None] | None = None
     ) -> int:
         """Store a file from a local-directory remote: a kernel copy hashed alongside (about
-        max(copy, hash) instead of their sum), refused unless it hashes to `expected`."""
-        fd, tmp = self._tempfile()
+        max(copy, hash) instead of their sum), refused unless it hashes to `expected`. A full
+        disk is a `DiskFull`."""
+        doing = f"storing object {expected.short} in the cache"
+        try:
+            fd, tmp = self._tempfile()
+        except OSError as e:
+            raise disk_error(e, doing) from e
         try:
             with watch_size(fd, progress):
                 got, size = copy_and_hash(src, fd, sync=True)  # the flush overlaps the hash
@@ -347,12 +381,17 @@ class Cache:
                 raise CorruptObject(
                     f"object {expected.short} arrived as other bytes (sha256 {got[:12]}); it was refused"
                 )
-        except BaseException:
+        except BaseException as e:
             os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise disk_error(e, doing) from e
             raise
-        self._commit(fd, tmp, expected, synced=True)
+        try:
+            self._commit(fd, tmp, expected, synced=True)
+        except OSError as e:
+            raise disk_error(e, doing) from e
         return size
 
     # -- reading -------------------------------------------------------------------------------

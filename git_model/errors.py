@@ -36,6 +36,14 @@ class CorruptObject(GitModelError):
     """Bytes that do not hash to the oid that names them."""
 
 
+class OversizedObject(CorruptObject):
+    """More bytes arrived than the object has: refused without reading the rest."""
+
+
+class DiskFull(GitModelError):
+    """No space left where git-model was writing: the same error awaits every other write."""
+
+
 class MissingObject(GitModelError):
     """An object the work tree needs is not in the cache."""
 
