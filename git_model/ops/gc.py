@@ -119,7 +119,7 @@ def gc(
 
                 result.remote = spec.name
                 try:
-                    on_remote = open_remote(spec).existing(list(candidates))
+                    on_remote = open_remote(spec).existing(list(candidates), sizes=candidates)
                 except GitModelError as e:
                     raise GitModelError(
                         f"gc could not check which objects remote {spec.name} holds ({e}); "

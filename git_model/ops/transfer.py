@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import GitModelError, UsageError
-from ..hashing import Oid
+from ..errors import DiskFull, GitModelError, UsageError
+from ..hashing import Oid, hash_bytes
 from ..remotes import Remote
 from ..workspace import RestoreReport
 from . import notes_sync
@@ -27,6 +27,7 @@ from .reachable import ObjectRef, ObjectWalk
 from .remote_config import RemoteSpec, require, resolve
 
 ZERO_SHA = "0" * 40
+EMPTY_OID = hash_bytes(b"")
 
 
 @dataclass
@@ -110,6 +111,12 @@ def _run(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def known_size(oid: Oid, size: int) -> int | None:
+    """An object's size as the manifests give it, or None where it is not known (callers
+    that only know paths pass 0; only the empty object really has size 0)."""
+    return size if size > 0 or oid == EMPTY_OID else None
+
+
 def _in_cache(ctx: Context, oids: Iterable[Oid]) -> set[Oid]:
     """Which of `oids` the cache holds: one directory listing per prefix, not a stat each."""
     by_prefix: dict[str, list[Oid]] = {}
@@ -140,8 +147,9 @@ def _transfer(
     result = TransferResult(remote.name, remote.url, wanted=len(wanted))
     jobs = jobs or remote.default_jobs
     local = _in_cache(ctx, wanted)
+    sizes = {o: size for o, ref in wanted.items() if (size := known_size(o, ref.size)) is not None}
     if upload:
-        there = remote.existing(wanted, jobs)
+        there = remote.existing(wanted, jobs, sizes)
         todo = [o for o in wanted if o not in there and o in local]
         result.missing = [(o, wanted[o].path) for o in wanted if o not in there and o not in local]
         result.present = len(there)
@@ -157,10 +165,12 @@ def _transfer(
     def work(oid: Oid) -> int:
         if upload:
             return remote.upload(ctx.cache, oid, advance)
-        return remote.download(ctx.cache, oid, advance)
+        return remote.download(ctx.cache, oid, advance, sizes.get(oid))
 
     def done(oid: Oid, outcome: int | BaseException) -> None:
         with lock:
+            if isinstance(outcome, DiskFull):
+                raise outcome  # every other object would meet it too: stop, one line
             if isinstance(outcome, FileNotFoundError) and not upload:
                 result.missing.append((oid, wanted[oid].path))
             elif isinstance(outcome, GitModelError):
@@ -219,9 +229,7 @@ def pull(
     holder: list[TransferResult] = []
 
     def fetcher(ctx: Context, missing: dict[Oid, str]) -> None:
-        sizes = ObjectWalk(ctx.repo)  # sizes for the progress bar
-        sizes.add_manifest(ctx.reader(None), "the work tree's manifest")
-        wanted = {o: sizes.objects.get(o, ObjectRef(p, 0)) for o, p in missing.items()}
+        wanted = _with_sizes(ctx, missing)
         holder.append(
             _transfer(ctx, open_remote(spec), wanted, upload=False, jobs=jobs, meter=meter)
         )
@@ -230,6 +238,14 @@ def pull(
     result = holder[0] if holder else TransferResult(spec.name, spec.url)
     _pull_notes(ctx, result)
     return result, report
+
+
+def _with_sizes(ctx: Context, missing: dict[Oid, str]) -> dict[Oid, ObjectRef]:
+    """The objects a checkout misses, with their sizes from the work tree's manifest: for the
+    progress bar, and so that a remote copy larger than its object is refused unread."""
+    sizes = ObjectWalk(ctx.repo)
+    sizes.add_manifest(ctx.reader(None), "the work tree's manifest")
+    return {o: sizes.objects.get(o, ObjectRef(p, 0)) for o, p in missing.items()}
 
 
 def _pull_notes(ctx: Context, result: TransferResult) -> None:
@@ -250,8 +266,9 @@ def fetch_missing(ctx: Context, missing: dict[Oid, str]) -> None:
         spec = resolve(ctx.settings, None)
         if spec is None or not missing:
             return
-        wanted = {o: ObjectRef(p, 0) for o, p in missing.items()}
-        _transfer(ctx, open_remote(spec), wanted, upload=False, jobs=0, meter=None)
+        _transfer(
+            ctx, open_remote(spec), _with_sizes(ctx, missing), upload=False, jobs=0, meter=None
+        )
     except GitModelError:
         return
 

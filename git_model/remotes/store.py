@@ -23,20 +23,22 @@ interface to all of them; this module adds what fsspec leaves to its callers:
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import posixpath
+import stat
 import tempfile
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 
 from ..cache import Cache, copy_and_hash, watch_size
-from ..errors import CorruptObject, GitModelError, MissingObject
+from ..errors import CorruptObject, GitModelError, MissingObject, OversizedObject
 from ..hashing import Oid, hash_file
 from .options import connect
 from .retry import ATTEMPTS, TransferError, retry
@@ -138,17 +140,25 @@ class Remote:
 
     # -- which objects are there -----------------------------------------------------------------
 
-    def existing(self, oids: Collection[Oid], jobs: int = 0) -> set[Oid]:
-        """The subset of `oids` the remote holds: prefix listings where many are wanted."""
+    def existing(
+        self, oids: Collection[Oid], jobs: int = 0, sizes: Mapping[Oid, int] | None = None
+    ) -> set[Oid]:
+        """The subset of `oids` the remote holds: prefix listings where many are wanted.
+
+        Only a file counts, and where `sizes` gives an object's size, only a file of that size:
+        a truncated copy, or a directory or junk that merely bears an object's name, is not
+        the object, so a push replaces it and gc never drops the only good copy for it.
+        """
         by_prefix: dict[str, list[Oid]] = defaultdict(list)
         for oid in oids:
             by_prefix[oid[:2]].append(oid)
+        sizes = sizes or {}
 
         def check(group: list[Oid]) -> list[Oid]:
             if len(group) > LIST_THRESHOLD:
-                names = self._list_prefix(group[0][:2])
-                return [o for o in group if o[2:] in names]
-            return [o for o in group if self._has(o)]
+                found = self._list_prefix(group[0][:2])
+                return [o for o in group if _fits(found.get(o[2:], -1), sizes.get(o))]
+            return [o for o in group if _fits(self._size(o), sizes.get(o))]
 
         found: set[Oid] = set()
         if not by_prefix:
@@ -158,32 +168,46 @@ class Remote:
                 found.update(present)
         return found
 
-    def _list_prefix(self, prefix: str) -> set[str]:
+    def _list_prefix(self, prefix: str) -> dict[str, int]:
+        """name -> size of each file under `objects/PREFIX/` (-1 for anything not a file)."""
         path = f"{self.root}/objects/{prefix}"
         if self.local:
+            found = {}
             try:
-                return set(os.listdir(path))
-            except FileNotFoundError:
-                return set()
+                with os.scandir(path) as entries:
+                    for e in entries:
+                        found[e.name] = e.stat().st_size if e.is_file() else -1
+            except (FileNotFoundError, NotADirectoryError):
+                pass
+            return found
 
-        def ls() -> list[str]:
+        def ls() -> list[dict[str, Any]]:
             self.fs.invalidate_cache(path)
-            return cast("list[str]", self.fs.ls(path, detail=False))
+            return cast("list[dict[str, Any]]", self.fs.ls(path, detail=True))
 
         try:
-            entries = self._retry(f"listing {path}", ls)
+            listed = self._retry(f"listing {path}", ls)
         except FileNotFoundError:
-            return set()
-        return {posixpath.basename(e.rstrip("/")) for e in entries}
+            return {}
+        return {
+            posixpath.basename(str(e["name"]).rstrip("/")): _file_size(e)
+            for e in listed
+            if isinstance(e, dict) and "name" in e
+        }
 
-    def _has(self, oid: Oid) -> bool:
+    def _size(self, oid: Oid) -> int:
+        """The size of the file named for `oid` on the remote; -1 if there is none."""
         if self.local:
-            return os.path.isfile(self.key(oid))
+            try:
+                st = os.stat(self.key(oid))
+            except (FileNotFoundError, NotADirectoryError):
+                return -1
+            return st.st_size if stat.S_ISREG(st.st_mode) else -1
         try:
-            self._retry(f"checking object {oid.short}", lambda: self.fs.info(self.key(oid)))
+            info = self._retry(f"checking object {oid.short}", lambda: self.fs.info(self.key(oid)))
         except FileNotFoundError:
-            return False
-        return True
+            return -1
+        return _file_size(info)
 
     # -- moving one object ---------------------------------------------------------------------
 
@@ -268,15 +292,25 @@ class Remote:
             raise
         return size
 
-    def download(self, cache: Cache, oid: Oid, advance: Advance | None = None) -> int:
+    def download(
+        self, cache: Cache, oid: Oid, advance: Advance | None = None, size: int | None = None
+    ) -> int:
         """Fetch one object into the cache, verified before it enters; returns its size.
 
         FileNotFoundError when the remote lacks it. A copy that twice arrives as other bytes
-        is moved to the remote's quarantine folder and reported.
+        is moved to the remote's quarantine folder and reported. With the object's `size`
+        known, a remote copy larger than that is refused before it is read (and not
+        quarantined: the size might be what lies, not the copy).
         """
         what = f"downloading object {oid.short}"
+        oversized = OversizedObject(
+            f"object {oid.short} on remote {self.label} is larger than the {size} bytes it "
+            "has: it was refused, nothing stored; push it again from a clone that has it"
+        )
         try:
-            return self._retry(what, lambda: self._download_once(cache, oid, advance))
+            return self._retry(what, lambda: self._download_once(cache, oid, advance, size))
+        except OversizedObject:
+            raise oversized from None
         except CorruptObject:
             pass
         except FileNotFoundError:
@@ -287,7 +321,9 @@ class Remote:
                 ) from None
             raise
         try:  # once more: tell a transfer glitch from a bad copy at rest
-            return self._retry(what, lambda: self._download_once(cache, oid, None))
+            return self._retry(what, lambda: self._download_once(cache, oid, None, size))
+        except OversizedObject:
+            raise oversized from None
         except CorruptObject:
             where = self._quarantine(oid)
             raise CorruptObject(
@@ -295,21 +331,31 @@ class Remote:
                 f"refused{where}; push it again from a clone that has it"
             ) from None
 
-    def _download_once(self, cache: Cache, oid: Oid, advance: Advance | None) -> int:
+    def _download_once(
+        self, cache: Cache, oid: Oid, advance: Advance | None, size: int | None
+    ) -> int:
         key = self.key(oid)
         if self.local:
-            with open(key, "rb") as f:
-                if os.fstat(f.fileno()).st_size <= SMALL:
-                    size = cache.store_stream(f, oid)
+            # O_NONBLOCK: a FIFO bearing an object's name must not hang the download
+            with open(os.open(key, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+                st = os.fstat(f.fileno())
+                if not stat.S_ISREG(st.st_mode):
+                    raise FileNotFoundError(errno.ENOENT, "not a regular file", key)
+                _check_size(oid, st.st_size, size)
+                if st.st_size <= SMALL:
+                    n = cache.store_stream(f, oid, size)
                     if advance:
-                        advance(size)
-                    return size
+                        advance(n)
+                    return n
             return cache.store_copy(Path(key), oid, advance)
         kwargs: dict[str, Any] = {}
         if self.atomic_put:
             kwargs = {"block_size": READ_BLOCK, "cache_type": "readahead"}
         with self.fs.open(key, "rb", **kwargs) as f:
-            return cache.store_stream(cast(BinaryIO, _Counting(f, advance)), oid)
+            announced = getattr(f, "size", None)
+            if isinstance(announced, int):
+                _check_size(oid, announced, size)
+            return cache.store_stream(cast(BinaryIO, _Counting(f, advance)), oid, size)
 
     def _in_quarantine(self, oid: Oid) -> bool:
         path = f"{self.root}/quarantine/{oid}"
@@ -334,6 +380,24 @@ class Remote:
         except Exception:
             return ""
         return " and moved to the remote's quarantine/ folder"
+
+
+def _fits(found: int, wanted: int | None) -> bool:
+    """Does a remote file of size `found` (-1: none) stand for an object of size `wanted`?"""
+    return found >= 0 and (wanted is None or found == wanted)
+
+
+def _file_size(info: Any) -> int:
+    """The size in an fsspec info/ls entry when it is a file, else -1."""
+    if not isinstance(info, dict) or info.get("type") != "file":
+        return -1
+    size = info.get("size")
+    return size if isinstance(size, int) and size >= 0 else -1
+
+
+def _check_size(oid: Oid, found: int, size: int | None) -> None:
+    if size is not None and found > size:
+        raise OversizedObject(f"object {oid.short} is {found} bytes, more than its {size}")
 
 
 def _replace_making_parent(src: str, dest: str) -> None:
