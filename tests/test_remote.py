@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import Shell
+from faults import FaultRecorder
 from servers import (  # noqa: F401  (fixtures)
     SshServer,
     Store,
@@ -79,7 +80,9 @@ def test_two_clones_share_a_model(store: Store, tmp_path: Path) -> None:
     assert (bob.cwd / ".git/model/objects" / sha(files["model.bin"])[:2]).is_dir()
 
 
-def test_corrupt_object_on_the_remote_is_refused_and_reported(store: Store, tmp_path: Path) -> None:
+def test_corrupt_object_on_the_remote_is_refused_and_reported(
+    store: Store, tmp_path: Path, fault: FaultRecorder
+) -> None:
     origin = bare_origin(tmp_path)
     alice = clone(origin, tmp_path / "alice", store)
     files = first_version(alice, store)
@@ -89,7 +92,8 @@ def test_corrupt_object_on_the_remote_is_refused_and_reported(store: Store, tmp_
     store.corrupt(bad)
 
     bob = clone(origin, tmp_path / "bob", store, init=False)
-    bob.model("init")
+    init = bob.model("init")  # a fresh clone restores what it can, and says what it cannot
+    assert "1 artifact file(s) could not be restored" in init.stderr
     assert not (bob.cwd / "model.bin").exists()  # never the wrong bytes
     states = {
         a["path"]: a["state"] for a in json.loads(bob.model("status", "--json").stdout)["artifacts"]
@@ -107,6 +111,12 @@ def test_corrupt_object_on_the_remote_is_refused_and_reported(store: Store, tmp_
     assert json.loads(alice.model("push", "--json").stdout)["transferred"] == 1
     bob.model("pull")
     assert bob.read("model.bin") == files["model.bin"]
+    fault.row(
+        f"a remote ({store.kind}) serves other bytes than the object's",
+        "object overwritten on the remote",
+        out.stderr.splitlines()[0].replace(store.url, "URL"),
+        "nothing; the bad copy is set aside on the remote, a push repairs it",
+    )
 
 
 def test_interrupted_push_leaves_no_partial_object_and_resumes(

@@ -42,6 +42,7 @@ def init_cmd(no_hooks: bool, as_json: bool) -> None:
                 "chained": result.chained,
                 "hooks_dir": result.hooks_dir,
                 "restored": result.restored,
+                "not_restored": result.not_restored,
             }
         )
         return
@@ -53,6 +54,11 @@ def init_cmd(no_hooks: bool, as_json: bool) -> None:
         say(f"  your existing {hook} hook still runs first (kept as {hook}.pre-git-model)")
     if result.restored:
         say(f"restored {result.restored} artifact file(s)")
+    if result.not_restored:
+        note(
+            f"{result.not_restored} artifact file(s) could not be restored; "
+            "'git model pull' says which, and why"
+        )
     say("git-model is ready: track files with 'git model add PATH', then commit as usual")
 
 

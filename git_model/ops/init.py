@@ -24,6 +24,7 @@ class InitResult:
     chained: list[str] = field(default_factory=list)  # existing hooks that now run first
     hooks_dir: str = ""
     restored: int = 0
+    not_restored: int = 0  # files whose bytes are in no cache or remote (or arrived corrupt)
 
 
 def init(ctx: Context, *, hooks: bool = True) -> InitResult:
@@ -50,4 +51,5 @@ def init(ctx: Context, *, hooks: bool = True) -> InitResult:
 
         report = checkout(ctx, fetch=fetch_missing)
         result.restored = len(report.written)
+        result.not_restored = len(report.missing) + len(report.corrupt)
     return result
