@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,11 @@ FILES = 150
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def seeded(size: int, seed: int = 0) -> bytes:
+    """Random bytes that are the same in every run (the messages in docs/faults.md name oids)."""
+    return random.Random(seed).randbytes(size)
 
 
 def remote_objects(store: Store) -> dict[str, bytes]:
@@ -163,6 +170,255 @@ def test_kill_9_during_pull_then_rerun(tmp_path: Path, fault: FaultRecorder) -> 
         "SIGKILL at 3 points across the pull",
         "(killed) — rerun: fetched only the missing object(s), then restored the files",
         "nothing; nothing fetched twice",
+    )
+
+
+def peak_rss_mib(sh: Shell, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run `git model ARGS`; also return the peak resident memory of its processes, in MiB."""
+    probe = (
+        "import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+        "sys.exit(p.returncode)"
+    )
+    out = sh.run(sys.executable, "-c", probe, "git", "model", *args, check=False)
+    *lines, peak = out.stderr.rstrip("\n").split("\n")
+    out.stderr = "".join(line + "\n" for line in lines)
+    return out, int(peak) / 1024
+
+
+@pytest.mark.parametrize("store", ["dir", "s3"], indirect=True)
+def test_a_remote_object_larger_than_it_should_be_is_refused_unread(
+    store: Store, tmp_path: Path, fault: FaultRecorder
+) -> None:
+    origin = bare_origin(tmp_path)
+    alice = clone(origin, tmp_path / "alice", store)
+    weights, small = seeded(3 << 20), seeded(1000, 1)
+    alice.write("model.bin", weights)
+    alice.write("small.bin", small)
+    alice.model("add", "model.bin", "small.bin")
+    alice.model("remote", "add", "origin", store.url, "--default")
+    alice.git("add", "-A")
+    alice.git("commit", "-q", "-m", "v1")
+    alice.git("push", "-q", "origin", "main")  # the pre-push hook uploads both
+    for data, padding in ((weights, 4 << 30), (small, 8 << 20)):  # the right bytes, then more
+        oid = sha(data)
+        if store.s3 is not None:
+            body = data + bytes(16 << 20 if padding > (1 << 30) else padding)
+            key = f"store/objects/{oid[:2]}/{oid[2:]}"
+            store.s3.put_object(Bucket=store.bucket, Key=key, Body=body)
+        else:
+            assert store.root is not None
+            path = store.root / "objects" / oid[:2] / oid[2:]
+            path.chmod(0o644)
+            os.truncate(path, len(data) + padding)  # 4 GiB that are mostly a hole
+
+    bob = clone(origin, tmp_path / "bob", store)
+    out, peak = peak_rss_mib(bob, "pull")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"larger than the {len(weights)} bytes it has" in out.stderr
+    assert cache_objects(bob.cwd) == [] and not list((bob.cwd / ".git/model/tmp").iterdir())
+    assert not (bob.cwd / "model.bin").exists() and not (bob.cwd / "small.bin").exists()
+    assert peak < 100
+
+    repaired = json.loads(alice.model("push", "--json").stdout)  # the sizes tell: not there
+    assert (repaired["transferred"], repaired["present"]) == (2, 0)
+    bob.model("pull")
+    assert bob.read("model.bin") == weights and bob.read("small.bin") == small
+    fault.row(
+        f"a remote ({store.kind}) object larger than the object "
+        f"({'19 MiB' if store.s3 else '4 GiB'} where 3 MiB is right)",
+        "object padded on the remote",
+        next(line for line in out.stderr.splitlines() if str(len(weights)) in line).replace(
+            store.url, "URL"
+        ),
+        "nothing; nothing read past the size (peak memory under 100 MiB), a push repairs it",
+    )
+
+
+class Endless:
+    """A download that never ends: the object's bytes, then zeros forever."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.sent = data, 0
+
+    def read(self, n: int = -1) -> bytes:
+        assert n > 0, "an unbounded read of an endless stream"
+        chunk = self.data[self.sent : self.sent + n].ljust(n, b"\0")
+        self.sent += n
+        return chunk
+
+
+def test_the_cache_stops_reading_past_the_expected_size(
+    tmp_path: Path, fault: FaultRecorder
+) -> None:
+    import tracemalloc
+
+    from git_model.cache import Cache
+    from git_model.errors import OversizedObject
+    from git_model.hashing import CHUNK, Oid
+
+    cache = Cache(tmp_path / "model")
+    data = seeded(3 << 20)
+    stream = Endless(data)
+    tracemalloc.start()
+    with pytest.raises(OversizedObject) as refused:
+        cache.store_stream(stream, Oid(sha(data)), len(data))  # type: ignore[arg-type]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert stream.sent <= len(data) + CHUNK  # it stopped one read past the size
+    assert peak < 4 * CHUNK  # one chunk at a time, whatever the stream's length
+    assert not list(cache.objects.glob("*/*")) and not list(cache.tmp.iterdir())
+    fault.row(
+        "a download stream that never ends",
+        "an endless stream handed to the cache",
+        str(refused.value),
+        "nothing; reading stopped one chunk past the size, memory flat",
+    )
+
+
+def prefix_mates(count: int) -> list[bytes]:
+    """`count` small contents whose oids share their first two hex digits (one prefix folder,
+    so that the remote is asked by listing it, not object by object)."""
+    by_prefix: dict[str, list[bytes]] = {}
+    while True:
+        data = os.urandom(64)
+        group = by_prefix.setdefault(sha(data)[:2], [])
+        group.append(data)
+        if len(group) == count:
+            return group
+
+
+@pytest.mark.parametrize("store", ["dir", "s3"], indirect=True)
+def test_a_hostile_remote_listing_is_never_trusted(
+    store: Store, tmp_path: Path, fault: FaultRecorder
+) -> None:
+    origin = bare_origin(tmp_path)
+    alice = clone(origin, tmp_path / "alice", store)
+    shards = prefix_mates(6)
+    for i, data in enumerate(shards):
+        alice.write(f"shards/{i}.bin", data)
+    alice.model("add", "shards")
+    alice.model("remote", "add", "origin", store.url, "--default")
+    alice.git("add", "-A")
+    alice.git("commit", "-q", "-m", "v1")
+    prefix = sha(shards[0])[:2]
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"not yours")
+    junk = {  # names under objects/PREFIX/ that are no object, or not the object they name
+        "not-hex": b"junk",
+        "ZZ" + "0" * 60: b"junk",
+        sha(shards[0])[2:]: shards[0][:10],  # truncated
+        sha(shards[1])[2:] + "/nested": b"a folder bearing an object's name",
+    }
+    if store.s3 is not None:
+        junk["../../../escape"] = b"junk"
+        for name, body in junk.items():
+            key = f"store/objects/{prefix}/{name}"
+            store.s3.put_object(Bucket=store.bucket, Key=key, Body=body)
+    else:
+        assert store.root is not None
+        folder = store.root / "objects" / prefix
+        for name, body in junk.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(body)
+        os.symlink(outside, folder / sha(shards[2])[2:])  # a link out, named as an object
+
+    out = alice.model("push", "--json", check=False)
+    assert "Traceback" not in out.stderr
+    pushed = json.loads(out.stdout)
+    assert pushed["present"] == 0  # nothing the listing claims is taken on trust
+    if store.s3 is not None:
+        assert pushed["transferred"] == 6 and out.returncode == 0
+    else:  # a folder squats one object's name on the directory remote: that one is named
+        assert pushed["transferred"] == 5 and out.returncode == 1
+        assert sha(shards[1])[:12] in out.stderr and "origin" in out.stderr
+    assert outside.read_bytes() == b"not yours"
+    assert not (tmp_path / "escape").exists() and not (tmp_path.parent / "escape").exists()
+    planted = "junk names, `../../../escape`, a truncated copy, a folder bearing an object's name"
+    if store.s3 is None:
+        planted = "junk names, a truncated copy, a folder and a link out bearing objects' names"
+    fault.row(
+        f"a hostile remote ({store.kind}) listing: {planted}",
+        "files and keys planted under objects/",
+        "none of them counts as the object: the real objects are pushed"
+        + ("" if store.s3 is not None else "; the squatted name is reported"),
+        "nothing; nothing read or written outside",
+    )
+
+
+def test_gc_keeps_the_only_good_copy_when_the_remote_copy_is_truncated(
+    repo: Shell, tmp_path: Path, fault: FaultRecorder
+) -> None:
+    store = tmp_path / "store"
+    repo.model("remote", "add", "origin", str(store), "--default")
+    data = seeded(4096)
+    repo.write("scratch.bin", data)
+    repo.model("add", "scratch.bin")
+    repo.model("push")
+    repo.model("rm", "scratch.bin")  # no longer needed: gc may drop it if the remote has it
+    oid = sha(data)
+    remote_copy = store / "objects" / oid[:2] / oid[2:]
+    remote_copy.chmod(0o644)
+    remote_copy.write_bytes(data[:100])  # but the remote's copy is cut short
+    out = repo.model("gc", "--keep-days", "0").stdout
+    assert "freed 0 object(s)" in out and "kept 1 unneeded object(s)" in out
+    assert (repo.cwd / ".git/model/objects" / oid[:2] / oid[2:]).read_bytes() == data
+    fault.row(
+        "the remote's copy of an unneeded object is truncated",
+        "remote file cut short, then `git model gc`",
+        out.splitlines()[-1],
+        "nothing; the only good copy stays",
+    )
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)])
+
+
+def test_disk_full_while_downloading_into_the_cache(
+    small_disk: Path, tmp_path: Path, fault: FaultRecorder
+) -> None:
+    store = Store("dir", str(tmp_path / "store"), root=tmp_path / "store")
+    origin = bare_origin(tmp_path)
+    alice = clone(origin, tmp_path / "alice", store)
+    files = {f"data/{i}.bin": seeded(1 << 20, i) for i in range(12)}
+    files["model.bin"] = seeded(6 << 20, 12)
+    for rel, data in files.items():
+        alice.write(rel, data)
+    alice.model("add", "data", "model.bin")
+    alice.model("remote", "add", "origin", store.url, "--default")
+    alice.git("add", "-A")
+    alice.git("commit", "-q", "-m", "v1")
+    alice.git("push", "-q", "origin", "main")
+
+    bob = clone(origin, small_disk / "bob", store, init=False)
+    filler = small_disk / "filler"
+    filler.write_bytes(bytes(32 << 20))  # 18 MiB to fetch, about 15 MiB free
+    init = bob.model("init", check=False)  # restores what fits, and stops with one line
+    assert init.returncode in (0, 1) and len(init.stderr.strip().splitlines()) <= 1
+    wipe_local_bytes(bob)
+    out = bob.model("pull", check=False)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "no space left on device" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert_cache_sound(bob.cwd)
+    assert not list((bob.cwd / ".git/model/tmp").iterdir())  # nothing half-written
+    assert litter(bob) == []
+    filler.unlink()  # free some space, and the same command finishes the job
+    bob.model("pull")
+    assert {rel: bob.read(rel) for rel in files} == files
+    fault.row(
+        "disk full while downloading into the cache",
+        "`git model pull` into a nearly full tmpfs",
+        out.stderr,
     )
 
 
