@@ -210,9 +210,10 @@ def note_disagreements(
     current = [r for r in claims if str(r.get("time", "")) == newest]
     out = []
     for name in sorted({n for r in current for n in r["models"]}):
-        claimed = {r["models"].get(name) for r in current}
+        # (a claim that is not a string is no version: skipped, as unreadable records are)
+        claimed = {v for r in current if isinstance(v := r["models"].get(name), str)}
         actual = versions.get(name)
-        if actual in claimed:
+        if not claimed or actual in claimed:
             continue
         shown = ", ".join(str(c)[:12] for c in sorted(claimed, key=str) if c is not None)
         out.append(
