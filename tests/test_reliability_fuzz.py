@@ -2,7 +2,8 @@
 
 Random bytes and structured mutations of manifests, directory listings, notes and config
 files; whatever comes in, the result is a valid value or a `GitModelError` — never another
-exception — and end to end, a mutated manifest never makes checkout write outside the tree.
+exception — and end to end, a mutated manifest never makes checkout write outside the tree,
+and fuzzed notes never make log, show, metrics or diff fail with more than one line.
 """
 
 from __future__ import annotations
@@ -168,3 +169,90 @@ def test_config_garbage_is_one_line(sh: Shell, data: bytes) -> None:
         Settings(Repo.discover(sh.cwd)).get("linkType")
     except GitModelError as e:
         assert "\n" not in str(e)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+note_records = st.fixed_dictionaries(
+    {
+        "format": st.sampled_from([1, 1, 1, 2, "1", None]),
+        "type": st.sampled_from(["versions", "metrics", "other", 3]),
+    },
+    optional={
+        "time": st.text(max_size=30) | st.integers() | st.just("2026-01-01T00:00:00.000000Z"),
+        "models": st.dictionaries(st.sampled_from(["clf", "", "x"]), json_values, max_size=2)
+        | json_values,
+        "model": st.sampled_from(["clf", None, "", "nope"]) | json_values,
+        "metrics": st.dictionaries(st.text(max_size=6), json_values, max_size=3) | json_values,
+        "recipe": st.sampled_from([1, 2]) | json_values,
+        "versions": json_values,
+        "author": json_values,
+    },
+)
+note_lines = st.lists(
+    note_records.map(lambda r: json.dumps(r, allow_nan=True)) | st.text(max_size=40),
+    min_size=1,
+    max_size=6,
+)
+REPORTS = [
+    ["log"],
+    ["log", "--json"],
+    ["show"],
+    ["show", "HEAD~1", "--json"],
+    ["metrics", "show"],
+    ["metrics", "show", "HEAD~1", "--json"],
+    ["diff", "HEAD~1", "HEAD"],
+    ["registry", "--json"],
+]
+
+
+def run_in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """`git model ARGS` through the CLI's own entry point, in this process (a subprocess per
+    example would make the fuzzing slow); returns (exit code, stderr)."""
+    from git_model.cli import main
+
+    capsys.readouterr()
+    code = main(args)
+    return code, capsys.readouterr().err
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(notes=st.lists(note_lines, min_size=3, max_size=3))
+def test_fuzzed_notes_through_log_show_and_metrics(
+    versioned: Shell,
+    capsys: pytest.CaptureFixture[str],
+    fault: FaultRecorder,
+    notes: list[list[str]],
+) -> None:
+    for rev, lines in zip(("HEAD~2", "HEAD~1", "HEAD"), notes):
+        text = "\n".join(lines).encode()
+        versioned.git("notes", "--ref=refs/notes/model", "add", "-f", "-F", "-", rev, input=text)
+    for args in REPORTS:
+        code, err = run_in_process(args, capsys)
+        assert code in (0, 1), (args, code, err)
+        assert code == 0 or len(err.strip().splitlines()) == 1, (args, err)
+    fault.row(
+        "note records fuzzed: wrong types, NaN, unknown formats, garbage lines",
+        "`git notes add` on three commits, then log, show, metrics show, diff, registry",
+        "never a traceback: exit 0, or 1 with one line",
+    )
+
+
+@pytest.fixture
+def versioned(repo: Shell, monkeypatch: pytest.MonkeyPatch) -> Shell:
+    """Three commits of a model, and the process inside the repository (for in-process runs)."""
+    repo.write("params.yaml", "lr: 1\n")
+    repo.model("add", "params.yaml", "--model", "clf", "--kind", "params")
+    for n in range(3):
+        repo.write("model.bin", f"weights {n}")
+        repo.model("add", "model.bin", "--model", "clf")
+        repo.git("commit", "-q", "-m", f"v{n}")
+    monkeypatch.chdir(repo.cwd)
+    return repo
