@@ -29,6 +29,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 MANIFEST = ".gitmodel/manifest.toml"
+INJECT = str(Path(__file__).parent / "inject")
 FILES = 120
 
 
@@ -254,7 +255,12 @@ def test_status_in_a_loop_while_checkout_runs(trained: Shell, fault: FaultRecord
     v0 = {rel: sh.read(rel) for rel in ("model.bin", "data/part-0000.bin", "data/part-0119.bin")}
     new_version(sh, 1)
     sh.git("commit", "-q", "-m", "v1")
-    checkout = subprocess.Popen(["git", "checkout", "-q", "HEAD~1"], cwd=sh.cwd)
+    slow = {  # a slow disk under the weights, so that the checkout takes a while
+        **os.environ,
+        "GIT_MODEL_INJECT": "slow:/model.bin:1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [INJECT, os.environ.get("PYTHONPATH")])),
+    }
+    checkout = subprocess.Popen(["git", "checkout", "-q", "HEAD~1"], cwd=sh.cwd, env=slow)
     while "git model checkout" not in lock_holder(sh) and checkout.poll() is None:
         time.sleep(0.002)  # the post-checkout hook has started restoring
     seen, during = set(), 0
@@ -275,6 +281,6 @@ def test_status_in_a_loop_while_checkout_runs(trained: Shell, fault: FaultRecord
     assert states == {"unchanged"}
     fault.row(
         "`git model status` in a loop while `git checkout` restores artifacts",
-        "an editor-style polling loop",
+        "an editor-style polling loop, the checkout slowed by a slow disk",
         "status runs finish while the checkout holds the lock; each shows old or new states",
     )

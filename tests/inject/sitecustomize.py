@@ -3,17 +3,20 @@
 GIT_MODEL_INJECT="OP:SUBSTRING:ERRNO" makes OP (open | replace | mkstemp) raise
 OSError(ERRNO) for any path containing SUBSTRING, e.g. "open:/model/tmp/:EACCES". Used only
 where a real fault cannot be produced (root bypasses file permissions).
+GIT_MODEL_INJECT="slow:SUBSTRING:SECONDS" makes a rename onto such a path wait first (a slow
+disk), so that another process can be run while this one is in the middle of its work.
 """
 
 import builtins
 import errno
 import os
 import tempfile
+import time
 
 _spec = os.environ.get("GIT_MODEL_INJECT", "")
 if _spec:
     _op, _needle, _name = _spec.split(":", 2)
-    _code = getattr(errno, _name)
+    _code = getattr(errno, _name) if _op != "slow" else 0
 
     def _fail(path: object) -> None:
         if _needle in os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else False:
@@ -50,3 +53,12 @@ if _spec:
             return _real_mkstemp(*args, **kwargs)
 
         tempfile.mkstemp = _mkstemp
+    elif _op == "slow":
+        _plain_replace = os.replace
+
+        def _slow_replace(src, dst, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if _needle in os.fsdecode(dst):
+                time.sleep(float(_name))
+            return _plain_replace(src, dst, *args, **kwargs)
+
+        os.replace = _slow_replace
