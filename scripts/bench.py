@@ -1,6 +1,7 @@
 """Benchmarks: git-model against its speed and memory targets, beside the raw baselines.
 
     python scripts/bench.py [--quick] [--size-gib N] [--files N] [--only SECTION,…] [--runs N]
+    python scripts/bench.py --only scale [--scale-files N] [--scale-gib N]
 
 Each section builds its own data (random bytes) in a temp folder that is removed afterwards,
 and measures git-model and its baseline side by side in the same run: the two are run
@@ -9,8 +10,10 @@ is kept. Ratios measured this way hold on a loaded machine, where absolute times
 Peak memory is the largest max-RSS that `wait4` reports for any git-model process.
 
 Sections live in SECTIONS (add one with `@section("name")`: a function that takes the Bench
-and yields Rows). A section whose commands have not landed yet prints "skipped". git-lfs and
-DVC are informative columns where they are installed. Exit status 1 if any target fails.
+and yields Rows). `scale` (100,000 files and a 10 GiB file, memory flat) runs only when
+named: `--only scale [--scale-files N] [--scale-gib N]`. A section whose commands have not
+landed yet prints "skipped". git-lfs and DVC are informative columns where they are
+installed. Exit status 1 if any target fails.
 """
 
 from __future__ import annotations
@@ -240,11 +243,14 @@ def reset_model_repo(b: Bench, repo: Path) -> Callable[[], None]:
 
 Section = Callable[[Bench], Iterator[Row]]
 SECTIONS: dict[str, Section] = {}
+OPT_IN: set[str] = set()  # sections that run only when --only names them
 
 
-def section(name: str) -> Callable[[Section], Section]:
+def section(name: str, *, default: bool = True) -> Callable[[Section], Section]:
     def register(fn: Section) -> Section:
         SECTIONS[name] = fn
+        if not default:
+            OPT_IN.add(name)
         return fn
 
     return register
@@ -625,6 +631,95 @@ def bench_remotes(b: Bench) -> Iterator[Row]:
     remove(store)
 
 
+# -- scale: memory stays flat whatever the size (reliability; opt-in: --only scale) ---------
+
+
+def write_tree(top: Path, count: int) -> None:
+    """`count` random 4 KiB files, 100 to a folder."""
+    for i in range(count):
+        folder = top / f"part{i // 100:04d}"
+        if i % 100 == 0:
+            folder.mkdir(parents=True)
+        (folder / f"sample{i:06d}.bin").write_bytes(os.urandom(4096))
+
+
+def write_big(path: Path, size: int) -> None:
+    """`size` random bytes, written 64 MiB at a time (never all in memory), then fsynced."""
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            left -= f.write(os.urandom(min(left, 64 * MiB)))
+        os.fsync(f.fileno())
+
+
+PEAK_SCRIPT = """\
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(usage.ru_maxrss, usage.ru_utime + usage.ru_stime, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def peak_run(b: Bench, cmd: list[str], cwd: Path) -> tuple[float, float, float]:
+    """Wall time, CPU time and peak RSS (MiB) of one run of `cmd`, through a small Python
+    process that waits for it: a child forked straight from this process would report this
+    process's own size as its peak (Linux keeps the pre-exec high-water mark in ru_maxrss),
+    so what is measured has a floor of that small process's size (about 10 MiB)."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT, *cmd], cwd=cwd, env=b.env, capture_output=True
+    )
+    elapsed = time.perf_counter() - start
+    *lines, last = proc.stderr.decode(errors="replace").rstrip("\n").split("\n")
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(cmd)} exited {proc.returncode}:\n" + "\n".join(lines))
+    kib, cpu = last.split()
+    return elapsed, float(cpu), int(kib) / 1024
+
+
+@section("scale", default=False)
+def bench_scale(b: Bench) -> Iterator[Row]:
+    """A directory of `--scale-files` files and a `--scale-gib` file through add, commit,
+    status, push, checkout and pull, once each: the peak memory of every step (git and every
+    process under it) must stay flat, well under 100 MiB, whatever the sizes."""
+    files, size = b.args.scale_files, int(b.args.scale_gib * GiB)
+    label = f"{files:,} files + {size / GiB:g} GiB"
+    repo = b.repo("scale")
+    store = b.tmp / "scale-store"
+    b.sh("git", "model", "remote", "add", "store", str(store), "--default", cwd=repo)
+    start = time.perf_counter()
+    write_tree(repo / "data", files)
+    write_big(repo / "model.bin", size)
+    yield Row("scale", f"make the data: {label}", time.perf_counter() - start)
+
+    def empty_work_tree() -> None:
+        remove(repo / "data")
+        remove(repo / "model.bin")
+
+    def empty_cache_too() -> None:
+        empty_work_tree()
+        remove(repo / ".git" / "model" / "objects")
+
+    steps: list[tuple[str, list[str], Callable[[], None] | None]] = [
+        ("git model add data model.bin", ["git", "model", "add", "data", "model.bin"], None),
+        ("git commit (the hook records them)", ["git", "commit", "-q", "-m", "scale"], None),
+        ("git model status", ["git", "model", "status"], None),
+        ("git model push (directory remote)", ["git", "model", "push"], None),
+        ("git model checkout (work tree emptied)", ["git", "model", "checkout"], empty_work_tree),
+        ("git model pull (cache and work tree emptied)", ["git", "model", "pull"], empty_cache_too),
+    ]
+    for what, cmd, setup in steps:
+        if setup:
+            setup()
+        elapsed, cpu, peak = peak_run(b, cmd, repo)
+        took = f"{fmt_value(elapsed)} wall, {fmt_value(cpu)} cpu"
+        yield Row("scale", what, peak, "", None, "< 100 MiB", peak < 100, took, unit="MiB")
+    assert (repo / "model.bin").stat().st_size == size
+    remove(repo)
+    remove(store)
+
+
 # -- the table ------------------------------------------------------------------------------
 
 
@@ -656,19 +751,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-gib", type=float, help="size of the large file (default 1)")
     parser.add_argument("--files", type=int, help="number of 4 KiB files (default 10000)")
     parser.add_argument("--runs", type=int, help="timed runs per measurement (default 5)")
-    parser.add_argument("--only", help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    parser.add_argument(
+        "--only",
+        help=f"comma-separated sections: {', '.join(SECTIONS)} (opt-in: {', '.join(OPT_IN)})",
+    )
+    parser.add_argument("--scale-files", type=int, help="scale: files (default 100000)")
+    parser.add_argument("--scale-gib", type=float, help="scale: size of the big file (default 10)")
     parser.add_argument("--dir", help="where to make the temp folder (default: the system's)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
     args = parser.parse_args(argv)
     args.size_gib = args.size_gib or (0.25 if args.quick else 1.0)
     args.files = args.files or (2000 if args.quick else 10_000)
     args.runs = max(3, args.runs or (3 if args.quick else 5))
-    names = args.only.split(",") if args.only else list(SECTIONS)
+    args.scale_files = args.scale_files or (10_000 if args.quick else 100_000)
+    args.scale_gib = args.scale_gib or (1.0 if args.quick else 10.0)
+    names = args.only.split(",") if args.only else [n for n in SECTIONS if n not in OPT_IN]
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
         parser.error(f"unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     tmp = Path(tempfile.mkdtemp(prefix="git-model-bench-", dir=args.dir))
     need = args.size_gib * GiB * 4 + args.files * 4096 * 6
+    if "scale" in names:  # work tree, cache and remote copies, and some room
+        need += args.scale_gib * GiB * 3.2 + args.scale_files * 4096 * 4
     if shutil.disk_usage(tmp).free < need:
         shutil.rmtree(tmp)
         raise SystemExit(f"bench: needs {need / GiB:.1f} GiB free in {tmp.parent}; use --dir")
