@@ -19,6 +19,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,6 +60,27 @@ def kill_group(proc: subprocess.Popen[bytes]) -> int:
     while any(_alive_in_group(entry, proc.pid) for entry in os.listdir("/proc")):
         time.sleep(0.002)
     return code
+
+
+def kill_after(args: list[str], cwd: Path, delay: float) -> int:
+    """kill -9 `git model ARGS` after `delay` seconds: the whole process group (git runs
+    git-model as a child, which killing git alone would leave running to the end)."""
+    proc = subprocess.Popen(
+        ["git", "model", *args],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    time.sleep(delay)
+    return kill_group(proc)
+
+
+def timed(sh: Any, *args: str) -> float:
+    """Seconds `git model ARGS` takes when left alone (to place the kills)."""
+    start = time.monotonic()
+    sh.model(*args)
+    return time.monotonic() - start
 
 
 def _alive_in_group(entry: str, pgid: int) -> bool:

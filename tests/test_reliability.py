@@ -12,13 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import faults
 import pytest
 from conftest import Shell
-from faults import FaultRecorder, kill_group
+from faults import FaultRecorder, kill_after, timed
 
 INJECT = str(Path(__file__).parent / "inject")
 
@@ -37,26 +36,6 @@ def make_dataset(sh: Shell, files: int = 120, size: int = 64 << 10, big: int = 2
     sh.write("model.bin", os.urandom(big))
 
 
-def run_and_kill(sh: Shell, args: list[str], delay: float) -> int:
-    """kill -9 `git model ARGS` after `delay` seconds. The whole process group: git runs
-    git-model as a child, which killing git alone would leave running to the end."""
-    proc = subprocess.Popen(
-        ["git", "model", *args],
-        cwd=sh.cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    time.sleep(delay)
-    return kill_group(proc)
-
-
-def timed(sh: Shell, *args: str) -> float:
-    start = time.monotonic()
-    sh.model(*args)
-    return time.monotonic() - start
-
-
 def test_kill_9_during_add_then_rerun(repo: Shell, fault: FaultRecorder) -> None:
     make_dataset(repo)
     manifest_before = repo.read(".gitmodel/manifest.toml")
@@ -67,7 +46,7 @@ def test_kill_9_during_add_then_rerun(repo: Shell, fault: FaultRecorder) -> None
         obj.unlink()
     killed = 0
     for fraction in (0.05, 0.2, 0.4, 0.6, 0.8, 0.95):
-        code = run_and_kill(repo, ["add", "data", "model.bin"], duration * fraction)
+        code = kill_after(["add", "data", "model.bin"], repo.cwd, duration * fraction)
         killed += code == -signal.SIGKILL
         assert_cache_sound(repo)
         out = repo.model("status", check=False)  # the manifest parses: old or new
@@ -98,7 +77,7 @@ def test_kill_9_during_checkout_then_rerun(repo: Shell, fault: FaultRecorder) ->
     duration = timed(repo, "checkout", "HEAD~1")
     repo.model("checkout", "HEAD")
     for fraction in (0.1, 0.3, 0.5, 0.7, 0.9):
-        run_and_kill(repo, ["checkout", "HEAD~1"], duration * fraction)
+        kill_after(["checkout", "HEAD~1"], repo.cwd, duration * fraction)
         assert_cache_sound(repo)
         for path in v1:
             assert repo.read(path) in (v1[path], v2[path]), path

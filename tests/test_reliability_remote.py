@@ -16,13 +16,12 @@ import random
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import Shell
-from faults import FaultRecorder, assert_cache_sound, cache_objects, kill_group
+from faults import FaultRecorder, assert_cache_sound, cache_objects, kill_after, timed
 from servers import (  # noqa: F401  (fixtures)
     Store,
     bare_origin,
@@ -62,26 +61,6 @@ def assert_remote_sound(store: Store) -> int:
     for oid, data in found.items():
         assert sha(data) == oid, f"partial or wrong object {oid} visible on the remote"
     return len(found)
-
-
-def kill_after(args: list[str], cwd: Path, delay: float) -> int:
-    """kill -9 `git model ARGS` after `delay` seconds: git and the git-model process it runs
-    (a child, which a kill of git alone would leave running), and their git subprocesses."""
-    proc = subprocess.Popen(
-        ["git", "model", *args],
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    time.sleep(delay)
-    return kill_group(proc)
-
-
-def timed(sh: Shell, *args: str) -> float:
-    start = time.monotonic()
-    sh.model(*args)
-    return time.monotonic() - start
 
 
 def shared_model(tmp_path: Path, store: Store, files: int = FILES) -> tuple[Shell, Path]:
