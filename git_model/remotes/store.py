@@ -30,6 +30,7 @@ import posixpath
 import stat
 import tempfile
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
@@ -50,6 +51,7 @@ OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl
 LIST_THRESHOLD = 4  # more wanted objects than this under one prefix: list the prefix
 READ_BLOCK = 8 << 20  # read-ahead per download: memory stays flat whatever the object size
 SMALL = 1 << 20  # objects up to this size are copied with one read instead of a copy thread
+STALE_TMP = 86400.0  # a directory remote's temp file this old is a killed push's
 
 
 class _Counting:
@@ -237,6 +239,7 @@ class Remote:
     def _upload_local(self, cache: Cache, oid: Oid, advance: Advance | None) -> int:
         if not self._tmp_ready:
             os.makedirs(f"{self.root}/tmp", exist_ok=True)
+            _sweep_stale(f"{self.root}/tmp")
             self._tmp_ready = True
         fd, tmp = tempfile.mkstemp(dir=f"{self.root}/tmp", prefix=f"{oid[:12]}.")
         try:
@@ -380,6 +383,17 @@ class Remote:
         except Exception:
             return ""
         return " and moved to the remote's quarantine/ folder"
+
+
+def _sweep_stale(folder: str) -> None:
+    """Remove temp files that pushes killed more than a day ago left (a live upload's is
+    fresh: its file grows as it goes), so a shared remote does not fill up with them."""
+    cutoff = time.time() - STALE_TMP
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for e in entries:
+            with contextlib.suppress(OSError):
+                if e.is_file(follow_symlinks=False) and e.stat().st_mtime < cutoff:
+                    os.unlink(e.path)
 
 
 def _fits(found: int, wanted: int | None) -> bool:
