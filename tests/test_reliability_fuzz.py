@@ -222,7 +222,7 @@ def run_in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(notes=st.lists(note_lines, min_size=3, max_size=3))
 def test_fuzzed_notes_through_log_show_and_metrics(
