@@ -44,7 +44,7 @@ from ..manifest import (
 from ..notes import encode
 from ..ops.context import Context
 from ..ops.record import Recorded, record
-from ..statecache import stat_key
+from ..statecache import StateCache, stat_key
 from ..versions import refresh_versions
 from . import handoff, open_context, say
 from .fastpath import make_seal, operation_in_progress
@@ -160,10 +160,11 @@ def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
 
 
 def _still_recorded(ctx: Context, art: Artifact) -> bool:
-    """A file whose stat data are the very ones last hashed to its recorded oid, which only
-    git's racy-timestamp rule keeps the stat cache from trusting (a commit in the second after
-    `git model add`): hashing it again settles it, without copying it into the cache (which
-    would need as much free space as the file)."""
+    """A file whose stat data are the very ones last hashed to its recorded oid (the first
+    commit after `git model add`): the stat cache vouches for it, or, where git's racy-timestamp
+    rule keeps it from trusting them (a commit in the moment after the add), hashing it again
+    settles it, without copying it into the cache (which would need as much free space as the
+    file)."""
     if art.is_dir:
         return False
     path = ctx.root / art.path
@@ -174,7 +175,11 @@ def _still_recorded(ctx: Context, art: Artifact) -> bool:
     known = ctx.state.lookup_many(str(path)).get(str(path))
     if known is None or known[0] != stat_key(st) or known[1] != art.oid:
         return False
-    if not ctx.cache.has(art.oid) or hash_file(path)[0] != art.oid:
+    if not ctx.cache.has(art.oid):
+        return False
+    if StateCache.trusted(known, st) is not None:
+        return True  # (a 10 GiB model's first commit after its add read it all again)
+    if hash_file(path)[0] != art.oid:
         return False
     ctx.state.record(path, st, art.oid)
     ctx.state.flush()
