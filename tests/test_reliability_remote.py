@@ -107,7 +107,8 @@ def test_kill_9_during_push_then_rerun(store: Store, tmp_path: Path, fault: Faul
         assert store.root is not None
         shutil.rmtree(store.root)
     counts = []
-    for fraction in (0.2, 0.5, 0.8):
+    fractions = (0.2, 0.5, 0.8) if store.root else (0.3, 0.7)  # (S3: each run costs more)
+    for fraction in fractions:
         kill_after(["push"], alice.cwd, duration * fraction)
         counts.append(assert_remote_sound(store))
     assert counts[0] < wanted, "the kills should land mid-push"
@@ -124,7 +125,7 @@ def test_kill_9_during_push_then_rerun(store: Store, tmp_path: Path, fault: Faul
     assert store.temp_files() == []  # a push sweeps away what killed pushes left long ago
     fault.row(
         f"kill -9 during `git model push` ({store.kind} remote, {files} files + {big} MiB)",
-        "SIGKILL at 3 points across the push",
+        f"SIGKILL at {len(fractions)} points across the push",
         "(killed) — rerun: pushed only the missing object(s); the rest already there",
         "nothing; nothing sent twice",
     )
@@ -208,10 +209,11 @@ def test_a_remote_object_larger_than_it_should_be_is_refused_unread(
     assert not (bob.cwd / "model.bin").exists() and not (bob.cwd / "small.bin").exists()
     assert peak < 100
 
-    repaired = json.loads(alice.model("push", "--json").stdout)  # the sizes tell: not there
-    assert (repaired["transferred"], repaired["present"]) == (2, 0)
-    bob.model("pull")
-    assert bob.read("model.bin") == weights and bob.read("small.bin") == small
+    if store.root is not None:  # (the same on S3, where each command costs a second more)
+        repaired = json.loads(alice.model("push", "--json").stdout)  # the sizes tell: not there
+        assert (repaired["transferred"], repaired["present"]) == (2, 0)
+        bob.model("pull")
+        assert bob.read("model.bin") == weights and bob.read("small.bin") == small
     fault.row(
         f"a remote ({store.kind}) object larger than the object "
         f"({'7 MiB' if store.s3 else '4 GiB'} where 3 MiB is right)",
@@ -219,7 +221,8 @@ def test_a_remote_object_larger_than_it_should_be_is_refused_unread(
         next(line for line in out.stderr.splitlines() if str(len(weights)) in line).replace(
             store.url, "URL"
         ),
-        "nothing; nothing read past the size (peak memory under 100 MiB), a push repairs it",
+        "nothing; nothing read past the size (peak memory under 100 MiB)"
+        + (", a push repairs it" if store.root else ""),
     )
 
 
