@@ -32,7 +32,8 @@ def repo_lock(model_dir: Path, timeout: float = 60.0, what: str = "git-model") -
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+                    text = os.pread(fd, 200, 0).decode(errors="replace").strip()
+                    holder = text.splitlines()[0] if text else "unknown"  # one line, always
                     raise LockTimeout(
                         f"another git-model process ({holder}) holds {path} after {timeout:.0f}s; "
                         "wait for it to finish, or raise model.lockTimeout"
