@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 _TMP = re.compile(r"/\S*?/pytest-\d+/[^/\s]+/(work|small)/")
+_HEX = re.compile(r"\b(?!0+\b)[0-9a-f]{12,64}\b")  # (a made-up 000… id stays)
 _ROWS: dict[str, tuple[str, str, str, str]] = {}
 
 
@@ -34,6 +35,7 @@ class FaultRecorder:
     def row(self, fault: str, injected: str, seen: str, lost: str = "nothing") -> None:
         seen = " ".join(seen.strip().splitlines()[-1:]) if seen.strip() else "(no message)"
         seen = _TMP.sub("", seen)  # the test's temp folder means nothing to a reader
+        seen = _HEX.sub("<id>", seen)  # nor do the ids of its random bytes (and they churn)
         _ROWS[self.nodeid] = (fault, injected, seen.replace("|", "\\|"), lost)
 
 
