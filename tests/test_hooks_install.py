@@ -10,16 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import Shell
 
+from git_model.hooks.install import HOOKS
+
 ROOT = Path(__file__).resolve().parent.parent
-HOOKS = (
-    "pre-commit",
-    "pre-merge-commit",
-    "post-commit",
-    "post-checkout",
-    "post-merge",
-    "post-rewrite",
-    "pre-push",
-)
 
 
 def test_shim_in_the_package_is_the_one_in_hooks() -> None:

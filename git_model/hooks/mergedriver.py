@@ -27,6 +27,7 @@ the conflicting entries, and the exit status tells git to mark the path conflict
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -303,42 +304,17 @@ def conflict_text(base: bytes, ours: bytes, theirs: bytes, marker: int) -> bytes
         for name, data in (("ours", ours), ("base", base), ("theirs", theirs)):
             (Path(tmp) / name).write_bytes(data)
             names.append(str(Path(tmp) / name))
-        proc = run_git(
-            [
-                "merge-file",
-                "-p",
-                f"--marker-size={marker}",
-                "-L",
-                "ours",
-                "-L",
-                "base",
-                "-L",
-                "theirs",
-                *names,
-            ],
-            check=False,
-        )
+        proc = _merge_file("-p", f"--marker-size={marker}", *names)
     return proc.stdout
 
 
 def line_merge(base: str, ours: str, theirs: str, marker: int) -> int:
-    proc = run_git(
-        [
-            "merge-file",
-            f"--marker-size={marker}",
-            "-L",
-            "ours",
-            "-L",
-            "base",
-            "-L",
-            "theirs",
-            ours,
-            base,
-            theirs,
-        ],
-        check=False,
-    )
-    return 0 if proc.returncode == 0 else 1
+    return 0 if _merge_file(f"--marker-size={marker}", ours, base, theirs).returncode == 0 else 1
+
+
+def _merge_file(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """`git merge-file` with the labels git's own conflict markers use."""
+    return run_git(["merge-file", "-L", "ours", "-L", "base", "-L", "theirs", *args], check=False)
 
 
 def merge_driver(args: list[str]) -> int:
