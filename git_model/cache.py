@@ -15,19 +15,28 @@ import hashlib
 import os
 import shutil
 import stat
-import sys
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from .copying import (
+    REMOVE_LATER,
+    SMALL_FILE,
+    copy_and_hash,
+    copy_and_hash_fd,
+    exchange,
+    remove_later,
+    syncfs,
+    watch_size,
+    write_all,
+)
 from .errors import CorruptObject, DiskFull, GitModelError, MissingObject, OversizedObject
-from .hashing import CHUNK, Oid, hash_file, hash_stream
+from .hashing import CHUNK, Oid, hash_file
+
+__all__ = ["LINK_TYPES", "Cache", "copy_and_hash", "disk_error", "is_executable", "watch_size"]
 
 LINK_TYPES = ("copy", "reflink", "hardlink", "symlink")
-SMALL_FILE = CHUNK  # up to this size a file is copied through one buffer, with no helper thread
-WRITE_BACK_STEP = 64 << 20
 
 
 def disk_error(e: OSError, doing: str) -> GitModelError:
@@ -39,140 +48,6 @@ def disk_error(e: OSError, doing: str) -> GitModelError:
             f"permission denied while {doing} ({e.filename}); fix the permissions and rerun"
         )
     return GitModelError(f"{e.strerror or e} while {doing}; rerun once the cause is fixed")
-
-
-def _copy_range(src: int, dst: int, *, write_back: bool = False) -> None:
-    """Copy all of `src` to the start of `dst` by explicit offsets (neither file position moves,
-    so another thread may read `src` meanwhile): in the kernel where it can (a reflink on
-    btrfs/xfs), else through a buffer. `write_back`: start writing each copied 64 MiB to disk
-    at once, so that the fsync that follows has little left to wait for."""
-    done = 0
-    kick = write_back and hasattr(os, "posix_fadvise")
-    step = WRITE_BACK_STEP if kick else 1 << 30
-    try:
-        while n := os.copy_file_range(src, dst, step, done, done):
-            if kick:  # DONTNEED starts writeback of the dirty range
-                os.posix_fadvise(dst, done, n, os.POSIX_FADV_DONTNEED)
-            done += n
-        return
-    except OSError as e:
-        if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-            raise
-    os.ftruncate(dst, 0)
-    done = 0
-    while chunk := os.pread(src, CHUNK, done):
-        view = memoryview(chunk)
-        while view:
-            n = os.pwrite(dst, view, done)
-            view, done = view[n:], done + n
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _copy_through(src: int, dst: int, sync: bool) -> tuple[Oid, int]:
-    """Read, hash and write in one thread: for small files, where a helper thread costs more
-    than the copy itself."""
-    digest = hashlib.sha256()
-    size = 0
-    while chunk := os.read(src, CHUNK):
-        digest.update(chunk)
-        _write_all(dst, chunk)
-        size += len(chunk)
-    if sync:
-        os.fsync(dst)
-    return Oid(digest.hexdigest()), size
-
-
-def _copy_and_hash_fd(src: int, dst: int, size: int, sync: bool) -> tuple[Oid, int]:
-    if size <= SMALL_FILE:
-        return _copy_through(src, dst, sync)
-    error: list[BaseException] = []
-
-    def copy(fd: int) -> None:
-        try:
-            _copy_range(fd, dst, write_back=sync)
-            if sync:  # the disk flush overlaps the hashing instead of following it
-                os.fsync(dst)
-        except BaseException as e:  # re-raised in the caller's thread
-            error.append(e)
-
-    worker = threading.Thread(target=copy, args=(src,))
-    worker.start()
-    try:
-        with open(src, "rb", buffering=0, closefd=False) as hash_src:
-            oid, n = hash_stream(hash_src)
-    finally:
-        worker.join()
-    if error:
-        raise error[0]
-    return oid, n
-
-
-def copy_and_hash(src: Path, dst: int, *, sync: bool = False) -> tuple[Oid, int]:
-    """Copy `src` into the open file `dst` while hashing `src`; with `sync`, fsync `dst` too.
-
-    A large file is copied by the kernel (a reflink where the file system can) in a second
-    thread while this one hashes the same bytes from the page cache, and that thread also
-    does the fsync: the cost is about max(copy + flush, hash), not their sum. A small file is
-    read, hashed and written through one buffer.
-    """
-    with open(src, "rb", buffering=0) as f:
-        return _copy_and_hash_fd(f.fileno(), dst, os.fstat(f.fileno()).st_size, sync)
-
-
-@contextlib.contextmanager
-def watch_size(fd: int, progress: Callable[[int], None] | None) -> Iterator[None]:
-    """Report the growth of the file open as `fd` while a kernel copy fills it (copies that
-    happen in one system call give no other way to show progress)."""
-    if progress is None:
-        yield
-        return
-    done = threading.Event()
-    seen = 0
-
-    def poll() -> None:
-        nonlocal seen
-        while not done.wait(0.2):
-            size = os.fstat(fd).st_size
-            if size > seen:
-                progress(size - seen)
-                seen = size
-
-    watcher = threading.Thread(target=poll, daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        done.set()
-        watcher.join()
-        with contextlib.suppress(OSError):
-            size = os.fstat(fd).st_size
-            if size > seen:
-                progress(size - seen)
-
-
-def _syncfs(folder: Path) -> bool:
-    """Flush the whole file system that holds `folder` (Linux); False where there is no syncfs."""
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes  # only for batches of many small files
-
-    try:
-        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
-    except (AttributeError, OSError):
-        return False
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        if syncfs(fd) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), str(folder))
-    finally:
-        os.close(fd)
-    return True
 
 
 class Cache:
@@ -263,7 +138,7 @@ class Cache:
         self._batch = pending
         try:
             yield
-            if pending and not _syncfs(self.tmp):
+            if pending and not syncfs(self.tmp):
                 for tmp, _ in pending:
                     fd = os.open(tmp, os.O_RDONLY)
                     try:
@@ -288,7 +163,7 @@ class Cache:
                 fd, tmp = self._tempfile()
                 try:
                     defer = self._batch is not None and before.st_size <= SMALL_FILE
-                    oid, size = _copy_and_hash_fd(s.fileno(), fd, before.st_size, not defer)
+                    oid, size = copy_and_hash_fd(s.fileno(), fd, before.st_size, not defer)
                     after = os.stat(src)
                     if (before.st_size, before.st_mtime_ns) != (
                         after.st_size,
@@ -339,7 +214,7 @@ class Cache:
                 digest.update(chunk)
                 size += len(chunk)
                 try:
-                    _write_all(fd, chunk)
+                    write_all(fd, chunk)
                 except OSError as e:
                     raise disk_error(e, doing) from e
             if expected_size is not None and size > expected_size:
@@ -473,8 +348,13 @@ class Cache:
         except FileNotFoundError:  # a new folder: made when its first file is written
             os.makedirs(where, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=where, prefix=f".{name}.", suffix=".gitmodel")
+        size = os.fstat(src).st_size
+        large = size > SMALL_FILE
         try:
-            got, _ = _copy_and_hash_fd(src, fd, os.fstat(src).st_size, sync=False)
+            # no fsync: the work tree is never the only copy (the cache object is durable),
+            # and after a power cut `status` shows a file that lost its bytes and `checkout`
+            # puts them back; git treats the files it checks out the same way
+            got, _ = copy_and_hash_fd(src, fd, size, sync=False)
             if got != oid:
                 self.quarantine(oid)
                 raise CorruptObject(
@@ -491,6 +371,16 @@ class Cache:
                 os.unlink(tmp)
             raise
         os.close(fd)
+        if large and exchange(tmp, dest):  # `tmp` now names the file that was replaced
+            try:
+                old = os.lstat(tmp)
+                if stat.S_ISREG(old.st_mode) and old.st_size >= REMOVE_LATER:
+                    remove_later(tmp)
+                else:
+                    os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            return
         os.replace(tmp, dest)
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 from pathlib import Path
 
 from conftest import Shell
+
+from git_model.copying import REMOVE_LATER
+from git_model.restore import is_temp_name
 
 
 def objects(sh: Shell) -> list[Path]:
@@ -99,6 +103,32 @@ def test_checkout_of_an_older_revision(repo: Shell) -> None:
     assert repo.read("model.bin") == b"v2"
     bad = repo.model("checkout", "nope", check=False)
     assert bad.returncode == 2 and "unknown revision" in bad.stderr
+
+
+def test_switching_large_files_leaves_no_old_bytes_or_temp_files(repo: Shell) -> None:
+    # files over 1 MiB are swapped into place (an atomic exchange of names where the system
+    # has one) and the replaced file removed, from REMOVE_LATER on by a detached process
+    sizes = {"big.bin": REMOVE_LATER, "mid.bin": 2 << 20}
+    for tag, fill in (("v1", b"a"), ("v2", b"b")):
+        for name, size in sizes.items():
+            repo.write(name, fill * size)
+        repo.model("add", *sizes)
+        repo.git("commit", "-q", "-m", tag)
+        repo.git("tag", tag)
+    for tag, fill in (("v1", b"a"), ("v2", b"b"), ("v1", b"a")):
+        repo.git("checkout", "-q", tag)
+        for name, size in sizes.items():
+            data = repo.read(name)
+            assert len(data) == size and data.count(fill) == size
+
+    def temp_files() -> list[str]:
+        return [p.name for p in repo.cwd.iterdir() if p.is_file() and is_temp_name(p.name)]
+
+    deadline = time.monotonic() + 30
+    while temp_files() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not temp_files()
+    assert "unchanged" in repo.model("status").stdout
 
 
 def test_re_add_of_unchanged_files_is_a_no_op(repo: Shell) -> None:

@@ -5,6 +5,8 @@ OSError(ERRNO) for any path containing SUBSTRING, e.g. "open:/model/tmp/:EACCES"
 where a real fault cannot be produced (root bypasses file permissions).
 GIT_MODEL_INJECT="slow:SUBSTRING:SECONDS" makes a rename onto such a path wait first (a slow
 disk), so that another process can be run while this one is in the middle of its work.
+"replace" and "slow" cover both ways a file is put in place: `os.replace`, and the atomic
+exchange of names that git-model uses for large files (`git_model.copying.exchange`).
 """
 
 import builtins
@@ -12,6 +14,20 @@ import errno
 import os
 import tempfile
 import time
+
+
+def _wrap_exchange(before) -> None:  # type: ignore[no-untyped-def]
+    """Run `before(dst)` ahead of each exchange of names onto `dst` too."""
+    import git_model.copying as copying  # imported before cache.py takes its own reference
+
+    real = copying.exchange
+
+    def exchange(a: str, b: str) -> bool:
+        before(b)
+        return real(a, b)
+
+    copying.exchange = exchange
+
 
 _spec = os.environ.get("GIT_MODEL_INJECT", "")
 if _spec:
@@ -45,6 +61,7 @@ if _spec:
             return _real_replace(src, dst, *args, **kwargs)
 
         os.replace = _replace
+        _wrap_exchange(_fail)
     elif _op == "mkstemp":
         _real_mkstemp = tempfile.mkstemp
 
@@ -62,3 +79,6 @@ if _spec:
             return _plain_replace(src, dst, *args, **kwargs)
 
         os.replace = _slow_replace
+        _wrap_exchange(
+            lambda dst: time.sleep(float(_name)) if _needle in os.fsdecode(dst) else None
+        )

@@ -1,0 +1,213 @@
+"""Moving bytes between open files, hashing them on the way, as fast as the kernel allows.
+
+A large file is copied by the kernel (`copy_file_range`: a reflink on btrfs/xfs) in one thread
+while another hashes the same bytes from the page cache, so a verified copy costs about
+max(copy, hash) rather than their sum; a small one goes through one buffer. Also here: the few
+Linux calls the standard library lacks (`syncfs`, an atomic exchange of two names), reached
+through ctypes and each with a portable fallback, and the removal of a replaced large file
+after the command has finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .hashing import CHUNK, Oid, hash_stream
+
+SMALL_FILE = CHUNK  # up to this size a file is copied through one buffer, with no helper thread
+WRITE_BACK_STEP = 64 << 20
+REMOVE_LATER = 32 << 20  # a replaced file this large is removed after the command returns
+
+
+def copy_range(src: int, dst: int, *, write_back: bool = False) -> None:
+    """Copy all of `src` to the start of `dst` by explicit offsets (neither file position moves,
+    so another thread may read `src` meanwhile): in the kernel where it can (a reflink on
+    btrfs/xfs), else through a buffer. `write_back`: start writing each copied 64 MiB to disk
+    at once, so that the fsync that follows has little left to wait for."""
+    done = 0
+    kick = write_back and hasattr(os, "posix_fadvise")
+    step = WRITE_BACK_STEP if kick else 1 << 30
+    try:
+        while n := os.copy_file_range(src, dst, step, done, done):
+            if kick:  # DONTNEED starts writeback of the dirty range
+                os.posix_fadvise(dst, done, n, os.POSIX_FADV_DONTNEED)
+            done += n
+        return
+    except OSError as e:
+        if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+    os.ftruncate(dst, 0)
+    done = 0
+    while chunk := os.pread(src, CHUNK, done):
+        view = memoryview(chunk)
+        while view:
+            n = os.pwrite(dst, view, done)
+            view, done = view[n:], done + n
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _copy_through(src: int, dst: int, sync: bool) -> tuple[Oid, int]:
+    """Read, hash and write in one thread: for small files, where a helper thread costs more
+    than the copy itself."""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := os.read(src, CHUNK):
+        digest.update(chunk)
+        write_all(dst, chunk)
+        size += len(chunk)
+    if sync:
+        os.fsync(dst)
+    return Oid(digest.hexdigest()), size
+
+
+def copy_and_hash_fd(src: int, dst: int, size: int, sync: bool) -> tuple[Oid, int]:
+    if size <= SMALL_FILE:
+        return _copy_through(src, dst, sync)
+    error: list[BaseException] = []
+
+    def copy(fd: int) -> None:
+        try:
+            copy_range(fd, dst, write_back=sync)
+            if sync:  # the disk flush overlaps the hashing instead of following it
+                os.fsync(dst)
+        except BaseException as e:  # re-raised in the caller's thread
+            error.append(e)
+
+    worker = threading.Thread(target=copy, args=(src,))
+    worker.start()
+    try:
+        with open(src, "rb", buffering=0, closefd=False) as hash_src:
+            oid, n = hash_stream(hash_src)
+    finally:
+        worker.join()
+    if error:
+        raise error[0]
+    return oid, n
+
+
+def copy_and_hash(src: Path, dst: int, *, sync: bool = False) -> tuple[Oid, int]:
+    """Copy `src` into the open file `dst` while hashing `src`; with `sync`, fsync `dst` too.
+
+    A large file is copied by the kernel (a reflink where the file system can) in a second
+    thread while this one hashes the same bytes from the page cache, and that thread also
+    does the fsync: the cost is about max(copy + flush, hash), not their sum. A small file is
+    read, hashed and written through one buffer.
+    """
+    with open(src, "rb", buffering=0) as f:
+        return copy_and_hash_fd(f.fileno(), dst, os.fstat(f.fileno()).st_size, sync)
+
+
+@contextlib.contextmanager
+def watch_size(fd: int, progress: Callable[[int], None] | None) -> Iterator[None]:
+    """Report the growth of the file open as `fd` while a kernel copy fills it (copies that
+    happen in one system call give no other way to show progress)."""
+    if progress is None:
+        yield
+        return
+    done = threading.Event()
+    seen = 0
+
+    def poll() -> None:
+        nonlocal seen
+        while not done.wait(0.2):
+            size = os.fstat(fd).st_size
+            if size > seen:
+                progress(size - seen)
+                seen = size
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+        with contextlib.suppress(OSError):
+            size = os.fstat(fd).st_size
+            if size > seen:
+                progress(size - seen)
+
+
+def syncfs(folder: Path) -> bool:
+    """Flush the whole file system that holds `folder` (Linux); False where there is no syncfs."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes  # only for batches of many small files
+
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError):
+        return False
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(folder))
+    finally:
+        os.close(fd)
+    return True
+
+
+_EXCHANGE_WORKS = sys.platform.startswith("linux")
+
+
+def exchange(a: str, b: str) -> bool:
+    """Swap the names `a` and `b` atomically (Linux `renameat2(RENAME_EXCHANGE)`); False where
+    the system or the file system cannot, or `b` does not exist: the caller renames instead.
+
+    Renaming a new file over a large old one makes ext4 free the old file's blocks inside the
+    rename and flush the new one's data first (its `auto_da_alloc` guard against zero-length
+    files after a power cut): 0.3–0.4 s for 1 GiB. An exchange does neither; the caller removes
+    the old file when it suits it, and uses it only where the bytes have a durable copy.
+    """
+    global _EXCHANGE_WORKS
+    if not _EXCHANGE_WORKS:
+        return False
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):  # a C library without it (glibc < 2.28, musl)
+        _EXCHANGE_WORKS = False
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # not on this file system
+        _EXCHANGE_WORKS = False
+    elif err != errno.ENOENT:
+        raise OSError(err, os.strerror(err), b)
+    return False
+
+
+def remove_later(path: str) -> None:
+    """Remove a file that nothing needs any more without waiting for it.
+
+    Freeing a large file's blocks takes the file system 50–200 ms per GiB; a detached `rm`
+    does it after the command (or the hook git is waiting for) has returned. If it never runs,
+    the file keeps its temp name and the next checkout of that folder removes it.
+    """
+    try:
+        subprocess.Popen(
+            ["rm", "-f", "--", path],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError:
+        os.unlink(path)
