@@ -12,16 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 from .errors import GitModelError
 from .git import Repo
 from .paths import GITMODEL_DIR
 
 CONFIG_PATH = f"{GITMODEL_DIR}/config.toml"
+GIT_CONFIG_ARGS = ("config", "-z", "--get-regexp", r"^model\.")  # every model.* value
 
 # git config key (under model.) -> (team file key, default)
 DEFAULTS: dict[str, tuple[str, Any]] = {
@@ -42,6 +38,24 @@ def _parse_size(text: str) -> int:
     return int(float(t) * mult)
 
 
+def _parse_toml(text: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise GitModelError(
+            f"{CONFIG_PATH} is not valid TOML ({e}); fix it or 'git checkout -- {CONFIG_PATH}'"
+        ) from None
+
+
+def _has_settings(text: str) -> bool:
+    """Does a TOML text hold anything but blank lines and comments?"""
+    return any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines())
+
+
 class Settings:
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
@@ -52,7 +66,7 @@ class Settings:
     def git(self) -> dict[str, str]:
         """Every `model.*` git config value, read in one git call (keys lower-cased by git)."""
         if self._git is None:
-            out = self.repo.git("config", "-z", "--get-regexp", r"^model\.", check=False)
+            out = self.repo.git(*GIT_CONFIG_ARGS, check=False)
             values: dict[str, str] = {}
             for item in out.decode(errors="replace").split("\0"):
                 if item:
@@ -66,13 +80,15 @@ class Settings:
         if self._team is None:
             path = self.repo.root / CONFIG_PATH
             try:
-                self._team = tomllib.loads(path.read_text("utf-8"))
+                text = path.read_text("utf-8")
             except FileNotFoundError:
-                self._team = {}
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+                text = ""
+            except UnicodeDecodeError as e:
                 raise GitModelError(
-                    f"{CONFIG_PATH} is not valid TOML ({e}); fix it or 'git checkout -- {CONFIG_PATH}'"
+                    f"{CONFIG_PATH} is not UTF-8 ({e}); fix it or 'git checkout -- {CONFIG_PATH}'"
                 ) from None
+            # the file init writes holds only comments: no parser to import (a hook's 3 ms)
+            self._team = _parse_toml(text) if _has_settings(text) else {}
         return self._team
 
     def get(self, key: str) -> Any:

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import Settings
-from ..git import Repo, run_git
+from ..config import GIT_CONFIG_ARGS, Settings
+from ..git import Repo, discard_started, run_git, start_git
 from . import handoff
-from .sizes import check_git_file_sizes
+from .sizes import DIFF_ARGS, check_git_file_sizes
 from .stamps import Stamps, fingerprint, trusted
 
 IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
@@ -39,9 +39,13 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1000:06d}Z"
 
 
+def _ls_args(paths: list[str]) -> list[str]:
+    return ["ls-files", "-s", "-z", "--", *paths]
+
+
 def index_blobs(repo: Repo, paths: list[str]) -> dict[str, str]:
     """path -> blob id in the index git is using (absent paths left out)."""
-    out = run_git(["ls-files", "-s", "-z", "--", *paths], cwd=repo.root).stdout
+    out = run_git(_ls_args(paths), cwd=repo.root).stdout
     blobs = {}
     for item in out.decode("utf-8", "surrogateescape").split("\0"):
         meta, _, path = item.partition("\t")
@@ -99,14 +103,21 @@ def nothing_to_do() -> bool:
         or not isinstance(seal.get("index"), dict)
     ):
         return False
-    if index_blobs(repo, seal["paths"]) != seal["index"]:
-        return False
-    for path, stamp in stamps.artifacts.items():
-        if not trusted(stamp, fingerprint(repo.root, path)):
+    # git answers these while the walk below takes the artifacts' fingerprints
+    start_git(_ls_args(seal["paths"]), repo.root)
+    start_git(GIT_CONFIG_ARGS, repo.root)
+    start_git([*DIFF_ARGS, "HEAD"], repo.root)
+    try:
+        for path, stamp in stamps.artifacts.items():
+            if not trusted(stamp, fingerprint(repo.root, path)):
+                return False
+        if index_blobs(repo, seal["paths"]) != seal["index"]:
             return False
-    if handoff.leftover_notes(repo) and not _has_note(repo, "HEAD"):
-        return False  # an interrupted commit may have left HEAD without its note
-    check_git_file_sizes(repo, Settings(repo))
+        if handoff.leftover_notes(repo) and not _has_note(repo, "HEAD"):
+            return False  # an interrupted commit may have left HEAD without its note
+        check_git_file_sizes(repo, Settings(repo))
+    finally:
+        discard_started()
     handoff.clear(repo)
     record = seal.get("record")
     if isinstance(record, dict):

@@ -18,6 +18,7 @@ from ..git import Repo, run_git
 from ..paths import GITMODEL_DIR
 
 _REGULAR = ("100644", "100755")
+DIFF_ARGS = ("diff-index", "--cached", "-z", "--no-renames", "--diff-filter=AMT")  # + a base
 
 
 def _human(n: float) -> str:
@@ -33,9 +34,8 @@ def check_git_file_sizes(repo: Repo, settings: Settings) -> None:
     limit = int(settings.get("maxGitFileSize"))
     if limit <= 0:
         return
-    base = "HEAD"
-    args = ["diff-index", "--cached", "-z", "--no-renames", "--diff-filter=AMT"]
-    proc = run_git([*args, base], cwd=repo.root, check=False)
+    args = list(DIFF_ARGS)
+    proc = run_git([*args, "HEAD"], cwd=repo.root, check=False)
     if proc.returncode != 0:  # no commit yet: everything staged is new
         empty = run_git(["hash-object", "-t", "tree", "--stdin"], cwd=repo.root, input=b"")
         proc = run_git([*args, empty.stdout.decode().strip()], cwd=repo.root)
