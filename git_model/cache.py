@@ -26,8 +26,11 @@ from .copying import (
     copy_and_hash,
     copy_and_hash_fd,
     exchange,
+    give_name,
+    open_unnamed,
     remove_later,
     syncfs,
+    temp_name,
     watch_size,
     write_all,
 )
@@ -341,15 +344,13 @@ class Cache:
         )
 
     def _copy_out(self, oid: Oid, src: int, dest: str, executable: bool) -> None:
-        """Copy the open object `src` to a temp file beside `dest`, verify, rename over `dest`."""
+        """Copy the open object `src` into a new file beside `dest`, verify it, then put it
+        in place: an unnamed file given its name (where the system has them), else a temp
+        file renamed over `dest`; a large file replacing another is swapped in."""
         where, name = os.path.split(dest)
-        try:
-            fd, tmp = tempfile.mkstemp(dir=where, prefix=f".{name}.", suffix=".gitmodel")
-        except FileNotFoundError:  # a new folder: made when its first file is written
-            os.makedirs(where, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=where, prefix=f".{name}.", suffix=".gitmodel")
+        mode = 0o777 if executable else 0o666  # less the umask, as git does
+        fd, tmp = self._new_file(where, dest, mode)
         size = os.fstat(src).st_size
-        large = size > SMALL_FILE
         try:
             # no fsync: the work tree is never the only copy (the cache object is durable),
             # and after a power cut `status` shows a file that lost its bytes and `checkout`
@@ -361,17 +362,21 @@ class Cache:
                     f"cache object {oid.short} for {name} is corrupt and was quarantined; "
                     "run 'git model fetch' to get a good copy"
                 )
-            mode = 0o666 & ~_umask()
-            if executable:
-                mode |= (mode & 0o444) >> 2
-            os.fchmod(fd, mode)
+            if tmp is None:  # unnamed: name it `dest` if free, else a temp name to move in
+                try:
+                    give_name(fd, dest)
+                    return
+                except FileExistsError:
+                    tmp = temp_name(dest)
+                    give_name(fd, tmp)
         except BaseException:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
             raise
-        os.close(fd)
-        if large and exchange(tmp, dest):  # `tmp` now names the file that was replaced
+        finally:
+            os.close(fd)
+        if size > SMALL_FILE and exchange(tmp, dest):  # `tmp` now names the replaced file
             try:
                 old = os.lstat(tmp)
                 if stat.S_ISREG(old.st_mode) and old.st_size >= REMOVE_LATER:
@@ -383,16 +388,23 @@ class Cache:
             return
         os.replace(tmp, dest)
 
-
-_UMASK: int | None = None
-
-
-def _umask() -> int:
-    global _UMASK
-    if _UMASK is None:
-        _UMASK = os.umask(0)
-        os.umask(_UMASK)
-    return _UMASK
+    @staticmethod
+    def _new_file(where: str, dest: str, mode: int) -> tuple[int, str | None]:
+        """A new file in `where` open for writing: (fd, None) when unnamed, else (fd, its
+        temp name). The folder is made if it is missing."""
+        for _ in range(100):
+            try:
+                fd = open_unnamed(where, mode)
+                if fd is not None:
+                    return fd, None
+                tmp = temp_name(dest)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+                return os.open(tmp, flags, mode), tmp
+            except FileNotFoundError:  # a new folder: made when its first file is written
+                os.makedirs(where, exist_ok=True)
+            except FileExistsError:  # that temp name is taken: draw another
+                continue
+        raise FileExistsError(errno.EEXIST, "no free temp name", where)
 
 
 def is_executable(st: os.stat_result) -> bool:

@@ -211,3 +211,44 @@ def remove_later(path: str) -> None:
         )
     except OSError:
         os.unlink(path)
+
+
+_UNNAMED_WORKS = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
+
+
+def open_unnamed(folder: str, mode: int) -> int | None:
+    """A new file in `folder` that has no name yet (Linux `O_TMPFILE`), open for writing.
+
+    It is named by `give_name` once its bytes are complete and checked; a crash before that
+    leaves nothing at all behind, and a file written this way costs one directory change
+    instead of two (create a temp name, rename it). None where the system or the file system
+    has no unnamed files. `mode` is narrowed by the umask, as for any new file.
+    """
+    global _UNNAMED_WORKS
+    if not _UNNAMED_WORKS:
+        return None
+    try:
+        return os.open(folder, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, mode)
+    except OSError as e:
+        if e.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            _UNNAMED_WORKS = False
+            return None
+        raise
+
+
+def give_name(fd: int, path: str) -> None:
+    """Link the unnamed file open as `fd` at `path`; `FileExistsError` if `path` is taken.
+
+    Through `/proc/self/fd`, which any process may do (a link by descriptor alone needs
+    privileges). Passing a `src_dir_fd` makes Python call `linkat(…, AT_SYMLINK_FOLLOW)`, which
+    links the file the /proc entry points to; the source path is absolute, so the descriptor
+    is otherwise ignored.
+    """
+    os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd)
+
+
+def temp_name(dest: str) -> str:
+    """A fresh name beside `dest` that checkouts recognise as their own litter
+    (`.NAME.XXXXXXXX.gitmodel`, see `restore.is_temp_name`)."""
+    where, name = os.path.split(dest)
+    return os.path.join(where, f".{name}.{os.urandom(4).hex()}.gitmodel")

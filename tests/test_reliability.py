@@ -173,18 +173,20 @@ def test_permission_denied_in_cache(
 
 
 def test_permission_denied_in_work_tree(repo: Shell, fault: FaultRecorder) -> None:
-    repo.write("model.bin", b"v1")
-    repo.model("add", "model.bin")
+    repo.write("models/model.bin", b"v1")
+    repo.model("add", "models/model.bin")
     repo.git("commit", "-q", "-m", "v1")
-    (repo.cwd / "model.bin").unlink()
-    env = {
-        "GIT_MODEL_INJECT": f"mkstemp:{repo.cwd}/:EACCES",
+    (repo.cwd / "models/model.bin").unlink()
+    env = {  # every new file in models/: an unnamed one (O_TMPFILE) or a temp name
+        "GIT_MODEL_INJECT": f"open:{repo.cwd}/models:EACCES",
         "PYTHONPATH": os.pathsep.join(filter(None, [INJECT, os.environ.get("PYTHONPATH")])),
     }
     out = repo.model("checkout", check=False, env=env)
     assert out.returncode == 1 and "permission denied" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert os.listdir(repo.cwd / "models") == []
     repo.model("checkout")
-    assert repo.read("model.bin") == b"v1"
+    assert repo.read("models/model.bin") == b"v1"
     fault.row("permission denied writing the work tree", "OSError(EACCES) injected", out.stderr)
 
 
