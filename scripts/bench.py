@@ -601,7 +601,16 @@ def bench_remotes(b: Bench) -> Iterator[Row]:
     if not (b.has_command("push") and b.has_command("pull") and b.has_command("remote")):
         yield skipped("remotes", "push/pull 1 GiB to a directory remote")
         return
+    yield from remote_large_rows(b)
+    yield from remote_small_rows(b)
+
+
+def remote_large_rows(b: Bench) -> Iterator[Row]:
+    """Push and pull of one large file to a directory remote, against cp and against the
+    floor: a verified transfer reads every byte through SHA-256 and makes its copy durable,
+    so it cannot beat the slowest of cp, a hashlib pass and a copy with fsync."""
     source = b.data_file("model.bin")
+    label = f"{b.size / GiB:g} GiB"
     repo = b.repo("remotes")
     store = b.tmp / "store"
     b.sh("git", "model", "remote", "add", "store", str(store), "--default", cwd=repo)
@@ -615,18 +624,87 @@ def bench_remotes(b: Bench) -> Iterator[Row]:
         setup=lambda: remove(copy_dest),
         after=lambda: fsync_file(copy_dest),
     )
+    hashed = Spec([sys.executable, "-c", HASH_SCRIPT, str(source)], b.tmp)
+    disk = Spec(
+        ["dd", f"if={source}", f"of={copy_dest}", "bs=4M", "conv=fsync", "status=none"],
+        b.tmp,
+        setup=lambda: remove(copy_dest),
+    )
     push = Spec(["git", "model", "push"], repo, setup=lambda: remove(store))
-    b.measure(push, cp)
-    yield ratio_row("remotes", "git model push 1 object to a directory", push, "cp", cp.best, 1.3)
 
     def forget() -> None:
         remove(repo / ".git" / "model" / "objects")
         remove(repo / "model.bin")
 
-    pull = Spec(["git", "model", "pull"], repo, setup=forget)
-    b.measure(pull, cp)
-    yield ratio_row("remotes", "git model pull 1 object from a directory", pull, "cp", cp.best, 1.3)
+    pulled = repo / "model.bin"
+    pull = Spec(["git", "model", "pull"], repo, setup=forget, after=lambda: fsync_file(pulled))
+    b.measure(push, pull, cp, hashed, disk)
+    floor, name = max((cp.best, "cp"), (hashed.best, "hashlib"), (disk.best, "dd fsync"))
+    yield Row("remotes", f"cp {label} file", cp.best, cpu=cp.cpu)
+    yield Row("remotes", f"hashlib sha256 pass over {label}", hashed.best, cpu=hashed.cpu)
+    yield Row("remotes", "copy + fsync (dd conv=fsync): the disk", disk.best, cpu=disk.cpu)
+    note = f"floor = slowest of cp, hashlib, dd fsync ({name}): verified and durable"
+    for spec, what in ((push, "push"), (pull, "pull")):
+        row = ratio_row(
+            "remotes", f"git model {what} {label} (directory)", spec, "floor", floor, 1.3
+        )
+        row.note = note
+        yield row
+        yield Row("remotes", f"  the same {what} against cp", spec.best, "cp", cp.best)
     remove(copy_dest)
+    remove(repo)
+    remove(store)
+
+
+def remote_small_rows(b: Bench) -> Iterator[Row]:
+    """Push and pull of `--files` small files to a directory remote, against DVC doing the
+    same with the same files and its own directory remote, run alternately."""
+    source = b.tmp / "data" / "remote-small"
+    b.small_files(source)
+    label = f"{b.nfiles} files of 4 KiB"
+    repo = b.repo("remotes-small")
+    store = b.tmp / "store-small"
+    b.sh("git", "model", "remote", "add", "store", str(store), "--default", cwd=repo)
+    place(source, repo / "data")
+    b.sh("git", "model", "add", "data", cwd=repo)
+    b.sh("git", "commit", "-q", "-m", "v1", cwd=repo)
+    push = Spec(["git", "model", "push"], repo, setup=lambda: remove(store))
+
+    def forget() -> None:
+        remove(repo / ".git" / "model" / "objects")
+        remove(repo / "data")
+
+    pull = Spec(["git", "model", "pull"], repo, setup=forget)
+    if shutil.which("dvc", path=b.env["PATH"]) is None:
+        b.measure(push)
+        b.measure(pull)
+        yield Row("remotes", f"git model push {label}", push.best, cpu=push.cpu)
+        yield Row("remotes", f"git model pull {label}", pull.best, cpu=pull.cpu)
+        yield Row("remotes", "dvc push/pull", note="skipped: dvc not installed")
+    else:
+        dvc = b.repo("dvc-remotes-small", model=False)
+        dvc_store = b.tmp / "dvc-store-small"
+        b.sh("dvc", "init", "-q", cwd=dvc)
+        b.sh("dvc", "config", "core.analytics", "false", cwd=dvc)
+        b.sh("dvc", "remote", "add", "-d", "store", str(dvc_store), cwd=dvc)
+        copy_in(source, dvc / "data")
+        b.sh("dvc", "add", "-q", "data", cwd=dvc)
+        dvc_push = Spec(["dvc", "push", "-q"], dvc, setup=lambda: remove(dvc_store))
+
+        def dvc_forget() -> None:
+            remove(dvc / ".dvc" / "cache")
+            remove(dvc / "data")
+
+        dvc_pull = Spec(["dvc", "pull", "-q"], dvc, setup=dvc_forget)
+        b.measure(push, dvc_push)
+        b.measure(pull, dvc_pull)
+        for what, mine, theirs in (("push", push, dvc_push), ("pull", pull, dvc_pull)):
+            yield Row("remotes", f"dvc {what} {label}", theirs.best, cpu=theirs.cpu)
+            yield ratio_row(
+                "remotes", f"git model {what} {label}", mine, f"dvc {what}", theirs.best, 0.5
+            )
+        remove(dvc)
+        remove(dvc_store)
     remove(repo)
     remove(store)
 
