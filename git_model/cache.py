@@ -25,6 +25,7 @@ from .copying import (
     SMALL_FILE,
     copy_and_hash,
     copy_and_hash_fd,
+    copy_range,
     exchange,
     give_name,
     open_unnamed,
@@ -62,6 +63,10 @@ class Cache:
         self._ensured = False
         self._objects = str(self.objects)
         self._batch: list[tuple[str, Oid]] | None = None
+        # large objects this process wrote into the cache and hashed on the way in (a
+        # download): copying one out right after needs no second hash. Small ones are not
+        # worth remembering: hashing 4 KiB costs less than the set would hold at 100,000 files
+        self.verified: set[Oid] = set()
 
     def path(self, oid: Oid) -> Path:
         return self.objects / oid[:2] / oid[2:]
@@ -93,11 +98,13 @@ class Cache:
             self._ensured = True
         return tempfile.mkstemp(dir=self.tmp, prefix="obj-")
 
-    def _commit(self, fd: int, tmp: str, oid: Oid, *, synced: bool = False) -> None:
+    def _commit(self, fd: int, tmp: str, oid: Oid, *, synced: bool = False, size: int = 0) -> None:
         """fsync (unless `synced` says the caller did), make read-only and rename a finished
-        temp file into place."""
+        temp file into place. Inside `batch()` a small one (`size`) waits for the batch's flush
+        instead. A large one placed here is remembered as verified (callers hashed it)."""
+        defer = self._batch is not None and size <= SMALL_FILE and not synced
         try:
-            if not synced:
+            if not synced and not defer:
                 os.fsync(fd)
             os.fchmod(fd, 0o444)
         except BaseException:
@@ -106,15 +113,19 @@ class Cache:
             raise
         finally:
             os.close(fd)
-        self._place(tmp, oid)
+        if defer and self._batch is not None:
+            self._batch.append((tmp, oid))  # durable and in place when the batch ends
+        elif self._place(tmp, oid) and size > SMALL_FILE:
+            self.verified.add(oid)
 
-    def _place(self, tmp: str, oid: Oid) -> None:
-        """Rename a durable, verified temp file to its object name (or drop it: same bytes)."""
+    def _place(self, tmp: str, oid: Oid) -> bool:
+        """Rename a durable, verified temp file to its object name (or drop it: same bytes);
+        False when the object was already there."""
         dest = self.path(oid)
         try:
             if dest.exists():  # someone stored the same bytes meanwhile
                 os.unlink(tmp)
-                return
+                return False
             try:
                 os.replace(tmp, dest)
             except FileNotFoundError:  # the first object under this prefix
@@ -124,6 +135,7 @@ class Cache:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        return True
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -236,7 +248,7 @@ class Cache:
                 os.unlink(tmp)
             raise
         try:
-            self._commit(fd, tmp, expected)
+            self._commit(fd, tmp, expected, size=size)
         except OSError as e:
             raise disk_error(e, doing) from e
         return size
@@ -267,7 +279,7 @@ class Cache:
                 raise disk_error(e, doing) from e
             raise
         try:
-            self._commit(fd, tmp, expected, synced=True)
+            self._commit(fd, tmp, expected, synced=True, size=size)
         except OSError as e:
             raise disk_error(e, doing) from e
         return size
@@ -292,6 +304,7 @@ class Cache:
         """Move a corrupt object out of the cache so it is never used again."""
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)
         dest = self.quarantine_dir / oid
+        self.verified.discard(oid)
         with contextlib.suppress(FileNotFoundError):
             os.replace(self.path(oid), dest)
         return dest
@@ -317,7 +330,7 @@ class Cache:
         src = self.path(oid)
         if not src.is_file():
             raise self._missing(oid, dest)
-        if not self.verify_object(oid):
+        if oid not in self.verified and not self.verify_object(oid):
             self.quarantine(oid)
             raise CorruptObject(
                 f"cache object {oid.short} for {dest.name} is corrupt and was quarantined; "
@@ -355,7 +368,11 @@ class Cache:
             # no fsync: the work tree is never the only copy (the cache object is durable),
             # and after a power cut `status` shows a file that lost its bytes and `checkout`
             # puts them back; git treats the files it checks out the same way
-            got, _ = copy_and_hash_fd(src, fd, size, sync=False)
+            if oid in self.verified:  # hashed as this process wrote it: copy it unhashed
+                copy_range(src, fd)
+                got = oid
+            else:
+                got, _ = copy_and_hash_fd(src, fd, size, sync=False)
             if got != oid:
                 self.quarantine(oid)
                 raise CorruptObject(
