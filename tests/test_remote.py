@@ -136,10 +136,10 @@ def test_interrupted_push_leaves_no_partial_object_and_resumes(
     assert out.returncode == 75  # died in the middle of the sixth upload
     present = store.oids()
     assert len(present) == 5
-    if store.root is not None:  # each object there is whole; the torn one is only a temp file
+    if store.root is not None:  # each object there is whole; the others only temp files
         for oid in present:
             assert sha((store.root / "objects" / oid[:2] / oid[2:]).read_bytes()) == oid
-        assert len(store.temp_files()) == 1
+        assert len(store.temp_files()) >= 1
 
     resumed = json.loads(alice.model("push", "--json").stdout)
     assert (resumed["present"], resumed["transferred"]) == (5, 7)  # nothing sent twice

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..cache import disk_error
+from ..copying import SMALL_FILE
 from ..errors import DiskFull, GitModelError, UsageError
 from ..hashing import Oid, hash_bytes
 from ..remotes import Remote
@@ -28,6 +30,8 @@ from .remote_config import RemoteSpec, require, resolve
 
 ZERO_SHA = "0" * 40
 EMPTY_OID = hash_bytes(b"")
+BATCH_OBJECTS = 1000  # small objects per flush to disk: what a killed transfer may send again
+BATCH_BYTES = 64 << 20
 
 
 @dataclass
@@ -111,6 +115,25 @@ def _run(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _batches(todo: list[Oid], sizes: dict[Oid, int]) -> Iterator[list[Oid]]:
+    """`todo` in runs that each share one flush to disk: every large object in the first run
+    (each is flushed on its own anyway, and the small ones fill the pool beside them), small
+    ones at most BATCH_OBJECTS and about BATCH_BYTES to a run."""
+    chunk = [o for o in todo if sizes[o] > SMALL_FILE]
+    count = total = 0
+    for oid in todo:
+        if sizes[oid] > SMALL_FILE:
+            continue
+        if count >= BATCH_OBJECTS or total + sizes[oid] > BATCH_BYTES:
+            yield chunk
+            chunk, count, total = [], 0, 0
+        chunk.append(oid)
+        count += 1
+        total += sizes[oid]
+    if chunk:
+        yield chunk
+
+
 def known_size(oid: Oid, size: int) -> int | None:
     """An object's size as the manifests give it, or None where it is not known (callers
     that only know paths pass 0; only the empty object really has size 0)."""
@@ -181,7 +204,25 @@ def _transfer(
                 result.moved.append(oid)
                 result.bytes += outcome
 
-    _run(todo, work, jobs, done)
+    # small objects go in batches that share one flush to disk (each whole or not there when
+    # a transfer is killed: a batch is bounded, so a rerun has little to send again)
+    where = f"writing objects to remote {remote.label}" if upload else "storing objects"
+    try:
+        for chunk in _batches(todo, {o: wanted[o].size for o in todo}):
+            if not upload:
+                with ctx.cache.batch():
+                    _run(chunk, work, jobs, done)
+                continue
+            with remote.batch() as late:
+                _run(chunk, work, jobs, done)
+            for oid, size, message in late:  # written, but could not take its name
+                result.moved.remove(oid)
+                result.bytes -= size
+                result.failed.append((oid, wanted[oid].path, message))
+        if upload:
+            remote.finish_uploads()
+    except OSError as e:
+        raise disk_error(e, where) from e
     result.missing.sort()
     result.failed.sort()
     return result

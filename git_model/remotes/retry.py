@@ -52,7 +52,7 @@ def _transient(e: BaseException) -> bool:
     return not any(cls.__name__ in PERMANENT for cls in type(e).__mro__)
 
 
-def _describe(e: BaseException) -> str:
+def describe(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0]}" if text and text[0] else type(e).__name__
 
@@ -67,11 +67,11 @@ def retry(label: str, what: str, fn: Callable[[], T], attempts: int = ATTEMPTS) 
             raise
         except Exception as e:
             if not _transient(e):
-                raise TransferError(f"{what} on remote {label} failed: {_describe(e)}") from e
+                raise TransferError(f"{what} on remote {label} failed: {describe(e)}") from e
             if attempt == attempts:
                 times = f" {attempts} times" if attempts > 1 else ""
                 raise TransferError(
-                    f"{what} on remote {label} failed{times} ({_describe(e)}); "
+                    f"{what} on remote {label} failed{times} ({describe(e)}); "
                     "rerun once the remote is reachable: only what is missing moves"
                 ) from e
         time.sleep(delay * (1 + random.random()))

@@ -11,7 +11,8 @@ interface to all of them; this module adds what fsspec leaves to its callers:
 - Atomic uploads: an object store's PUT is atomic (nothing is visible until it completes), so
   those write the final key directly; any other file system gets a temp name under `tmp/` and
   a rename, so no reader ever sees a partial object under its final name. A directory remote
-  also fsyncs before the rename: a push must not report bytes safe that are still in RAM.
+  (directory.py) also makes the bytes durable before the rename, many small objects with one
+  flush (`batch()`): a push must not report bytes safe that are still in RAM.
 - Verification both ways: an upload hashes the cache object as it sends it, so a bit-rotted
   cache object never poisons the remote; a download goes through the cache's
   verify-before-rename, and a remote object that twice fails to match its name is moved to
@@ -24,25 +25,23 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import posixpath
 import stat
-import tempfile
-import threading
-import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 
-from ..cache import Cache, copy_and_hash, watch_size
+from ..cache import Cache
 from ..errors import CorruptObject, GitModelError, MissingObject, OversizedObject
 from ..hashing import Oid, hash_file
+from . import crashpoint
+from .directory import SMALL, DirectoryWriter, Failure
 from .options import connect
-from .retry import ATTEMPTS, TransferError, retry
+from .retry import ATTEMPTS, TransferError, describe, retry
 
 T = TypeVar("T")
 Advance = Callable[[int], None]  # called with a number of bytes just moved
@@ -50,8 +49,6 @@ Advance = Callable[[int], None]  # called with a number of bytes just moved
 OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"})
 LIST_THRESHOLD = 4  # more wanted objects than this under one prefix: list the prefix
 READ_BLOCK = 8 << 20  # read-ahead per download: memory stays flat whatever the object size
-SMALL = 1 << 20  # objects up to this size are copied with one read instead of a copy thread
-STALE_TMP = 86400.0  # a directory remote's temp file this old is a killed push's
 
 
 class _Counting:
@@ -86,26 +83,6 @@ def _callback(advance: Advance | None) -> Any:
     return Forward()
 
 
-_crash_lock = threading.Lock()
-_uploads_done = 0
-
-
-def _test_crash_point() -> None:
-    """Test hook (GIT_MODEL_TEST_CRASH_AFTER_UPLOADS=N): die mid-upload after N complete ones,
-    with the temp copy written but not renamed, as a killed push would."""
-    limit = os.environ.get("GIT_MODEL_TEST_CRASH_AFTER_UPLOADS")
-    if limit is not None:
-        with _crash_lock:
-            if _uploads_done >= int(limit):
-                os._exit(75)
-
-
-def _count_upload() -> None:
-    global _uploads_done
-    with _crash_lock:
-        _uploads_done += 1
-
-
 class Remote:
     def __init__(self, name: str, url: str, fs: Any, root: str) -> None:
         self.name = name
@@ -115,7 +92,7 @@ class Remote:
         protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
         self.local = "file" in protocols or "local" in protocols
         self.atomic_put = bool(OBJECT_STORES.intersection(protocols))
-        self._tmp_ready = False
+        self.writer = DirectoryWriter(root)
         self._attempts = 1 if self.atomic_put else ATTEMPTS  # their clients retry already
 
     @classmethod
@@ -226,8 +203,28 @@ class Remote:
             raise TransferError(
                 f"{what} to remote {self.label} failed: {e}; check that the remote exists"
             ) from e
-        _count_upload()
         return size
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[list[tuple[Oid, int, str]]]:
+        """Uploads inside share one flush to disk (a directory remote; elsewhere each PUT or
+        rename stands alone: see DirectoryWriter.batch). Yields a list that, on leaving, holds
+        the uploads that failed at that flush: (oid, size, message)."""
+        failed: list[tuple[Oid, int, str]] = []
+        if not self.local:
+            yield failed
+            return
+        late: list[Failure] = []
+        with self.writer.batch(late):
+            yield failed
+        for oid, size, e in late:
+            what = f"uploading object {oid.short}"
+            failed.append((oid, size, f"{what} on remote {self.label} failed: {describe(e)}"))
+
+    def finish_uploads(self) -> None:
+        """Make what the uploads so far renamed into place durable (a directory remote)."""
+        if self.local:
+            self.writer.finish()
 
     def _corrupt_in_cache(self, cache: Cache, oid: Oid) -> CorruptObject:
         cache.quarantine(oid)
@@ -237,40 +234,10 @@ class Remote:
         )
 
     def _upload_local(self, cache: Cache, oid: Oid, advance: Advance | None) -> int:
-        if not self._tmp_ready:
-            os.makedirs(f"{self.root}/tmp", exist_ok=True)
-            _sweep_stale(f"{self.root}/tmp")
-            self._tmp_ready = True
-        fd, tmp = tempfile.mkstemp(dir=f"{self.root}/tmp", prefix=f"{oid[:12]}.")
         try:
-            try:
-                with open(cache.path(oid), "rb") as src:
-                    size = os.fstat(src.fileno()).st_size
-                    if size <= SMALL:  # one read: cheaper than a copy thread per file
-                        data = src.read()
-                        got = Oid(hashlib.sha256(data).hexdigest())
-                        with open(fd, "wb", closefd=False) as out:
-                            out.write(data)
-                    else:  # the copy thread also flushes, alongside the hash
-                        with watch_size(fd, advance):
-                            got, size = copy_and_hash(cache.path(oid), fd, sync=True)
-                        advance = None  # reported as it went
-                if got != oid:
-                    raise self._corrupt_in_cache(cache, oid)
-                _test_crash_point()
-                if size <= SMALL:
-                    os.fsync(fd)
-                os.fchmod(fd, 0o444)
-            finally:
-                os.close(fd)
-            _replace_making_parent(tmp, self.key(oid))
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        if advance:
-            advance(size)
-        return size
+            return self.writer.write(cache.path(oid), oid, self.key(oid), advance)
+        except CorruptObject:
+            raise self._corrupt_in_cache(cache, oid) from None
 
     def _upload_fs(self, cache: Cache, oid: Oid, advance: Advance | None) -> int:
         src = cache.path(oid)
@@ -279,20 +246,22 @@ class Remote:
             raise self._corrupt_in_cache(cache, oid)
         key = self.key(oid)
         if self.atomic_put:
-            _test_crash_point()
+            crashpoint.before_visible()
             self.fs.put_file(str(src), key, callback=_callback(advance))
+            crashpoint.visible()
             return size
         tmp = f"{self.root}/tmp/{oid[:12]}.{uuid.uuid4().hex}"
         self.fs.makedirs(posixpath.dirname(tmp), exist_ok=True)
         self.fs.put_file(str(src), tmp, callback=_callback(advance))
         try:
-            _test_crash_point()
+            crashpoint.before_visible()
             self.fs.makedirs(posixpath.dirname(key), exist_ok=True)
             self.fs.mv(tmp, key)
         except BaseException:
             with contextlib.suppress(Exception):
                 self.fs.rm_file(tmp)
             raise
+        crashpoint.visible()
         return size
 
     def download(
@@ -385,17 +354,6 @@ class Remote:
         return " and moved to the remote's quarantine/ folder"
 
 
-def _sweep_stale(folder: str) -> None:
-    """Remove temp files that pushes killed more than a day ago left (a live upload's is
-    fresh: its file grows as it goes), so a shared remote does not fill up with them."""
-    cutoff = time.time() - STALE_TMP
-    with contextlib.suppress(OSError), os.scandir(folder) as entries:
-        for e in entries:
-            with contextlib.suppress(OSError):
-                if e.is_file(follow_symlinks=False) and e.stat().st_mtime < cutoff:
-                    os.unlink(e.path)
-
-
 def _fits(found: int, wanted: int | None) -> bool:
     """Does a remote file of size `found` (-1: none) stand for an object of size `wanted`?"""
     return found >= 0 and (wanted is None or found == wanted)
@@ -412,11 +370,3 @@ def _file_size(info: Any) -> int:
 def _check_size(oid: Oid, found: int, size: int | None) -> None:
     if size is not None and found > size:
         raise OversizedObject(f"object {oid.short} is {found} bytes, more than its {size}")
-
-
-def _replace_making_parent(src: str, dest: str) -> None:
-    try:
-        os.replace(src, dest)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        os.replace(src, dest)
