@@ -117,7 +117,11 @@ class DirectoryWriter:
 
     def finish(self) -> None:
         """Make every rename so far durable: after this, a power cut loses no object that a
-        push reported sent."""
+        push reported sent. Also tidies the temp files of pushes killed long ago when this
+        push wrote nothing (a rerun that found everything already there)."""
+        if not self._tmp_ready:
+            _sweep_stale(self.tmp)
+            self._tmp_ready = os.path.isdir(self.tmp)
         if not self._renamed_into:
             return
         if not syncfs(Path(self.root)):
