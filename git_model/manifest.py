@@ -13,7 +13,7 @@ non-negative integers. A hostile manifest is refused with one line, never half-a
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -222,9 +222,10 @@ def format_manifest(manifest: Manifest) -> bytes:
 # -- directory listings --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
-    """One file of a tracked directory."""
+    """One file of a tracked directory (slots: a listing of 100,000 files is parsed in full
+    where a caller needs it whole)."""
 
     relpath: str  # relative to the directory
     oid: Oid
@@ -236,9 +237,14 @@ def listing_path(artifact_path: str) -> str:
     return f"{DIRS_PREFIX}{artifact_path}.tsv"
 
 
+def listing_line(relpath: str, oid: str, size: int, executable: bool) -> str:
+    """One line of a listing (callers give lines in path order)."""
+    return f"{oid}\t{size}\t{'755' if executable else '644'}\t{relpath}\n"
+
+
 def format_listing(entries: Iterable[Entry]) -> bytes:
     lines = [
-        f"{e.oid}\t{e.size}\t{'755' if e.executable else '644'}\t{e.relpath}\n"
+        listing_line(e.relpath, e.oid, e.size, e.executable)
         for e in sorted(entries, key=lambda e: e.relpath)
     ]
     return "".join(lines).encode("utf-8")
@@ -248,19 +254,29 @@ def listing_oid(data: bytes) -> Oid:
     return hash_bytes(data)
 
 
-def parse_listing(data: bytes, what: str) -> list[Entry]:
+def iter_listing(data: bytes, what: str, *, checked: bool = False) -> Iterator[Entry]:
+    """The entries of a listing one at a time, validated as they come (an error names the line).
+
+    `checked`: these very bytes were iterated to their end before without an error, so the
+    validation is skipped. Streaming: only the text of the listing is held, not its entries.
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise _fail(what, "not UTF-8") from None
-    entries: list[Entry] = []
+    if text and not text.endswith("\n"):
+        raise _fail(what, "does not end with a newline")
     previous = None
-    for n, line in enumerate(text.split("\n")[:-1] if text.endswith("\n") else [None], 1):
-        if line is None:
-            if not text:
-                break
-            raise _fail(what, "does not end with a newline")
+    start, n = 0, 0
+    while start < len(text):
+        end = text.index("\n", start)
+        line = text[start:end]
+        start, n = end + 1, n + 1
         fields = line.split("\t", 3)
+        if checked:
+            oid_text, size_text, mode, relpath = fields
+            yield Entry(relpath, _trusted_oid(oid_text), int(size_text), mode == "755")
+            continue
         if len(fields) != 4:
             raise _fail(what, f"line {n} does not have 4 tab-separated fields")
         oid_text, size_text, mode, relpath = fields
@@ -268,7 +284,7 @@ def parse_listing(data: bytes, what: str) -> list[Entry]:
             oid = Oid(oid_text)
         except ValueError:
             raise _fail(what, f"line {n} has a bad oid") from None
-        if not size_text.isdigit() or mode not in ("644", "755"):
+        if not (size_text.isascii() and size_text.isdigit()) or mode not in ("644", "755"):
             raise _fail(what, f"line {n} has a bad size or mode")
         try:
             check_relpath(relpath, what=f"{what} line {n}")
@@ -277,12 +293,21 @@ def parse_listing(data: bytes, what: str) -> list[Entry]:
         if previous is not None and relpath <= previous:
             raise _fail(what, f"line {n} is out of order or repeated")
         previous = relpath
-        entries.append(Entry(relpath, oid, int(size_text), mode == "755"))
-    return entries
+        yield Entry(relpath, oid, int(size_text), mode == "755")
 
 
-def read_listing(read: Reader, art: Artifact) -> list[Entry]:
-    """Read and verify a directory's listing: its hash must be the directory's oid."""
+def _trusted_oid(text: str) -> Oid:
+    """An Oid from text already validated as one (the second pass over a checked listing)."""
+    return str.__new__(Oid, text)
+
+
+def parse_listing(data: bytes, what: str) -> list[Entry]:
+    return list(iter_listing(data, what))
+
+
+def verified_listing(read: Reader, art: Artifact) -> bytes:
+    """A directory's listing bytes: they must hash to the directory's oid and have one line per
+    file the manifest counts. The lines themselves are checked by `iter_listing`."""
     path = listing_path(art.path)
     data = read(path)
     if isinstance(read, FallbackReader) and (data is None or listing_oid(data) != art.oid):
@@ -297,10 +322,17 @@ def read_listing(read: Reader, art: Artifact) -> list[Entry]:
             f"{path} does not match the oid the manifest gives {art.path}; "
             f"restore both with 'git checkout -- {GITMODEL_DIR}'"
         )
-    entries = parse_listing(data, path)
-    if len(entries) != art.files:
-        raise ManifestError(f"{path} lists {len(entries)} files but the manifest says {art.files}")
-    return entries
+    lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+    if lines != art.files:
+        for _ in iter_listing(data, path):  # a malformed listing: its own error first
+            pass
+        raise ManifestError(f"{path} lists {lines} files but the manifest says {art.files}")
+    return data
+
+
+def read_listing(read: Reader, art: Artifact) -> list[Entry]:
+    """Read and verify a directory's listing: its hash must be the directory's oid."""
+    return parse_listing(verified_listing(read, art), listing_path(art.path))
 
 
 # -- sources -------------------------------------------------------------------------------------

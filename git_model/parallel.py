@@ -3,19 +3,22 @@
 Hashing and copying release the GIL, so threads use every core; but handing one task to a
 pool costs ~20 µs, more than hashing a 4 KiB file. Files go to the threads in batches of up to
 BATCH_FILES files or about BATCH_BYTES bytes, so 10,000 small files cost ~160 hand-overs and a
-large file still gets a thread of its own.
+large file still gets a thread of its own. A directory of many files is worked through in
+chunks of CHUNK files (`chunked`), so memory does not grow with the number of files.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
 
 BATCH_FILES = 64
 BATCH_BYTES = 16 << 20
+CHUNK = 4096  # files a large directory is worked through by: bounds memory, not parallelism
 
 
 def default_jobs() -> int:
@@ -56,3 +59,10 @@ def map_batched(work: Callable[[int], T], sizes: Sequence[int], jobs: int) -> li
     else:
         done = [run(batch) for batch in groups]
     return [result for group in done for result in group]
+
+
+def chunked(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
+    """`items` in lists of `size` (the last one shorter): a long stream a piece at a time."""
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk

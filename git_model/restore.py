@@ -3,8 +3,10 @@
 `Restorer` writes only what differs, verifies every byte it writes (a corrupt cache object
 never reaches the work tree), and stores any work-tree bytes it is about to replace or remove
 in the cache first, reporting them so the message can say how to get them back. A tracked
-directory is restored in bulk: one walk, the current oids from the stat cache (the rest hashed
-in parallel), then every file to write copied in parallel.
+directory is restored in bulk and in order: its listing and a walk of what is there are merged
+(both sorted by path) and taken a chunk at a time: the current oids from the stat cache (the
+rest hashed in parallel), then every file to write copied in parallel. Only the chunk in hand
+and the listing's bytes are held, whatever the number of files.
 """
 
 from __future__ import annotations
@@ -13,20 +15,30 @@ import contextlib
 import os
 import shutil
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cache import disk_error, is_executable
+from .cache import disk_error
 from .errors import CorruptObject, GitModelError, MissingObject, UnsafePath
 from .hashing import Oid
-from .manifest import Artifact, Entry, Manifest, Reader, read_listing
-from .parallel import map_batched
+from .manifest import (
+    Artifact,
+    Entry,
+    Manifest,
+    Reader,
+    iter_listing,
+    listing_path,
+    verified_listing,
+)
+from .parallel import chunked, map_batched
 from .paths import check_relpath, safe_target
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from .workspace import Found, Workspace
+
+Pair = tuple["Entry | None", "Found | None"]  # a listing's entry and the file there, by path
 
 
 def is_temp_name(name: str) -> bool:
@@ -74,7 +86,7 @@ class Restorer:
         """
         try:
             if oid is None:
-                (oid,) = self.ws.hash_paths([(path, os.stat(path))], store=False)
+                oid = self.ws.hash_one(path, os.stat(path))
             if self.ws.cache.has(oid):
                 return
             oid, _ = self.ws.cache.store_file(path)
@@ -134,8 +146,8 @@ class Restorer:
             if not os.path.realpath(path).startswith(str(self.ws.cache.objects) + os.sep):
                 path.unlink()
         elif path.is_dir():
-            for sub_rel, sub, _ in self.ws.walk(rel):
-                self._save(f"{rel}/{sub_rel}", sub)
+            for found in self.ws.walk(rel):
+                self._save(f"{rel}/{found.rel}", Path(found.path))
             shutil.rmtree(path)
 
     def restore_file(self, rel: str, oid: Oid, executable: bool) -> None:
@@ -151,18 +163,18 @@ class Restorer:
             self._clear_non_file(rel, path)
             self._put(rel, oid, executable)
             return
-        (current,) = self.ws.hash_paths([(path, st)], store=False)
-        if not self._settle(rel, path, st, current, oid, executable):
+        current = self.ws.hash_one(path, st)
+        if not self._settle(rel, path, st.st_mode, current, oid, executable):
             self._put(rel, oid, executable)
 
     def _settle(
-        self, rel: str, path: Path, st: os.stat_result, current: Oid, oid: Oid, executable: bool
+        self, rel: str, path: Path, st_mode: int, current: Oid, oid: Oid, executable: bool
     ) -> bool:
         """For a file that holds `current`: fix its mode if it already holds `oid` (True), or
         keep its bytes and write `oid` (False: the caller writes)."""
         if current == oid:
-            if is_executable(st) != executable and not path.is_symlink():
-                mode = st.st_mode | 0o111 if executable else st.st_mode & ~0o111
+            if bool(st_mode & stat.S_IXUSR) != executable and not path.is_symlink():
+                mode = st_mode | 0o111 if executable else st_mode & ~0o111
                 os.chmod(path, stat.S_IMODE(mode) & ~(0o022 if not executable else 0))
             self.report.unchanged += 1
             return True
@@ -176,38 +188,50 @@ class Restorer:
             self._sweep(safe_target(self.root, art.path).parent)
             self.restore_file(art.path, art.oid, art.executable)
             return
-        entries = listing(read, art)
+        data = checked_listing(read, art)
+        what = listing_path(art.path)
         path = safe_target(self.root, art.path)
         if path.is_symlink() or (path.exists() and not path.is_dir()):
             self._clear_non_file_or_link(art.path, path)
-        wanted = {e.relpath: e for e in entries}
-        folders = {rel[:i] for rel in wanted for i, c in enumerate(rel) if c == "/"}
+        folders = _folders(iter_listing(data, what, checked=True))
         was_dir = path.is_dir()
         strays: list[Path] = []
-        present = self.ws.walk(art.path, strays) if was_dir else []
+        present = self.ws.walk(art.path, strays) if was_dir else iter(())
+        wanted = iter_listing(data, what, checked=True)
+        for chunk in chunked(_merge(wanted, present)):
+            self._restore_chunk(art.path, path, chunk, folders, was_dir)
         for stray in strays:
             with contextlib.suppress(OSError):
                 stray.unlink()
-        here: dict[str, tuple[Path, os.stat_result]] = {}
-        for sub_rel, sub, st in present:
-            if sub_rel in wanted:
-                here[sub_rel] = (sub, st)
-            elif sub_rel not in folders:
-                self._save(f"{art.path}/{sub_rel}", sub)
-                sub.unlink()
-                self.report.removed.append(f"{art.path}/{sub_rel}")
+        _prune_empty_dirs(path)
+
+    def _restore_chunk(
+        self, top: str, path: Path, chunk: list[Pair], folders: set[str], was_dir: bool
+    ) -> None:
+        """Files of one tracked directory, in path order: those it should not have go (their
+        bytes kept first), those that differ are written in parallel."""
+        for e, found in chunk:
+            if e is None and found is not None and found.rel not in folders:
+                if _absent(Path(found.path)):
+                    continue  # under a folder that a file of the listing replaced
+                self._save(f"{top}/{found.rel}", Path(found.path))
+                os.unlink(found.path)
+                self.report.removed.append(f"{top}/{found.rel}")
         # what the files there hold now: from the stat cache, the rest hashed in parallel
-        names = [e.relpath for e in entries if e.relpath in here]
-        known = self.ws.state.lookup_many(str(path))
-        current = self.ws.hash_paths([here[n] for n in names], store=False, known=known)
-        now = dict(zip(names, current))
+        here = [f for e, f in chunk if e is not None and f is not None]
+        known = self.ws.state.lookup_range(here[0].path, here[-1].path) if here else {}
+        current = iter(
+            self.ws.hash_paths([(f.path, f.key) for f in here], store=False, known=known)
+        )
         writes: list[tuple[str, Oid, bool, int]] = []
         marks = [len(self.report.written), len(self.report.missing), len(self.report.corrupt)]
-        for e in entries:
-            rel = f"{art.path}/{e.relpath}"
-            if e.relpath in now:
-                sub, st = here[e.relpath]
-                if self._settle(rel, sub, st, now[e.relpath], e.oid, e.executable):
+        for e, found in chunk:
+            if e is None:
+                continue
+            rel = f"{top}/{e.relpath}"
+            if found is not None:
+                now = next(current)
+                if self._settle(rel, Path(found.path), found.mode, now, e.oid, e.executable):
                     continue
             elif was_dir and not _absent(path / e.relpath):
                 self.restore_file(rel, e.oid, e.executable)  # a folder or link stands there
@@ -219,7 +243,7 @@ class Restorer:
         r.written[marks[0] :] = sorted(r.written[marks[0] :])
         r.missing[marks[1] :] = sorted(r.missing[marks[1] :])
         r.corrupt[marks[2] :] = sorted(r.corrupt[marks[2] :])
-        _prune_empty_dirs(path)
+        self.ws.state.flush()
 
     def _sweep(self, folder: Path) -> None:
         """Remove our temp files from `folder` (once per restore)."""
@@ -247,8 +271,8 @@ class Restorer:
             self.report.removed.append(art.path)
             return
         if path.is_dir():
-            for sub_rel, sub, _ in self.ws.walk(art.path):
-                self._save(f"{art.path}/{sub_rel}", sub)
+            for found in self.ws.walk(art.path):
+                self._save(f"{art.path}/{found.rel}", Path(found.path))
             shutil.rmtree(path)
         elif path.exists():
             self._save(art.path, path)
@@ -258,19 +282,55 @@ class Restorer:
         self.report.removed.append(art.path)
 
 
-_LISTINGS: dict[Oid, list[Entry]] = {}
+_CHECKED: dict[Oid, bytes] = {}  # listings read and validated in this process, by oid
+_CHECKED_BYTES = 64 << 20  # most bytes of listings kept for a second pass
 
 
-def listing(read: Reader, art: Artifact) -> list[Entry]:
-    """`read_listing`, parsed once per process: a listing's bytes are named by the directory's
-    oid, so the same oid always parses to the same entries (10,000 lines take ~50 ms)."""
-    entries = _LISTINGS.get(art.oid)
-    if entries is None or len(entries) != art.files:
-        entries = read_listing(read, art)
-        if len(_LISTINGS) >= 8:
-            _LISTINGS.pop(next(iter(_LISTINGS)))
-        _LISTINGS[art.oid] = entries
-    return entries
+def checked_listing(read: Reader, art: Artifact) -> bytes:
+    """`verified_listing` with every line checked, once per process: a listing's bytes are
+    named by the directory's oid, so the same oid is the same checked bytes (the checkout
+    lists what it needs, then restores). Iterate with `iter_listing(..., checked=True)`."""
+    data = _CHECKED.get(art.oid)
+    if data is None or data.count(b"\n") != art.files:
+        data = verified_listing(read, art)
+        for _ in iter_listing(data, listing_path(art.path)):
+            pass  # a bad line is refused before anything is written
+        while _CHECKED and sum(map(len, _CHECKED.values())) + len(data) > _CHECKED_BYTES:
+            _CHECKED.pop(next(iter(_CHECKED)))
+        _CHECKED[art.oid] = data
+    return data
+
+
+def listing(read: Reader, art: Artifact) -> Iterator[Entry]:
+    """The entries of a tracked directory's listing, checked, one at a time."""
+    return iter_listing(checked_listing(read, art), listing_path(art.path), checked=True)
+
+
+def _merge(wanted: Iterator[Entry], present: Iterator[Found]) -> Iterator[Pair]:
+    """Pair a listing's entries with the files there, both in path order."""
+    e = next(wanted, None)
+    f = next(present, None)
+    while e is not None or f is not None:
+        if f is None or (e is not None and e.relpath < f.rel):
+            yield e, None
+            e = next(wanted, None)
+        elif e is None or f.rel < e.relpath:
+            yield None, f
+            f = next(present, None)
+        else:
+            yield e, f
+            e, f = next(wanted, None), next(present, None)
+
+
+def _folders(entries: Iterable[Entry]) -> set[str]:
+    """Every folder on the way to a listed file (a file found there is in the way, not extra)."""
+    out: set[str] = set()
+    for e in entries:
+        folder = e.relpath.rpartition("/")[0]
+        while folder and folder not in out:
+            out.add(folder)
+            folder = folder.rpartition("/")[0]
+    return out
 
 
 def _absent(path: Path) -> bool:
@@ -294,16 +354,22 @@ def needed_objects(
     manifest: Manifest, read: Reader, paths: Iterable[str] | None = None
 ) -> dict[Oid, str]:
     """Every object the work tree needs for `manifest` (oid -> one path that uses it)."""
+    return dict(iter_needed(manifest, read, paths))
+
+
+def iter_needed(
+    manifest: Manifest, read: Reader, paths: Iterable[str] | None = None
+) -> Iterator[tuple[Oid, str]]:
+    """(oid, one path that uses it) for every file the work tree needs for `manifest`, one at a
+    time (an oid may come more than once)."""
     selected = (
         manifest.artifacts.values()
         if paths is None
         else [manifest.artifacts[p] for p in paths if p in manifest.artifacts]
     )
-    out: dict[Oid, str] = {}
     for art in selected:
         if art.is_dir:
             for e in listing(read, art):
-                out.setdefault(e.oid, f"{art.path}/{e.relpath}")
+                yield e.oid, f"{art.path}/{e.relpath}"
         else:
-            out.setdefault(art.oid, art.path)
-    return out
+            yield art.oid, art.path

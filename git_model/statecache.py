@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,6 +36,8 @@ CREATE TABLE IF NOT EXISTS files (
 
 Key = tuple[int, int, int, int]
 RACY_NS = 100_000_000  # 10× the coarsest sub-second timestamp tick in use (exFAT: 10 ms)
+FLUSH_EVERY = 4096  # pending records written out at most this many at a time (flat memory)
+Known = dict[str, tuple[Key, Oid, int]]  # absolute path -> (stat key, oid, hashed_ns)
 
 
 def stat_key(st: os.stat_result) -> Key:
@@ -58,8 +61,9 @@ class StateCache:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(_SCHEMA)
         self._pending: list[tuple[str, int, int, int, int, str, int]] = []
+        self._owner = threading.get_ident()  # sqlite connections stay in their thread
 
-    def lookup_many(self, prefix: str) -> dict[str, tuple[Key, Oid, int]]:
+    def lookup_many(self, prefix: str) -> Known:
         """Every entry at or under the absolute path `prefix`, in one query."""
         rows = self._db.execute(
             "SELECT path, size, mtime_ns, ino, ctime_ns, oid, hashed_ns FROM files "
@@ -68,7 +72,17 @@ class StateCache:
         ).fetchall()
         return self._entries(rows)
 
-    def lookup(self, paths: list[str]) -> dict[str, tuple[Key, Oid, int]]:
+    def lookup_range(self, first: str, last: str) -> Known:
+        """Every entry whose absolute path sorts from `first` to `last`, in one query: a
+        chunk of a directory walked in order costs one index range scan."""
+        rows = self._db.execute(
+            "SELECT path, size, mtime_ns, ino, ctime_ns, oid, hashed_ns FROM files "
+            "WHERE path >= ? AND path <= ?",
+            (first, last),
+        ).fetchall()
+        return self._entries(rows)
+
+    def lookup(self, paths: list[str]) -> Known:
         """The entries of exactly these absolute paths (a few queries, whatever is around)."""
         out = {}
         for start in range(0, len(paths), 500):
@@ -82,9 +96,7 @@ class StateCache:
         return out
 
     @staticmethod
-    def _entries(
-        rows: list[tuple[str, int, int, int, int, str, int]],
-    ) -> dict[str, tuple[Key, Oid, int]]:
+    def _entries(rows: list[tuple[str, int, int, int, int, str, int]]) -> Known:
         out = {}
         for path, size, mtime, ino, ctime, oid, hashed in rows:
             try:
@@ -96,12 +108,17 @@ class StateCache:
     @staticmethod
     def trusted(entry: tuple[Key, Oid, int] | None, st: os.stat_result) -> Oid | None:
         """The cached oid if the entry matches `st` and is not racy."""
+        return StateCache.trusted_key(entry, stat_key(st))
+
+    @staticmethod
+    def trusted_key(entry: tuple[Key, Oid, int] | None, key: Key) -> Oid | None:
+        """`trusted` for a file whose stat key (size, mtime_ns, inode, ctime_ns) is `key`."""
         if entry is None:
             return None
-        key, oid, hashed_ns = entry
-        if key != stat_key(st):
+        known, oid, hashed_ns = entry
+        if known != key:
             return None
-        mtime = st.st_mtime_ns
+        mtime = key[1]
         if mtime % 1_000_000_000 == 0:  # whole seconds: a coarse file system
             if mtime // 1_000_000_000 >= hashed_ns // 1_000_000_000:
                 return None  # racy: modified in the same second the hash was taken
@@ -115,7 +132,14 @@ class StateCache:
     def record(
         self, path: Path, st: os.stat_result, oid: Oid, hashed_ns: int | None = None
     ) -> None:
-        self._pending.append((str(path), *stat_key(st), str(oid), hashed_ns or time.time_ns()))
+        self.record_key(str(path), stat_key(st), oid, hashed_ns)
+
+    def record_key(self, path: str, key: Key, oid: Oid, hashed_ns: int | None = None) -> None:
+        """Remember that the file at `path` with stat key `key` holds `oid`. Written out in
+        batches (any thread may record; the owning thread writes)."""
+        self._pending.append((path, *key, str(oid), hashed_ns or time.time_ns()))
+        if len(self._pending) >= FLUSH_EVERY and threading.get_ident() == self._owner:
+            self.flush()
 
     def forget(self, paths: Iterable[Path]) -> None:
         self.flush()
@@ -124,12 +148,12 @@ class StateCache:
     def flush(self) -> None:
         if not self._pending:
             return
+        pending, self._pending = self._pending, []
         with self._db:
             self._db.execute("BEGIN")
             self._db.executemany(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", self._pending
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", pending
             )
-        self._pending.clear()
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):  # losing entries only costs a re-hash

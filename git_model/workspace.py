@@ -3,36 +3,62 @@
 `scan` answers "what bytes does this artifact hold right now?" using the stat cache so that an
 unchanged file is never read, and hashing the rest in parallel (hashlib releases the GIL).
 Putting back what should be is `restore.Restorer` (re-exported here).
+
+Memory stays flat however many files a directory holds: `walk` yields its files one at a time
+in listing order (folder by folder, no list of them all), and `scan` takes them a chunk at a
+time through the stat cache, the hashing and the cache, keeping only the listing it is writing
+(~100 bytes a file) and never a stat result, a `Path` or an entry per file.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .cache import Cache, disk_error, is_executable
 from .errors import GitModelError, UnsafePath
 from .hashing import Oid, hash_file
-from .manifest import Artifact, Entry, format_listing, listing_oid
-from .parallel import default_jobs, map_batched
+from .manifest import Artifact, listing_line, listing_oid
+from .parallel import chunked, default_jobs, map_batched
 from .paths import check_relpath
-from .restore import Restorer, RestoreReport, is_temp_name, needed_objects
-from .statecache import StateCache
+from .restore import Restorer, RestoreReport, is_temp_name, iter_needed, needed_objects
+from .statecache import Key, Known, StateCache, stat_key
 
 __all__ = [
+    "Found",
     "Progress",
     "RestoreReport",
     "Restorer",
     "Scanned",
     "Workspace",
     "default_jobs",
+    "iter_needed",
     "needed_objects",
 ]
 
 Progress = Callable[[int], None]  # called with a number of bytes just processed
+
+
+class Found(NamedTuple):
+    """A file of a tracked directory as `walk` finds it (a plain tuple: small)."""
+
+    rel: str  # relative to the directory
+    path: str  # absolute
+    key: Key  # (size, mtime_ns, inode, ctime_ns), as the stat cache keys it
+    mode: int
+
+    @property
+    def size(self) -> int:
+        return self.key[0]
+
+    @property
+    def executable(self) -> bool:
+        return bool(self.mode & stat.S_IXUSR)
 
 
 @dataclass
@@ -40,8 +66,7 @@ class Scanned:
     """An artifact as it is in the work tree now."""
 
     artifact: Artifact
-    entries: list[Entry] | None = None  # for directories
-    listing: bytes | None = None
+    listing: bytes | None = None  # for directories
 
 
 class Workspace:
@@ -62,21 +87,17 @@ class Workspace:
     # -- hashing -------------------------------------------------------------------------------
 
     def hash_paths(
-        self,
-        files: list[tuple[Path, os.stat_result]],
-        *,
-        store: bool,
-        known: dict[str, tuple[tuple[int, int, int, int], Oid, int]] | None = None,
+        self, files: Sequence[tuple[str, Key]], *, store: bool, known: Known | None = None
     ) -> list[Oid]:
-        """The oid of each file, from the stat cache where it can be trusted; others hashed
-        in parallel (and stored in the cache when `store`)."""
+        """The oid of each file (absolute path, stat key), from the stat cache where it can be
+        trusted; others hashed in parallel (and stored in the cache when `store`)."""
         if known is None:
-            known = self.state.lookup([str(p) for p, _ in files])
+            known = self.state.lookup([p for p, _ in files])
         result: list[Oid | None] = [None] * len(files)
         todo: list[int] = []
-        trusted, has = StateCache.trusted, self.cache.has
-        for i, (path, st) in enumerate(files):
-            oid = trusted(known.get(str(path)), st)
+        trusted, has = StateCache.trusted_key, self.cache.has
+        for i, (path, key) in enumerate(files):
+            oid = trusted(known.get(path), key)
             if oid is not None and (not store or has(oid)):
                 result[i] = oid
             else:
@@ -84,12 +105,12 @@ class Workspace:
 
         def work(k: int) -> Oid:
             path = files[todo[k]][0]
-            oid, size = self.cache.store_file(path) if store else hash_file(path)
+            oid, size = self.cache.store_file(Path(path)) if store else hash_file(path)
             if self.progress:
                 self.progress(size)
             return oid
 
-        sizes = [files[i][1].st_size for i in todo]
+        sizes = [files[i][1][0] for i in todo]
         if store and len(todo) > 1:
             try:
                 with self.cache.batch():  # one flush to disk for all the small files
@@ -100,11 +121,16 @@ class Workspace:
             hashed = map_batched(work, sizes, self.jobs)
         for i, oid in zip(todo, hashed):
             result[i] = oid
-            path, st = files[i]
+            path, key = files[i]
             after = os.stat(path)
-            if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
-                self.state.record(path, st, oid)
+            if (after.st_size, after.st_mtime_ns) == key[:2]:
+                self.state.record_key(path, key, oid)
         return [oid for oid in result if oid is not None]
+
+    def hash_one(self, path: Path, st: os.stat_result, *, store: bool = False) -> Oid:
+        """`hash_paths` for one file."""
+        (oid,) = self.hash_paths([(str(path), stat_key(st))], store=store)
+        return oid
 
     def _stat_file(self, path: Path, rel: str) -> os.stat_result:
         st = os.lstat(path)
@@ -122,48 +148,67 @@ class Workspace:
             )
         return st
 
-    def walk(
-        self, relpath: str, strays: list[Path] | None = None
-    ) -> list[tuple[str, Path, os.stat_result]]:
-        """Every file under a tracked directory: (path relative to it, absolute path, stat).
+    def walk(self, relpath: str, strays: list[Path] | None = None) -> Iterator[Found]:
+        """Every file under a tracked directory, one at a time, in listing order (sorted by
+        relative path).
 
-        One `scandir` per folder and one `lstat` per file; sorted by relative path. Temp files
-        of an interrupted checkout are left out (and added to `strays` when given).
+        One `scandir` per folder, made when the walk reaches it, and one `lstat` per file: only
+        the names of the folders on the way down are held. Temp files of an interrupted checkout
+        are left out (and added to `strays` when given).
         """
-        base = self.root / relpath
-        out: list[tuple[str, Path, os.stat_result]] = []
-        stack = [("", str(base))]
+        stack = [
+            (
+                "",
+                str(self.root / relpath),
+                iter(self._folder(relpath, "", str(self.root / relpath))),
+            )
+        ]
         while stack:
-            prefix, folder = stack.pop()
-            try:
-                with os.scandir(folder) as it:
-                    entries = sorted(it, key=lambda e: e.name)
-            except OSError:
-                continue  # unreadable or gone, as os.walk treats it
-            for entry in entries:
-                name = entry.name
-                rel_in_dir = prefix + name
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((rel_in_dir + "/", entry.path))
-                    continue
-                if entry.is_symlink() and entry.is_dir():
-                    raise UnsafePath(
-                        f"{relpath}/{rel_in_dir} is a symlink to a directory; git-model will not "
-                        "follow it (copy the data in, or track its target instead)"
-                    )
+            prefix, folder, names = stack[-1]
+            for name in names:
+                if name.endswith("/"):  # a folder: its files come next, in order
+                    sub = prefix + name
+                    path = os.path.join(folder, name[:-1])
+                    stack.append((sub, path, iter(self._folder(relpath, sub, path))))
+                    break
+                path = os.path.join(folder, name)
                 if is_temp_name(name):
                     if strays is not None:
-                        strays.append(Path(entry.path))
+                        strays.append(Path(path))
                     continue
+                rel_in_dir = prefix + name
                 rel = f"{relpath}/{rel_in_dir}"
                 try:
                     check_relpath(rel_in_dir)
                 except UnsafePath as e:
                     raise UnsafePath(f"cannot track {rel}: {e}") from None
-                path = Path(entry.path)
-                out.append((rel_in_dir, path, self._stat_file(path, rel)))
-        out.sort(key=lambda t: t[0])
-        return out
+                st = self._stat_file(Path(path), rel)
+                yield Found(rel_in_dir, path, stat_key(st), st.st_mode)
+            else:
+                stack.pop()
+
+    @staticmethod
+    def _folder(relpath: str, prefix: str, folder: str) -> list[str]:
+        """The names in `folder`, sorted as their paths sort in a listing: a folder's name is
+        given with a '/' after it (its files' paths go on with one)."""
+        names = []
+        try:
+            with os.scandir(folder) as it:
+                for entry in it:
+                    if entry.is_dir(follow_symlinks=False):
+                        names.append(entry.name + "/")
+                        continue
+                    if entry.is_symlink() and entry.is_dir():
+                        raise UnsafePath(
+                            f"{relpath}/{prefix}{entry.name} is a symlink to a directory; "
+                            "git-model will not follow it (copy the data in, or track its "
+                            "target instead)"
+                        )
+                    names.append(entry.name)
+        except OSError:
+            return []  # unreadable or gone, as os.walk treats it
+        names.sort()
+        return names
 
     def scan(self, relpath: str, *, store: bool) -> Scanned | None:
         """The artifact at `relpath` as the work tree holds it now; None if it is missing."""
@@ -175,18 +220,25 @@ class Workspace:
         except NotADirectoryError:
             return None
         if stat.S_ISDIR(st.st_mode):
-            files = self.walk(relpath)
-            known = self.state.lookup_many(str(path))
-            oids = self.hash_paths([(p, s) for _, p, s in files], store=store, known=known)
-            entries = [
-                Entry(rel, oid, s.st_size, is_executable(s))
-                for (rel, _, s), oid in zip(files, oids)
-            ]
-            listing = format_listing(entries)
-            art = Artifact(
-                relpath, listing_oid(listing), sum(e.size for e in entries), len(entries)
-            )
-            return Scanned(art, entries, listing)
+            return self._scan_dir(relpath, store=store)
         st = self._stat_file(path, relpath)
-        (oid,) = self.hash_paths([(path, st)], store=store)
+        oid = self.hash_one(path, st, store=store)
         return Scanned(Artifact(relpath, oid, st.st_size, None, is_executable(st)))
+
+    def _scan_dir(self, relpath: str, *, store: bool) -> Scanned:
+        """A tracked directory, a chunk of files at a time: one stat-cache query, one parallel
+        hashing pass and one flush of the cache each; its listing written as it goes."""
+        listing = io.BytesIO()
+        files = size = 0
+        for chunk in chunked(self.walk(relpath)):
+            known = self.state.lookup_range(chunk[0].path, chunk[-1].path)
+            oids = self.hash_paths([(f.path, f.key) for f in chunk], store=store, known=known)
+            text = "".join(
+                listing_line(f.rel, oid, f.size, f.executable) for f, oid in zip(chunk, oids)
+            )
+            listing.write(text.encode("utf-8"))
+            files += len(chunk)
+            size += sum(f.size for f in chunk)
+            self.state.flush()
+        data = listing.getvalue()
+        return Scanned(Artifact(relpath, listing_oid(data), size, files), data)

@@ -8,7 +8,7 @@ from ..errors import GitModelError, UsageError
 from ..hashing import Oid
 from ..manifest import Manifest
 from ..paths import is_within, to_relpath
-from ..workspace import Progress, Restorer, RestoreReport, needed_objects
+from ..workspace import Progress, Restorer, RestoreReport, iter_needed
 from .context import Context
 
 Fetcher = Callable[[Context, dict[Oid, str]], None]
@@ -37,8 +37,11 @@ def checkout(
         read = ctx.reader(rev)
         selected = _selected(ctx, target, rev, paths, model)
         if fetch is not None:
-            needed = needed_objects(target, read, selected)
-            missing = {o: p for o, p in needed.items() if not ctx.cache.has(o)}
+            has = ctx.cache.has
+            missing: dict[Oid, str] = {}
+            for oid, path in iter_needed(target, read, selected):
+                if oid not in missing and not has(oid):
+                    missing[oid] = path
             if missing:
                 fetch(ctx, missing)
         restorer = Restorer(ctx.workspace(progress), ctx.settings.link_type)

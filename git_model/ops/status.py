@@ -1,12 +1,17 @@
-"""`git model status`: how each artifact in the work tree compares with the manifest."""
+"""`git model status`: how each artifact in the work tree compares with the manifest.
+
+A tracked directory's listing and the one its files give now are compared line by line, both
+in path order, so no entry of either is held (only the names that differ are kept).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import GitModelError
-from ..manifest import Artifact, read_listing
+from ..manifest import Artifact, Entry, iter_listing, listing_path, verified_listing
 from .context import Context
 
 UNCHANGED, MODIFIED, MISSING, NOT_IN_CACHE = "unchanged", "modified", "missing", "not in cache"
@@ -52,23 +57,50 @@ def status(ctx: Context) -> list[ArtifactStatus]:
             scanned = ws.scan(path, store=False)
         except GitModelError:
             scanned = None
-        entries = read_listing(read, art) if art.is_dir else None
-        oids = [e.oid for e in entries] if entries is not None else [art.oid]
-        st = ArtifactStatus(path, UNCHANGED, art, in_cache=all(ctx.cache.has(o) for o in oids))
+        recorded = verified_listing(read, art) if art.is_dir else None
+        if recorded is not None:
+            what = listing_path(path)
+            in_cache = all(ctx.cache.has(e.oid) for e in iter_listing(recorded, what))
+        else:
+            in_cache = ctx.cache.has(art.oid)
+        st = ArtifactStatus(path, UNCHANGED, art, in_cache=in_cache)
         if scanned is None:
             st.state = MISSING
         else:
             st.current_oid, st.current_size = scanned.artifact.oid, scanned.artifact.size
             if scanned.artifact.oid != art.oid or scanned.artifact.executable != art.executable:
                 st.state = MODIFIED
-                if entries is not None and scanned.entries is not None:
-                    old = {e.relpath: e for e in entries}
-                    new = {e.relpath: e for e in scanned.entries}
-                    st.added = sorted(new.keys() - old.keys())
-                    st.removed = sorted(old.keys() - new.keys())
-                    st.modified = sorted(p for p in old.keys() & new.keys() if old[p] != new[p])
+                if recorded is not None and scanned.listing is not None:
+                    old = iter_listing(recorded, listing_path(path), checked=True)
+                    new = iter_listing(scanned.listing, "the work tree", checked=True)
+                    for relpath, before, after in _changes(old, new):
+                        if before is None:
+                            st.added.append(relpath)
+                        elif after is None:
+                            st.removed.append(relpath)
+                        else:
+                            st.modified.append(relpath)
             elif not st.in_cache:
                 st.state = NOT_IN_CACHE
         out.append(st)
     ws.state.flush()
     return out
+
+
+def _changes(
+    old: Iterator[Entry], new: Iterator[Entry]
+) -> Iterator[tuple[str, Entry | None, Entry | None]]:
+    """(path, old entry, new entry) for every file that differs between two listings, each
+    in path order: None where a side does not have the file."""
+    a, b = next(old, None), next(new, None)
+    while a is not None or b is not None:
+        if a is not None and (b is None or a.relpath < b.relpath):
+            yield a.relpath, a, None
+            a = next(old, None)
+        elif b is not None and (a is None or b.relpath < a.relpath):
+            yield b.relpath, None, b
+            b = next(new, None)
+        elif a is not None and b is not None:
+            if a != b:
+                yield a.relpath, a, b
+            a, b = next(old, None), next(new, None)
