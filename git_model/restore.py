@@ -78,7 +78,7 @@ class Restorer:
     def root(self) -> Path:
         return self.ws.root
 
-    def _save(self, rel: str, path: Path, oid: Oid | None = None) -> None:
+    def _save(self, rel: str, path: str | Path, oid: Oid | None = None) -> None:
         """Keep the bytes of a work-tree file we are about to replace or remove.
 
         Bytes already in the cache are safe; others are stored and reported, so the message can
@@ -89,7 +89,7 @@ class Restorer:
                 oid = self.ws.hash_one(path, os.stat(path))
             if self.ws.cache.has(oid):
                 return
-            oid, _ = self.ws.cache.store_file(path)
+            oid, _ = self.ws.cache.store_file(Path(path))
         except OSError as e:
             raise disk_error(e, f"saving {rel} before replacing it") from e
         self.report.saved.append((rel, oid))
@@ -147,7 +147,7 @@ class Restorer:
                 path.unlink()
         elif path.is_dir():
             for found in self.ws.walk(rel):
-                self._save(f"{rel}/{found.rel}", Path(found.path))
+                self._save(f"{rel}/{found.rel}", found.path)
             shutil.rmtree(path)
 
     def restore_file(self, rel: str, oid: Oid, executable: bool) -> None:
@@ -168,12 +168,12 @@ class Restorer:
             self._put(rel, oid, executable)
 
     def _settle(
-        self, rel: str, path: Path, st_mode: int, current: Oid, oid: Oid, executable: bool
+        self, rel: str, path: str | Path, st_mode: int, current: Oid, oid: Oid, executable: bool
     ) -> bool:
         """For a file that holds `current`: fix its mode if it already holds `oid` (True), or
         keep its bytes and write `oid` (False: the caller writes)."""
         if current == oid:
-            if bool(st_mode & stat.S_IXUSR) != executable and not path.is_symlink():
+            if bool(st_mode & stat.S_IXUSR) != executable and not os.path.islink(path):
                 mode = st_mode | 0o111 if executable else st_mode & ~0o111
                 os.chmod(path, stat.S_IMODE(mode) & ~(0o022 if not executable else 0))
             self.report.unchanged += 1
@@ -212,9 +212,9 @@ class Restorer:
         bytes kept first), those that differ are written in parallel."""
         for e, found in chunk:
             if e is None and found is not None and found.rel not in folders:
-                if _absent(Path(found.path)):
+                if _absent(found.path):
                     continue  # under a folder that a file of the listing replaced
-                self._save(f"{top}/{found.rel}", Path(found.path))
+                self._save(f"{top}/{found.rel}", found.path)
                 os.unlink(found.path)
                 self.report.removed.append(f"{top}/{found.rel}")
         # what the files there hold now: from the stat cache, the rest hashed in parallel
@@ -231,7 +231,7 @@ class Restorer:
             rel = f"{top}/{e.relpath}"
             if found is not None:
                 now = next(current)
-                if self._settle(rel, Path(found.path), found.mode, now, e.oid, e.executable):
+                if self._settle(rel, found.path, found.mode, now, e.oid, e.executable):
                     continue
             elif was_dir and not _absent(path / e.relpath):
                 self.restore_file(rel, e.oid, e.executable)  # a folder or link stands there
@@ -272,7 +272,7 @@ class Restorer:
             return
         if path.is_dir():
             for found in self.ws.walk(art.path):
-                self._save(f"{art.path}/{found.rel}", Path(found.path))
+                self._save(f"{art.path}/{found.rel}", found.path)
             shutil.rmtree(path)
         elif path.exists():
             self._save(art.path, path)
@@ -333,7 +333,7 @@ def _folders(entries: Iterable[Entry]) -> set[str]:
     return out
 
 
-def _absent(path: Path) -> bool:
+def _absent(path: str | Path) -> bool:
     try:
         os.lstat(path)
     except FileNotFoundError:
@@ -354,14 +354,17 @@ def needed_objects(
     manifest: Manifest, read: Reader, paths: Iterable[str] | None = None
 ) -> dict[Oid, str]:
     """Every object the work tree needs for `manifest` (oid -> one path that uses it)."""
-    return dict(iter_needed(manifest, read, paths))
+    out: dict[Oid, str] = {}
+    for oid, path, _ in iter_needed(manifest, read, paths):
+        out.setdefault(oid, path)
+    return out
 
 
 def iter_needed(
     manifest: Manifest, read: Reader, paths: Iterable[str] | None = None
-) -> Iterator[tuple[Oid, str]]:
-    """(oid, one path that uses it) for every file the work tree needs for `manifest`, one at a
-    time (an oid may come more than once)."""
+) -> Iterator[tuple[Oid, str, int]]:
+    """(oid, path, size) of every file the work tree needs for `manifest` (of the artifacts at
+    `paths` when given), one at a time: an oid comes once for each file that holds it."""
     selected = (
         manifest.artifacts.values()
         if paths is None
@@ -370,6 +373,6 @@ def iter_needed(
     for art in selected:
         if art.is_dir:
             for e in listing(read, art):
-                yield e.oid, f"{art.path}/{e.relpath}"
+                yield e.oid, f"{art.path}/{e.relpath}", e.size
         else:
-            yield art.oid, art.path
+            yield art.oid, art.path, art.size

@@ -127,12 +127,12 @@ class Workspace:
                 self.state.record_key(path, key, oid)
         return [oid for oid in result if oid is not None]
 
-    def hash_one(self, path: Path, st: os.stat_result, *, store: bool = False) -> Oid:
+    def hash_one(self, path: str | Path, st: os.stat_result, *, store: bool = False) -> Oid:
         """`hash_paths` for one file."""
         (oid,) = self.hash_paths([(str(path), stat_key(st))], store=store)
         return oid
 
-    def _stat_file(self, path: Path, rel: str) -> os.stat_result:
+    def _stat_file(self, path: str | Path, rel: str) -> os.stat_result:
         st = os.lstat(path)
         if stat.S_ISLNK(st.st_mode):
             target = os.path.realpath(path)
@@ -182,7 +182,7 @@ class Workspace:
                     check_relpath(rel_in_dir)
                 except UnsafePath as e:
                     raise UnsafePath(f"cannot track {rel}: {e}") from None
-                st = self._stat_file(Path(path), rel)
+                st = self._stat_file(path, rel)
                 yield Found(rel_in_dir, path, stat_key(st), st.st_mode)
             else:
                 stack.pop()

@@ -28,6 +28,7 @@ from ..hashing import Oid
 from ..manifest import Manifest
 from ..ops.checkout import checkout
 from ..ops.context import Context
+from ..ops.reachable import ObjectRef
 from ..paths import GITMODEL_DIR
 from ..workspace import RestoreReport
 from . import open_context, say
@@ -38,7 +39,7 @@ def warn(error: Exception) -> None:
     say(f"warning: {error}")
 
 
-def fetch_missing(ctx: Context, missing: dict[Oid, str]) -> None:
+def fetch_missing(ctx: Context, missing: dict[Oid, ObjectRef]) -> None:
     """Fetch objects from the remote when the remotes support is there; never fail the hook."""
     try:
         transfer = importlib.import_module("git_model.ops.transfer")

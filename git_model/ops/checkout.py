@@ -6,12 +6,14 @@ from collections.abc import Callable
 
 from ..errors import GitModelError, UsageError
 from ..hashing import Oid
-from ..manifest import Manifest
+from ..manifest import Manifest, Reader
 from ..paths import is_within, to_relpath
 from ..workspace import Progress, Restorer, RestoreReport, iter_needed
 from .context import Context
+from .reachable import ObjectRef
 
-Fetcher = Callable[[Context, dict[Oid, str]], None]
+Fetcher = Callable[[Context, dict[Oid, ObjectRef]], None]  # fetch these into the cache
+FETCH_CHUNK = 10_000  # missing objects asked of a fetcher at a time (memory stays flat)
 
 
 def checkout(
@@ -37,13 +39,7 @@ def checkout(
         read = ctx.reader(rev)
         selected = _selected(ctx, target, rev, paths, model)
         if fetch is not None:
-            has = ctx.cache.has
-            missing: dict[Oid, str] = {}
-            for oid, path in iter_needed(target, read, selected):
-                if oid not in missing and not has(oid):
-                    missing[oid] = path
-            if missing:
-                fetch(ctx, missing)
+            _fetch_missing(ctx, target, read, selected, fetch)
         restorer = Restorer(ctx.workspace(progress), ctx.settings.link_type)
         for path in selected:
             restorer.restore(target.artifacts[path], read)
@@ -53,6 +49,26 @@ def checkout(
                     restorer.remove(art)
         ctx.state.flush()
     return restorer.report
+
+
+def _fetch_missing(
+    ctx: Context, target: Manifest, read: Reader, selected: list[str], fetch: Fetcher
+) -> None:
+    """Hand `fetch` the objects the restore needs that the cache lacks, FETCH_CHUNK at a time:
+    a pull into an empty cache never lists 100,000 objects at once."""
+    has = ctx.cache.has
+    missing: dict[Oid, ObjectRef] = {}
+    tried: set[Oid] = set()  # asked for and still missing: not asked again
+    for oid, path, size in iter_needed(target, read, selected):
+        if oid in missing or oid in tried or has(oid):
+            continue
+        missing[oid] = ObjectRef(path, size)
+        if len(missing) >= FETCH_CHUNK:
+            fetch(ctx, missing)
+            tried.update(o for o in missing if not has(o))
+            missing = {}
+    if missing:
+        fetch(ctx, missing)
 
 
 def _selected(

@@ -21,14 +21,16 @@ from ..manifest import (
     MANIFEST_PATH,
     FallbackReader,
     Reader,
+    iter_listing,
+    listing_path,
     parse_manifest,
-    read_listing,
+    verified_listing,
     worktree_reader,
 )
 from ..paths import GITMODEL_DIR
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObjectRef:
     path: str  # one path that uses the object (for messages)
     size: int
@@ -56,8 +58,10 @@ class ObjectWalk:
             if not art.is_dir:
                 self.objects.setdefault(art.oid, ObjectRef(art.path, art.size))
             elif art.oid not in self._dirs:
-                for e in read_listing(read, art):
-                    self.objects.setdefault(e.oid, ObjectRef(f"{art.path}/{e.relpath}", e.size))
+                data = verified_listing(read, art)
+                for e in iter_listing(data, listing_path(art.path)):  # one at a time
+                    if e.oid not in self.objects:
+                        self.objects[e.oid] = ObjectRef(f"{art.path}/{e.relpath}", e.size)
                 self._dirs.add(art.oid)
 
     def add_commit(self, commit: str) -> None:

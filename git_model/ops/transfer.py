@@ -267,26 +267,41 @@ def pull(
 ) -> tuple[TransferResult, RestoreReport]:
     """Fetch what the work tree's manifest needs, then restore it (git model checkout)."""
     spec = require(ctx.settings, remote)
-    holder: list[TransferResult] = []
+    result = TransferResult(spec.name, spec.url)
+    opened: list[Remote] = []
+    progress = _cumulative(meter)
 
-    def fetcher(ctx: Context, missing: dict[Oid, str]) -> None:
-        wanted = _with_sizes(ctx, missing)
-        holder.append(
-            _transfer(ctx, open_remote(spec), wanted, upload=False, jobs=jobs, meter=meter)
-        )
+    def fetcher(ctx: Context, missing: dict[Oid, ObjectRef]) -> None:
+        # checkout asks a chunk of objects at a time: one result, one remote, one progress bar
+        if not opened:
+            opened.append(open_remote(spec))
+        part = _transfer(ctx, opened[0], missing, upload=False, jobs=jobs, meter=progress)
+        result.wanted += part.wanted
+        result.present += part.present
+        result.moved += part.moved
+        result.bytes += part.bytes
+        result.missing += part.missing
+        result.failed += part.failed
 
     report = checkout(ctx, fetch=fetcher)
-    result = holder[0] if holder else TransferResult(spec.name, spec.url)
+    result.missing.sort()
+    result.failed.sort()
     _pull_notes(ctx, result)
     return result, report
 
 
-def _with_sizes(ctx: Context, missing: dict[Oid, str]) -> dict[Oid, ObjectRef]:
-    """The objects a checkout misses, with their sizes from the work tree's manifest: for the
-    progress bar, and so that a remote copy larger than its object is refused unread."""
-    sizes = ObjectWalk(ctx.repo)
-    sizes.add_manifest(ctx.reader(None), "the work tree's manifest")
-    return {o: sizes.objects.get(o, ObjectRef(p, 0)) for o, p in missing.items()}
+def _cumulative(meter: Meter | None) -> Meter | None:
+    """A meter for transfers run one after another: each start adds to the totals."""
+    if meter is None:
+        return None
+    done = [0, 0]
+
+    def start(total: int, count: int) -> None:
+        done[0] += total
+        done[1] += count
+        meter.start(done[0], done[1])
+
+    return Meter(start, meter.advance)
 
 
 def _pull_notes(ctx: Context, result: TransferResult) -> None:
@@ -296,7 +311,7 @@ def _pull_notes(ctx: Context, result: TransferResult) -> None:
         result.notes_error = str(e)
 
 
-def fetch_missing(ctx: Context, missing: dict[Oid, str]) -> None:
+def fetch_missing(ctx: Context, missing: dict[Oid, ObjectRef]) -> None:
     """For checkout and the hooks: fetch these objects from the default remote, if one is set.
 
     Never raises for what cannot be fetched (not on the remote, remote unreachable): the
@@ -307,9 +322,7 @@ def fetch_missing(ctx: Context, missing: dict[Oid, str]) -> None:
         spec = resolve(ctx.settings, None)
         if spec is None or not missing:
             return
-        _transfer(
-            ctx, open_remote(spec), _with_sizes(ctx, missing), upload=False, jobs=0, meter=None
-        )
+        _transfer(ctx, open_remote(spec), missing, upload=False, jobs=0, meter=None)
     except GitModelError:
         return
 
