@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -347,7 +348,19 @@ def artifact_rows(
             sec, "git model checkout (replaced: keeps it first)", modified.best, cpu=modified.cpu
         )
     peak = max(s.peak_kib for s in specs) / 1024
-    yield Row(sec, "peak memory of git model", peak, target="< 100 MiB", ok=peak < 100, unit="MiB")
+    # a child forked from this process starts from this process's high-water mark (Linux keeps
+    # the pre-exec one in ru_maxrss): a figure at that floor says only "no more than this"
+    floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    note = f"(floor: the bench's own {floor:.0f} MiB)" if peak <= floor else ""
+    yield Row(
+        sec,
+        "peak memory of git model",
+        peak,
+        target="< 100 MiB",
+        ok=peak < 100,
+        note=note,
+        unit="MiB",
+    )
 
 
 def lfs_rows(b: Bench, sec: str, source: Path, rel: str, label: str) -> Iterator[Row]:
@@ -759,7 +772,7 @@ def peak_run(b: Bench, cmd: list[str], cwd: Path) -> tuple[float, float, float]:
 @section("scale", default=False)
 def bench_scale(b: Bench) -> Iterator[Row]:
     """A directory of `--scale-files` files and a `--scale-gib` file through add, commit,
-    status, push, checkout and pull, once each: the peak memory of every step (git and every
+    status, push, checkout (of an emptied and of an unchanged work tree), gc and pull, once each: the peak memory of every step (git and every
     process under it) must stay flat, well under 100 MiB, whatever the sizes."""
     files, size = b.args.scale_files, int(b.args.scale_gib * GiB)
     label = f"{files:,} files + {size / GiB:g} GiB"
@@ -785,6 +798,8 @@ def bench_scale(b: Bench) -> Iterator[Row]:
         ("git model status", ["git", "model", "status"], None),
         ("git model push (directory remote)", ["git", "model", "push"], None),
         ("git model checkout (work tree emptied)", ["git", "model", "checkout"], empty_work_tree),
+        ("git model checkout (nothing to do)", ["git", "model", "checkout"], None),
+        ("git model gc (every object needed)", ["git", "model", "gc"], None),
         ("git model pull (cache and work tree emptied)", ["git", "model", "pull"], empty_cache_too),
     ]
     for what, cmd, setup in steps:

@@ -35,34 +35,40 @@ Row = tuple[str, int, int, int, int, int]  # relpath, size, mtime_ns, inode, cti
 
 def fingerprint(root: Path, relpath: str) -> str | None:
     """SHA-1 of the stat data of every file under `relpath` and the newest mtime (in ns) after
-    a colon; None for anything but a regular file or a directory of regular files."""
+    a colon; None for anything but a regular file or a directory of regular files. A directory
+    is hashed a folder at a time: memory does not grow with its number of files."""
     top = os.path.join(root, relpath)
     try:
         st = os.lstat(top)
     except OSError:
         return None
-    rows: list[Row] | None = None
+    digest = hashlib.sha1(usedforsecurity=False)
     if stat.S_ISREG(st.st_mode):
-        rows = [_row("", st)]
+        digest.update(marshal.dumps([_row("", st)]))
+        newest: int | None = st.st_mtime_ns
     elif stat.S_ISDIR(st.st_mode):
-        rows = _walk(top)
-    if rows is None:
+        newest = _walk(top, digest)
+    else:
         return None
-    newest = max((row[2] for row in rows), default=0)
-    return f"{hashlib.sha1(marshal.dumps(rows), usedforsecurity=False).hexdigest()}:{newest}"
+    if newest is None:
+        return None
+    return f"{digest.hexdigest()}:{newest}"
 
 
 def _row(rel: str, st: os.stat_result) -> Row:
     return (rel, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_mode & 0o111)
 
 
-def _walk(top: str) -> list[Row] | None:
-    rows = []
+def _walk(top: str, digest: Any) -> int | None:
+    """Feed each folder's rows to `digest`; the newest mtime, or None if a file is not a
+    regular file (or a folder cannot be read)."""
+    newest = 0
     lstat = os.lstat
     stack = [""]
     while stack:
         prefix = stack.pop()
         directory = os.path.join(top, prefix) if prefix else top
+        rows = []
         try:
             with os.scandir(directory) as it:
                 entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
@@ -76,9 +82,12 @@ def _walk(top: str) -> list[Row] | None:
                     if not stat.S_ISREG(st.st_mode):
                         return None
                     rows.append(_row(prefix + name, st))
+                    newest = max(newest, st.st_mtime_ns)
         except OSError:
             return None
-    return rows
+        if rows:
+            digest.update(marshal.dumps(rows))
+    return newest
 
 
 def trusted(stamp: Any, current: str | None) -> bool:
