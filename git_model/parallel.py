@@ -61,8 +61,9 @@ def map_batched(work: Callable[[int], T], sizes: Sequence[int], jobs: int) -> li
     return [result for group in done for result in group]
 
 
-def chunked(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
-    """`items` in lists of `size` (the last one shorter): a long stream a piece at a time."""
+def chunked(items: Iterable[T], size: int = 0) -> Iterator[list[T]]:
+    """`items` in lists of `size` (CHUNK by default; the last one shorter): a long stream a
+    piece at a time."""
     it = iter(items)
-    while chunk := list(itertools.islice(it, size)):
+    while chunk := list(itertools.islice(it, size or CHUNK)):
         yield chunk
