@@ -355,16 +355,18 @@ def needed_objects(
 ) -> dict[Oid, str]:
     """Every object the work tree needs for `manifest` (oid -> one path that uses it)."""
     out: dict[Oid, str] = {}
-    for oid, path, _ in iter_needed(manifest, read, paths):
-        out.setdefault(oid, path)
+    for oid, top, path, _ in iter_needed(manifest, read, paths):
+        if oid not in out:
+            out[oid] = f"{top}/{path}" if top else path
     return out
 
 
 def iter_needed(
     manifest: Manifest, read: Reader, paths: Iterable[str] | None = None
-) -> Iterator[tuple[Oid, str, int]]:
-    """(oid, path, size) of every file the work tree needs for `manifest` (of the artifacts at
-    `paths` when given), one at a time: an oid comes once for each file that holds it."""
+) -> Iterator[tuple[Oid, str, str, int]]:
+    """(oid, directory, path, size) of every file the work tree needs for `manifest` (of the
+    artifacts at `paths` when given), one at a time: an oid comes once for each file that holds
+    it. `path` is inside the tracked `directory` ("" for a file artifact)."""
     selected = (
         manifest.artifacts.values()
         if paths is None
@@ -373,6 +375,6 @@ def iter_needed(
     for art in selected:
         if art.is_dir:
             for e in listing(read, art):
-                yield e.oid, f"{art.path}/{e.relpath}", e.size
+                yield e.oid, art.path, e.relpath, e.size
         else:
-            yield art.oid, art.path, art.size
+            yield art.oid, "", art.path, art.size

@@ -182,7 +182,10 @@ class Workspace:
                     check_relpath(rel_in_dir)
                 except UnsafePath as e:
                     raise UnsafePath(f"cannot track {rel}: {e}") from None
-                st = self._stat_file(path, rel)
+                try:
+                    st = self._stat_file(path, rel)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue  # gone since its folder was read (a restore replaced the folder)
                 yield Found(rel_in_dir, path, stat_key(st), st.st_mode)
             else:
                 stack.pop()

@@ -59,10 +59,10 @@ def _fetch_missing(
     has = ctx.cache.has
     missing: dict[Oid, ObjectRef] = {}
     tried: set[Oid] = set()  # asked for and still missing: not asked again
-    for oid, path, size in iter_needed(target, read, selected):
+    for oid, top, path, size in iter_needed(target, read, selected):
         if oid in missing or oid in tried or has(oid):
             continue
-        missing[oid] = ObjectRef(path, size)
+        missing[oid] = ObjectRef(path, size, top)
         if len(missing) >= FETCH_CHUNK:
             fetch(ctx, missing)
             tried.update(o for o in missing if not has(o))

@@ -81,14 +81,16 @@ def _note_oids(ctx: Context) -> set[Oid]:
 
 
 def needed_objects(ctx: Context) -> set[Oid]:
-    walk = ObjectWalk(ctx.repo)
+    walk = ObjectWalk(ctx.repo, refs=False)
     heads = []
     for root, head in worktrees(ctx.repo):
         walk.add_worktree(root)
         if head and head.strip("0"):  # an unborn branch shows HEAD as zeros
             heads.append(head)
     walk.add_history(["--all", "--reflog", *heads])
-    return set(walk.objects) | _note_oids(ctx)
+    needed = set(walk.objects)
+    needed.update(_note_oids(ctx))
+    return needed
 
 
 def gc(

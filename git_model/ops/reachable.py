@@ -12,7 +12,6 @@ named by its oid, so each listing is read once however many commits share it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..git import Repo
@@ -30,17 +29,43 @@ from ..manifest import (
 from ..paths import GITMODEL_DIR
 
 
-@dataclass(frozen=True, slots=True)
 class ObjectRef:
-    path: str  # one path that uses the object (for messages)
-    size: int
+    """One file that uses an object (its path, for messages) and the object's size.
+
+    A file of a tracked directory keeps the directory and its path in it apart, joined only
+    when a message needs it: a walk of 100,000 files holds no joined copy of each path."""
+
+    __slots__ = ("_rel", "_top", "size")
+
+    def __init__(self, path: str, size: int, top: str = "") -> None:
+        self._rel, self.size, self._top = path, size, top
+
+    @property
+    def path(self) -> str:
+        return f"{self._top}/{self._rel}" if self._top else self._rel
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ObjectRef):
+            return NotImplemented
+        return (self.path, self.size) == (other.path, other.size)
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.size))
+
+    def __repr__(self) -> str:
+        return f"ObjectRef({self.path!r}, {self.size})"
+
+
+UNNAMED = ObjectRef("", 0)  # what a walk that only needs the oids (gc) records for each
 
 
 class ObjectWalk:
-    """Collects the objects that manifests need: `objects` maps oid -> ObjectRef."""
+    """Collects the objects that manifests need: `objects` maps oid -> ObjectRef (UNNAMED for
+    all of them with `refs=False`: a set of oids at the cost of a set)."""
 
-    def __init__(self, repo: Repo) -> None:
+    def __init__(self, repo: Repo, *, refs: bool = True) -> None:
         self.repo = repo
+        self.refs = refs
         self.objects: dict[Oid, ObjectRef] = {}
         self._manifests: set[Oid] = set()
         self._dirs: set[Oid] = set()
@@ -54,14 +79,15 @@ class ObjectWalk:
             return
         self._manifests.add(key)
         manifest = parse_manifest(data, what)
+        objects, refs = self.objects, self.refs
         for art in manifest.artifacts.values():
             if not art.is_dir:
-                self.objects.setdefault(art.oid, ObjectRef(art.path, art.size))
+                objects.setdefault(art.oid, ObjectRef(art.path, art.size) if refs else UNNAMED)
             elif art.oid not in self._dirs:
                 data = verified_listing(read, art)
                 for e in iter_listing(data, listing_path(art.path)):  # one at a time
-                    if e.oid not in self.objects:
-                        self.objects[e.oid] = ObjectRef(f"{art.path}/{e.relpath}", e.size)
+                    if e.oid not in objects:
+                        objects[e.oid] = ObjectRef(e.relpath, e.size, art.path) if refs else UNNAMED
                 self._dirs.add(art.oid)
 
     def add_commit(self, commit: str) -> None:
