@@ -21,15 +21,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .copying import (
-    REMOVE_LATER,
     SMALL_FILE,
     copy_and_hash,
     copy_and_hash_fd,
     copy_range,
-    exchange,
     give_name,
-    open_unnamed,
-    remove_later,
+    new_file_beside,
+    put_in_place,
     syncfs,
     temp_name,
     watch_size,
@@ -360,9 +358,9 @@ class Cache:
         """Copy the open object `src` into a new file beside `dest`, verify it, then put it
         in place: an unnamed file given its name (where the system has them), else a temp
         file renamed over `dest`; a large file replacing another is swapped in."""
-        where, name = os.path.split(dest)
+        name = os.path.basename(dest)
         mode = 0o777 if executable else 0o666  # less the umask, as git does
-        fd, tmp = self._new_file(where, dest, mode)
+        fd, tmp = new_file_beside(dest, mode)
         size = os.fstat(src).st_size
         try:
             # no fsync: the work tree is never the only copy (the cache object is durable),
@@ -393,35 +391,7 @@ class Cache:
             raise
         finally:
             os.close(fd)
-        if size > SMALL_FILE and exchange(tmp, dest):  # `tmp` now names the replaced file
-            try:
-                old = os.lstat(tmp)
-                if stat.S_ISREG(old.st_mode) and old.st_size >= REMOVE_LATER:
-                    remove_later(tmp)
-                else:
-                    os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            return
-        os.replace(tmp, dest)
-
-    @staticmethod
-    def _new_file(where: str, dest: str, mode: int) -> tuple[int, str | None]:
-        """A new file in `where` open for writing: (fd, None) when unnamed, else (fd, its
-        temp name). The folder is made if it is missing."""
-        for _ in range(100):
-            try:
-                fd = open_unnamed(where, mode)
-                if fd is not None:
-                    return fd, None
-                tmp = temp_name(dest)
-                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-                return os.open(tmp, flags, mode), tmp
-            except FileNotFoundError:  # a new folder: made when its first file is written
-                os.makedirs(where, exist_ok=True)
-            except FileExistsError:  # that temp name is taken: draw another
-                continue
-        raise FileExistsError(errno.EEXIST, "no free temp name", where)
+        put_in_place(tmp, dest, large=size > SMALL_FILE)
 
 
 def is_executable(st: os.stat_result) -> bool:

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -273,3 +274,38 @@ def temp_name(dest: str) -> str:
     (`.NAME.XXXXXXXX.gitmodel`, see `restore.is_temp_name`)."""
     where, name = os.path.split(dest)
     return os.path.join(where, f".{name}.{os.urandom(4).hex()}.gitmodel")
+
+
+def new_file_beside(dest: str, mode: int) -> tuple[int, str | None]:
+    """A new file in the folder of `dest`, open for writing: (fd, None) when it is unnamed
+    (see `open_unnamed`), else (fd, its temp name). The folder is made if it is missing."""
+    where = os.path.dirname(dest)
+    for _ in range(100):
+        try:
+            fd = open_unnamed(where, mode)
+            if fd is not None:
+                return fd, None
+            tmp = temp_name(dest)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            return os.open(tmp, flags, mode), tmp
+        except FileNotFoundError:  # a new folder: made when its first file is written
+            os.makedirs(where, exist_ok=True)
+        except FileExistsError:  # that temp name is taken: draw another
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temp name", where)
+
+
+def put_in_place(tmp: str, dest: str, *, large: bool) -> None:
+    """Move the finished file `tmp` to `dest` atomically. A large one is swapped with what
+    `dest` holds (see `exchange`) and the old file removed, later when it is large too."""
+    if large and exchange(tmp, dest):  # `tmp` now names the replaced file
+        try:
+            old = os.lstat(tmp)
+            if stat.S_ISREG(old.st_mode) and old.st_size >= REMOVE_LATER:
+                remove_later(tmp)
+            else:
+                os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        return
+    os.replace(tmp, dest)
