@@ -20,6 +20,7 @@ from ..cache import disk_error
 from ..copying import SMALL_FILE
 from ..errors import DiskFull, GitModelError, UsageError
 from ..hashing import Oid, hash_bytes
+from ..parallel import batches
 from ..remotes import Remote
 from ..workspace import RestoreReport
 from . import notes_sync
@@ -102,15 +103,32 @@ def _run(
     work: Callable[[Oid], int],
     jobs: int,
     on_done: Callable[[Oid, int | BaseException], None],
+    sizes: dict[Oid, int] | None = None,
 ) -> None:
-    """Run `work` over `items` in a pool. Ctrl-C cancels what has not started; what has
-    started finishes, or leaves at most a temp file behind."""
-    pool = ThreadPoolExecutor(max(1, min(jobs, len(items) or 1)))
+    """Run `work` over `items` in a pool, small objects handed over in groups (one hand-over
+    costs more than copying 4 KiB; see parallel.batches). Ctrl-C cancels what has not started;
+    what has started finishes, or leaves at most a temp file behind."""
+    groups = (
+        batches([sizes.get(o, 1 << 30) for o in items])
+        if sizes
+        else [[i] for i in range(len(items))]
+    )
+
+    def run(group: list[int]) -> list[tuple[Oid, int | BaseException]]:
+        out: list[tuple[Oid, int | BaseException]] = []
+        for i in group:
+            try:
+                out.append((items[i], work(items[i])))
+            except Exception as e:  # reported per object by on_done
+                out.append((items[i], e))
+        return out
+
+    pool = ThreadPoolExecutor(max(1, min(jobs, len(groups) or 1)))
     try:
-        futures = {pool.submit(work, oid): oid for oid in items}
+        futures = [pool.submit(run, group) for group in groups]
         for fut in as_completed(futures):
-            exc = fut.exception()
-            on_done(futures[fut], exc if exc is not None else fut.result())
+            for oid, outcome in fut.result():
+                on_done(oid, outcome)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -211,10 +229,10 @@ def _transfer(
         for chunk in _batches(todo, {o: wanted[o].size for o in todo}):
             if not upload:
                 with ctx.cache.batch():
-                    _run(chunk, work, jobs, done)
+                    _run(chunk, work, jobs, done, sizes)
                 continue
             with remote.batch() as late:
-                _run(chunk, work, jobs, done)
+                _run(chunk, work, jobs, done, sizes)
             for oid, size, message in late:  # written, but could not take its name
                 result.moved.remove(oid)
                 result.bytes -= size

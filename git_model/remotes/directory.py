@@ -18,12 +18,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..copying import copy_and_hash, syncfs, watch_size
+from ..copying import copy_and_hash, syncfs, watch_size, write_all
 from ..errors import CorruptObject
 from ..hashing import Oid
 from . import crashpoint
@@ -52,24 +51,26 @@ class DirectoryWriter:
         fd, tmp = self._temp(oid)
         try:
             try:
-                with open(src, "rb") as f:
-                    size = os.fstat(f.fileno()).st_size
+                src_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    size = os.fstat(src_fd).st_size
                     if size <= SMALL:  # one read: cheaper than a copy thread per file
-                        data = f.read()
+                        data = os.read(src_fd, SMALL + 1)
+                        size = len(data)
                         got = Oid(hashlib.sha256(data).hexdigest())
-                        with open(fd, "wb", closefd=False) as out:
-                            out.write(data)
+                        write_all(fd, data)
                         synced = False
                     else:  # the copy thread also flushes, alongside the hash
                         with watch_size(fd, advance):
                             got, size = copy_and_hash(src, fd, sync=True)
                         advance, synced = None, True  # reported as it went
+                finally:
+                    os.close(src_fd)
                 if got != oid:
                     raise CorruptObject(f"object {oid.short} does not hash to its name")
                 defer = self._pending is not None and not synced
                 if not synced and not defer:
                     os.fsync(fd)
-                os.fchmod(fd, 0o444)
             finally:
                 os.close(fd)
             if defer and self._pending is not None:
@@ -134,7 +135,11 @@ class DirectoryWriter:
             os.makedirs(self.tmp, exist_ok=True)
             _sweep_stale(self.tmp)
             self._tmp_ready = True
-        return tempfile.mkstemp(dir=self.tmp, prefix=f"{oid[:12]}.")
+        while True:  # created read-only: the fd still writes, and no chmod is needed later
+            tmp = f"{self.tmp}/{oid[:12]}.{os.urandom(4).hex()}"
+            with contextlib.suppress(FileExistsError):
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+                return os.open(tmp, flags, 0o444), tmp
 
     def _rename(self, tmp: str, dest: str) -> None:
         crashpoint.before_visible()
