@@ -133,21 +133,21 @@ def _run(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _batches(todo: list[Oid], sizes: dict[Oid, int]) -> Iterator[list[Oid]]:
+def _batches(todo: list[Oid], wanted: dict[Oid, ObjectRef]) -> Iterator[list[Oid]]:
     """`todo` in runs that each share one flush to disk: every large object in the first run
     (each is flushed on its own anyway, and the small ones fill the pool beside them), small
     ones at most BATCH_OBJECTS and about BATCH_BYTES to a run."""
-    chunk = [o for o in todo if sizes[o] > SMALL_FILE]
+    chunk = [o for o in todo if wanted[o].size > SMALL_FILE]
     count = total = 0
     for oid in todo:
-        if sizes[oid] > SMALL_FILE:
+        if wanted[oid].size > SMALL_FILE:
             continue
-        if count >= BATCH_OBJECTS or total + sizes[oid] > BATCH_BYTES:
+        if count >= BATCH_OBJECTS or total + wanted[oid].size > BATCH_BYTES:
             yield chunk
             chunk, count, total = [], 0, 0
         chunk.append(oid)
         count += 1
-        total += sizes[oid]
+        total += wanted[oid].size
     if chunk:
         yield chunk
 
@@ -226,7 +226,7 @@ def _transfer(
     # a transfer is killed: a batch is bounded, so a rerun has little to send again)
     where = f"writing objects to remote {remote.label}" if upload else "storing objects"
     try:
-        for chunk in _batches(todo, {o: wanted[o].size for o in todo}):
+        for chunk in _batches(todo, wanted):  # (no second dict of sizes: 100,000 objects)
             if not upload:
                 with ctx.cache.batch():
                     _run(chunk, work, jobs, done, sizes)
