@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .errors import GitError, NotARepository
 
+_LOCKED = re.compile(r"Unable to create '([^']+\.lock)': File exists")
 _started: dict[tuple[tuple[str, ...], str], subprocess.Popen[bytes]] = {}
 
 
@@ -70,10 +72,22 @@ def run_git(
     except FileNotFoundError as e:
         raise GitError("git is not installed or not on PATH; install git and retry") from e
     if check and proc.returncode != 0:
-        msg = proc.stderr.decode(errors="replace").strip().splitlines()
-        detail = msg[-1] if msg else f"exit {proc.returncode}"
-        raise GitError(f"git {' '.join(args[:2])} failed: {detail}")
+        raise GitError(f"git {' '.join(args[:2])} failed: {_detail(proc)}")
     return proc
+
+
+def _detail(proc: subprocess.CompletedProcess[bytes]) -> str:
+    """The line of git's complaint that says what is wrong; for a lock file left by a git
+    that was killed, which file, and what to do about it."""
+    text = proc.stderr.decode(errors="replace")
+    locked = _LOCKED.search(text)
+    if locked:
+        return (
+            f"{locked.group(1)} exists (a git process still running, or one killed while "
+            "holding it): if no git is running, delete that file and rerun"
+        )
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else f"exit {proc.returncode}"
 
 
 class Repo:
