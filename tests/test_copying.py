@@ -83,7 +83,7 @@ def test_corrupt_object_never_reaches_the_work_tree(
         oid = stored(cache, data)
         obj = cache.path(oid)
         obj.chmod(0o644)
-        obj.write_bytes(data[:-1] + b"!")  # rotten in place
+        obj.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit rotten, in place
         with pytest.raises(CorruptObject):
             cache.materialize(oid, work / "model.bin")
         assert not obj.exists()  # quarantined
