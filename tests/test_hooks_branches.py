@@ -273,3 +273,24 @@ def test_checkout_of_a_commit_from_before_git_model(sh: Shell) -> None:
     assert not (sh.cwd / "model.bin").exists() and not (sh.cwd / ".gitmodel").exists()
     sh.git("checkout", "-q", "main")
     assert sh.read("model.bin") == b"weights"
+
+
+def test_a_switch_leaves_artifacts_the_two_commits_share_as_they_are(repo: Shell) -> None:
+    # as git carries a local edit of a file that does not differ between the two commits
+    start(repo)
+    repo.git("switch", "-q", "-c", "b")
+    repo.write("model.bin", b"weights b")
+    commit_all(repo, "b")
+    repo.write("other.bin", b"my local edit")  # other.bin is the same on both branches
+    repo.write("data/f1.csv", "edited\n")
+    (repo.cwd / "data/f3.csv").unlink()
+    repo.git("switch", "-q", "main")
+    assert repo.read("model.bin") == b"weights v1"  # differs: restored
+    assert repo.read("other.bin") == b"my local edit"  # shared: left alone
+    assert repo.read("data/f1.csv") == b"edited\n" and not (repo.cwd / "data/f3.csv").exists()
+    (repo.cwd / "other.bin").unlink()  # shared but missing: put back
+    repo.git("switch", "-q", "b")
+    assert repo.read("other.bin") == b"other v1" and repo.read("model.bin") == b"weights b"
+    status = json.loads(repo.model("status", "--json").stdout)
+    states = {a["path"]: a["state"] for a in status["artifacts"]}
+    assert states["data"] == "modified" and states["other.bin"] == "unchanged"
