@@ -25,6 +25,7 @@ from .copying import (
     copy_and_hash,
     copy_and_hash_fd,
     copy_range,
+    fsync_path,
     give_name,
     new_file_beside,
     put_in_place,
@@ -153,11 +154,7 @@ class Cache:
             yield
             if pending and not syncfs(self.tmp):
                 for tmp, _ in pending:
-                    fd = os.open(tmp, os.O_RDONLY)
-                    try:
-                        os.fsync(fd)
-                    finally:
-                        os.close(fd)
+                    fsync_path(tmp)
             while pending:
                 self._place(*pending.pop())
         finally:
@@ -202,6 +199,32 @@ class Cache:
             raise disk_error(e, f"storing {src} in the cache") from e
         return oid, size
 
+    @contextlib.contextmanager
+    def _incoming(self, expected: Oid) -> Iterator[tuple[int, str]]:
+        """A temp file for bytes arriving as `expected`, open for writing; removed if the
+        body raises. A full disk, on opening or inside, is a `DiskFull`."""
+        try:
+            fd, tmp = self._tempfile()
+        except OSError as e:
+            raise disk_error(e, _storing(expected)) from e
+        try:
+            yield fd, tmp
+        except BaseException as e:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise disk_error(e, _storing(expected)) from e
+            raise
+
+    def _keep_incoming(self, fd: int, tmp: str, expected: Oid, size: int, synced: bool) -> int:
+        """Make the verified temp file of `_incoming` the object `expected`."""
+        try:
+            self._commit(fd, tmp, expected, synced=synced, size=size)
+        except OSError as e:
+            raise disk_error(e, _storing(expected)) from e
+        return size
+
     def store_stream(
         self, stream: BinaryIO, expected: Oid, expected_size: int | None = None
     ) -> int:
@@ -211,12 +234,7 @@ class Cache:
         the object has (a padded file, an endless stream) is refused at once, before it can
         fill the disk. A full disk is a `DiskFull`; errors reading the stream pass through.
         """
-        doing = f"storing object {expected.short} in the cache"
-        try:
-            fd, tmp = self._tempfile()
-        except OSError as e:
-            raise disk_error(e, doing) from e
-        try:
+        with self._incoming(expected) as (fd, tmp):
             digest = hashlib.sha256()
             size = 0
             limit = None if expected_size is None else expected_size + 1
@@ -229,27 +247,15 @@ class Cache:
                 try:
                     write_all(fd, chunk)
                 except OSError as e:
-                    raise disk_error(e, doing) from e
+                    raise disk_error(e, _storing(expected)) from e
             if expected_size is not None and size > expected_size:
                 raise OversizedObject(
                     f"object {expected.short} arrived with more than its {expected_size} bytes; "
                     "it was refused"
                 )
             if digest.hexdigest() != expected:
-                raise CorruptObject(
-                    f"object {expected.short} arrived as other bytes (sha256 {digest.hexdigest()[:12]}); "
-                    "it was refused; push it again from a clone that has good bytes"
-                )
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        try:
-            self._commit(fd, tmp, expected, size=size)
-        except OSError as e:
-            raise disk_error(e, doing) from e
-        return size
+                raise _refused(expected, digest.hexdigest())
+        return self._keep_incoming(fd, tmp, expected, size, synced=False)
 
     def store_copy(
         self, src: Path, expected: Oid, progress: Callable[[int], None] | None = None
@@ -257,30 +263,12 @@ class Cache:
         """Store a file from a local-directory remote: a kernel copy hashed alongside (about
         max(copy, hash) instead of their sum), refused unless it hashes to `expected`. A full
         disk is a `DiskFull`."""
-        doing = f"storing object {expected.short} in the cache"
-        try:
-            fd, tmp = self._tempfile()
-        except OSError as e:
-            raise disk_error(e, doing) from e
-        try:
+        with self._incoming(expected) as (fd, tmp):
             with watch_size(fd, progress):
                 got, size = copy_and_hash(src, fd, sync=True)  # the flush overlaps the hash
             if got != expected:
-                raise CorruptObject(
-                    f"object {expected.short} arrived as other bytes (sha256 {got[:12]}); it was refused"
-                )
-        except BaseException as e:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise disk_error(e, doing) from e
-            raise
-        try:
-            self._commit(fd, tmp, expected, synced=True, size=size)
-        except OSError as e:
-            raise disk_error(e, doing) from e
-        return size
+                raise _refused(expected, got)
+        return self._keep_incoming(fd, tmp, expected, size, synced=True)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -392,6 +380,17 @@ class Cache:
         finally:
             os.close(fd)
         put_in_place(tmp, dest, large=size > SMALL_FILE)
+
+
+def _storing(oid: Oid) -> str:
+    return f"storing object {oid.short} in the cache"
+
+
+def _refused(expected: Oid, got: str) -> CorruptObject:
+    return CorruptObject(
+        f"object {expected.short} arrived as other bytes (sha256 {got[:12]}); it was refused; "
+        "push it again from a clone that has good bytes"
+    )
 
 
 def is_executable(st: os.stat_result) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import os
 import stat
@@ -20,6 +21,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from .hashing import CHUNK, Oid, hash_stream
 
@@ -54,18 +56,45 @@ def copy_range(src: int, dst: int, *, write_back: bool = False) -> None:
             view, done = view[n:], done + n
 
 
-def _write_back_starter() -> Callable[[int, int, int], None] | None:
-    """`start(fd, offset, length)`: begin writing that range to disk without waiting for it
-    and without dropping it from the page cache (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`:
-    the bytes just fetched stay cached for the checkout that reads them next). None elsewhere."""
+@functools.cache
+def _linux_call(name: str) -> Any:
+    """The C library's `name` (errno kept), looked up once; None off Linux or where the C
+    library lacks it (glibc older than the call, musl). ctypes is imported only here."""
     if not sys.platform.startswith("linux"):
         return None
     import ctypes
 
     try:
-        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+        return getattr(ctypes.CDLL(None, use_errno=True), name)
     except (AttributeError, OSError):
         return None
+
+
+def _last_error(path: str | Path) -> OSError:
+    import ctypes
+
+    err = ctypes.get_errno()
+    return OSError(err, os.strerror(err), os.fspath(path))
+
+
+def fsync_path(path: str | Path) -> None:
+    """fsync the file or folder at `path`."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_back_starter() -> Callable[[int, int, int], None] | None:
+    """`start(fd, offset, length)`: begin writing that range to disk without waiting for it
+    and without dropping it from the page cache (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`:
+    the bytes just fetched stay cached for the checkout that reads them next). None elsewhere."""
+    call = _linux_call("sync_file_range")
+    if call is None:
+        return None
+    import ctypes
+
     call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
     sync_file_range_write = 2
 
@@ -163,21 +192,15 @@ def watch_size(fd: int, progress: Callable[[int], None] | None) -> Iterator[None
                 progress(size - seen)
 
 
-def syncfs(folder: Path) -> bool:
+def syncfs(folder: str | Path) -> bool:
     """Flush the whole file system that holds `folder` (Linux); False where there is no syncfs."""
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes  # only for batches of many small files
-
-    try:
-        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
-    except (AttributeError, OSError):
+    call = _linux_call("syncfs")
+    if call is None:
         return False
     fd = os.open(folder, os.O_RDONLY)
     try:
-        if syncfs(fd) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), str(folder))
+        if call(fd) != 0:
+            raise _last_error(folder)
     finally:
         os.close(fd)
     return True
@@ -196,23 +219,18 @@ def exchange(a: str, b: str) -> bool:
     the old file when it suits it, and uses it only where the bytes have a durable copy.
     """
     global _EXCHANGE_WORKS
-    if not _EXCHANGE_WORKS:
-        return False
-    import ctypes
-
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (AttributeError, OSError):  # a C library without it (glibc < 2.28, musl)
+    renameat2 = _linux_call("renameat2") if _EXCHANGE_WORKS else None
+    if renameat2 is None:
         _EXCHANGE_WORKS = False
         return False
     at_fdcwd, rename_exchange = -100, 2
     if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
         return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # not on this file system
+    error = _last_error(b)
+    if error.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # not on this fs
         _EXCHANGE_WORKS = False
-    elif err != errno.ENOENT:
-        raise OSError(err, os.strerror(err), b)
+    elif error.errno != errno.ENOENT:
+        raise error
     return False
 
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..copying import copy_and_hash, syncfs, watch_size, write_all
+from ..copying import copy_and_hash, fsync_path, syncfs, watch_size, write_all
 from ..errors import CorruptObject
 from ..hashing import Oid
 from . import crashpoint
@@ -99,9 +99,9 @@ class DirectoryWriter:
         self._pending = pending
         try:
             yield
-            if pending and not syncfs(Path(self.tmp)):
+            if pending and not syncfs(self.tmp):
                 for tmp, *_ in pending:
-                    _fsync_path(tmp)
+                    fsync_path(tmp)
             while pending:
                 tmp, dest, oid, size = pending.pop()
                 try:
@@ -125,9 +125,9 @@ class DirectoryWriter:
             self._tmp_ready = os.path.isdir(self.tmp)
         if not self._renamed_into:
             return
-        if not syncfs(Path(self.root)):
+        if not syncfs(self.root):
             for folder in sorted(self._renamed_into):
-                _fsync_path(folder)
+                fsync_path(folder)
         self._renamed_into.clear()
 
     def _temp(self, oid: Oid) -> tuple[int, str]:
@@ -152,14 +152,6 @@ class DirectoryWriter:
             os.replace(tmp, dest)
         self._renamed_into.add(folder)
         crashpoint.visible()
-
-
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sweep_stale(folder: str) -> None:
