@@ -256,6 +256,11 @@ def remove_later(path: str) -> None:
 _UNNAMED_WORKS = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
 
 
+def unnamed_files_work() -> bool:
+    """Whether `open_unnamed` gives unnamed files here (as far as known so far)."""
+    return _UNNAMED_WORKS
+
+
 def open_unnamed(folder: str, mode: int) -> int | None:
     """A new file in `folder` that has no name yet (Linux `O_TMPFILE`), open for writing.
 

@@ -12,6 +12,7 @@ and the listing's bytes are held, whatever the number of files.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import stat
@@ -32,10 +33,12 @@ from .manifest import (
     listing_path,
     verified_listing,
 )
-from .parallel import chunked, map_batched
+from .parallel import chunked, map_batched, map_split
 from .paths import check_relpath, safe_target
+from .smallfiles import CORRUPT, SMALL_FILE, WRITTEN, Item, can_write_small, write_small
 
 if TYPE_CHECKING:
+    from .statecache import StateCache
     from .workspace import Found, Workspace
 
 Pair = tuple["Entry | None", "Found | None"]  # a listing's entry and the file there, by path
@@ -72,6 +75,7 @@ class Restorer:
         self.link_type = link_type
         self.report = RestoreReport()
         self._safe_parents: set[str] = set()
+        self._root = os.fspath(ws.root)
         self._swept: set[Path] = set()
 
     @property
@@ -94,21 +98,21 @@ class Restorer:
             raise disk_error(e, f"saving {rel} before replacing it") from e
         self.report.saved.append((rel, oid))
 
-    def _target(self, rel: str, *, checked: bool = False) -> Path:
+    def _target(self, rel: str, *, checked: bool = False) -> str:
         """`safe_target`, checking each folder on the way once per restore, not once per file.
         `checked`: `rel` is already known to be a safe relative path (from a verified listing)."""
         parent = rel.rpartition("/")[0]
         if parent in self._safe_parents:
             if not checked:
                 check_relpath(rel)
-            return self.root / rel
+            return f"{self._root}/{rel}"
         path = safe_target(self.root, rel)
         self._safe_parents.add(parent)
-        return path
+        return os.fspath(path)
 
     def _write(self, rel: str, oid: Oid, executable: bool, checked: bool = False) -> str:
         """Write one file from the cache; "written", "missing" or "corrupt"."""
-        dest = self._target(rel, checked=checked)
+        dest = Path(self._target(rel, checked=checked))
         try:
             self.ws.cache.materialize(oid, dest, executable=executable, link_type=self.link_type)
         except MissingObject:
@@ -131,14 +135,50 @@ class Restorer:
         self._report(rel, oid, self._write(rel, oid, executable))
 
     def _put_many(self, items: list[tuple[str, Oid, bool, int]]) -> None:
-        """Write many files (rel, oid, executable, size) from the cache, in parallel."""
-        outcomes = map_batched(
-            lambda i: self._write(*items[i][:3], checked=True),
-            [item[3] for item in items],
+        """Write many files (rel, oid, executable, size) from the cache: the small ones in a
+        tight loop split across processes (see smallfiles.py), the rest on threads."""
+        outcomes: list[str | None] = [None] * len(items)
+        if len(items) > 1 and can_write_small(self.link_type):
+            self._put_small(items, outcomes)
+        rest = [i for i, outcome in enumerate(outcomes) if outcome is None]
+        done = map_batched(
+            lambda k: self._write(*items[rest[k]][:3], checked=True),
+            [items[i][3] for i in rest],
             self.ws.jobs,
         )
-        for (rel, oid, _, _), outcome in zip(items, outcomes):
-            self._report(rel, oid, outcome)
+        for i, outcome in zip(rest, done):
+            outcomes[i] = outcome
+        for (rel, oid, _, _), got in zip(items, outcomes):
+            self._report(rel, oid, got or "written")
+
+    def _put_small(
+        self, items: list[tuple[str, Oid, bool, int]], outcomes: list[str | None]
+    ) -> None:
+        """`_put_many` for the files up to SMALL_FILE: their outcomes filled in, except those
+        that need the general path (left None)."""
+        small = [i for i, item in enumerate(items) if item[3] <= SMALL_FILE]
+        work: list[Item] = []
+        folders: set[str] = set()
+        for i in small:
+            rel, oid, executable, size = items[i]
+            dest = self._target(rel, checked=True)
+            folder = dest.rpartition("/")[0]
+            if folder not in folders:  # made here, before the work is split
+                os.makedirs(folder, exist_ok=True)
+                folders.add(folder)
+            work.append((oid, dest, executable, size))
+        cache = self.ws.cache
+        write = functools.partial(
+            write_small, os.fspath(cache.objects), verified=frozenset(cache.verified)
+        )
+        results = map_split(write, work, min(self.ws.jobs, os.cpu_count() or 1))
+        record, codes = self.ws.state.record_key, ("written", "missing", "corrupt", None)
+        for i, (_, dest, _, _), result in zip(small, work, results):
+            outcomes[i] = codes[result[0]]
+            if result[0] == WRITTEN:
+                record(dest, result[1:], items[i][1])
+            elif result[0] == CORRUPT:
+                cache.quarantine(items[i][1])
 
     def _clear_non_file(self, rel: str, path: Path) -> None:
         """Make room for a file where a directory or link now stands."""
@@ -188,13 +228,13 @@ class Restorer:
             self._sweep(safe_target(self.root, art.path).parent)
             self.restore_file(art.path, art.oid, art.executable)
             return
-        data = checked_listing(read, art)
+        data = checked_listing(read, art, self.ws.state)
         what = listing_path(art.path)
         path = safe_target(self.root, art.path)
         if path.is_symlink() or (path.exists() and not path.is_dir()):
             self._clear_non_file_or_link(art.path, path)
-        folders = _folders(iter_listing(data, what, checked=True))
         was_dir = path.is_dir()
+        folders = _folders(iter_listing(data, what, checked=True)) if was_dir else set()
         strays: list[Path] = []
         present = self.ws.walk(art.path, strays) if was_dir else iter(())
         wanted = iter_listing(data, what, checked=True)
@@ -203,7 +243,8 @@ class Restorer:
         for stray in strays:
             with contextlib.suppress(OSError):
                 stray.unlink()
-        _prune_empty_dirs(path)
+        if was_dir:  # (a folder this restore made holds the file it was made for)
+            _prune_empty_dirs(path)
 
     def _restore_chunk(
         self, top: str, path: Path, chunk: list[Pair], folders: set[str], was_dir: bool
@@ -286,15 +327,19 @@ _CHECKED: dict[Oid, bytes] = {}  # listings read and validated in this process, 
 _CHECKED_BYTES = 64 << 20  # most bytes of listings kept for a second pass
 
 
-def checked_listing(read: Reader, art: Artifact) -> bytes:
-    """`verified_listing` with every line checked, once per process: a listing's bytes are
-    named by the directory's oid, so the same oid is the same checked bytes (the checkout
-    lists what it needs, then restores). Iterate with `iter_listing(..., checked=True)`."""
+def checked_listing(read: Reader, art: Artifact, state: StateCache | None = None) -> bytes:
+    """`verified_listing` with every line checked, once per process (and once per clone, given
+    the stat cache `state`): a listing's bytes are named by the directory's oid, so the same oid
+    is the same checked bytes (the checkout lists what it needs, then restores). Iterate with
+    `iter_listing(..., checked=True)`."""
     data = _CHECKED.get(art.oid)
     if data is None or data.count(b"\n") != art.files:
         data = verified_listing(read, art)
-        for _ in iter_listing(data, listing_path(art.path)):
-            pass  # a bad line is refused before anything is written
+        if state is None or not state.listing_checked(art.oid):
+            for _ in iter_listing(data, listing_path(art.path)):
+                pass  # a bad line is refused before anything is written
+            if state is not None:
+                state.mark_listing_checked(art.oid)
         while _CHECKED and sum(map(len, _CHECKED.values())) + len(data) > _CHECKED_BYTES:
             _CHECKED.pop(next(iter(_CHECKED)))
         _CHECKED[art.oid] = data

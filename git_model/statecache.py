@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS files (
     ctime_ns INTEGER NOT NULL,
     oid TEXT NOT NULL,
     hashed_ns INTEGER NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS checked_listings_1 (oid TEXT PRIMARY KEY)
 """
 
 Key = tuple[int, int, int, int]
@@ -51,7 +52,7 @@ class StateCache:
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
+            self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError:
             # a corrupt stat cache is only a cache: start it again
             self._db.close()
@@ -59,7 +60,7 @@ class StateCache:
                 (model_dir / f"state.db{suffix}").unlink(missing_ok=True)
             self._db = sqlite3.connect(model_dir / "state.db", timeout=30, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(_SCHEMA)
+            self._db.executescript(_SCHEMA)
         self._pending: list[tuple[str, int, int, int, int, str, int]] = []
         self._owner = threading.get_ident()  # sqlite connections stay in their thread
 
@@ -140,6 +141,17 @@ class StateCache:
         self._pending.append((path, *key, str(oid), hashed_ns or time.time_ns()))
         if len(self._pending) >= FLUSH_EVERY and threading.get_ident() == self._owner:
             self.flush()
+
+    def listing_checked(self, oid: Oid) -> bool:
+        """Whether the listing with this oid passed `iter_listing`'s checks before: the same
+        oid is the same bytes, so a checkout need not check its 10,000 lines again. (The
+        table's number is that of the checks: stricter checks start a new table.)"""
+        row = self._db.execute("SELECT 1 FROM checked_listings_1 WHERE oid = ?", (oid,))
+        return row.fetchone() is not None
+
+    def mark_listing_checked(self, oid: Oid) -> None:
+        with contextlib.suppress(sqlite3.Error):  # only costs a second check
+            self._db.execute("INSERT OR IGNORE INTO checked_listings_1 VALUES (?)", (oid,))
 
     def forget(self, paths: Iterable[Path]) -> None:
         self.flush()

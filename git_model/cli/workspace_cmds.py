@@ -247,12 +247,16 @@ def checkout_cmd(rev: str | None, paths: tuple[str, ...], as_json: bool) -> int:
     Only files that differ are written, each verified as it is copied. Work-tree bytes that
     would be replaced are kept in the cache first, and the message says how to get them back.
     """
-    from ..ops.checkout import checkout
-    from ..ops.registry import resolve_model_rev
+    from ..ops.checkout import checkout, from_default_remote
 
     with Context.open() as ctx:
-        commit, model = resolve_model_rev(ctx, rev) if rev else (None, None)
-        report = checkout(ctx, commit, list(paths) or None, fetch=_fetcher(), model=model)
+        commit, model = None, None
+        if rev:
+            from ..ops.registry import resolve_model_rev
+
+            commit, model = resolve_model_rev(ctx, rev)
+        fetch = from_default_remote(ctx, _fetch_missing)
+        report = checkout(ctx, commit, list(paths) or None, fetch=fetch, model=model)
     if model is not None and commit is not None and not as_json:
         note(
             f"{model} as of {rev} ({commit[:10]}); HEAD did not move: 'git model checkout' puts HEAD's back"
@@ -260,10 +264,10 @@ def checkout_cmd(rev: str | None, paths: tuple[str, ...], as_json: bool) -> int:
     return render_restore(report, as_json)
 
 
-def _fetcher() -> Any:
-    from ..ops.transfer import fetch_missing
+def _fetch_missing(ctx: Context, missing: dict[Any, Any]) -> None:
+    from ..ops.transfer import fetch_missing  # imported only when there is a remote to ask
 
-    return fetch_missing
+    fetch_missing(ctx, missing)
 
 
 @command(epilog="Example: git model verify")

@@ -26,7 +26,7 @@ import sys
 from ..errors import GitModelError
 from ..hashing import Oid
 from ..manifest import Manifest
-from ..ops.checkout import checkout
+from ..ops.checkout import checkout, from_default_remote
 from ..ops.context import Context
 from ..ops.reachable import ObjectRef
 from ..paths import GITMODEL_DIR
@@ -63,7 +63,7 @@ def merge_notes(ctx: Context) -> None:
 
 
 def restore(ctx: Context, previous: Manifest | None) -> RestoreReport:
-    report = checkout(ctx, previous=previous, fetch=fetch_missing)
+    report = checkout(ctx, previous=previous, fetch=from_default_remote(ctx, fetch_missing))
     tell(report)
     return report
 
@@ -108,7 +108,7 @@ def follow_commit(ctx: Context, old: str = "HEAD^", new: str = "HEAD") -> None:
             stale.append(str(ctx.root / path))
     ws.state.flush()
     if stale:
-        tell(checkout(ctx, new, stale, fetch=fetch_missing))
+        tell(checkout(ctx, new, stale, fetch=from_default_remote(ctx, fetch_missing)))
 
 
 def _is_null(rev: str) -> bool:

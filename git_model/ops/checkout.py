@@ -29,6 +29,7 @@ def checkout(
 ) -> RestoreReport:
     """Restore artifacts of `rev` (the work tree's manifest when None).
 
+    `fetch` is asked for the objects the cache lacks (see `from_default_remote`).
     `previous` (the manifest the work tree matched before, e.g. the old HEAD in a hook) lets
     artifacts that the target no longer has be taken out of the work tree. `model` restricts
     the restore to that model's artifacts (its weights and data), as a registry rollback does.
@@ -52,6 +53,12 @@ def checkout(
                     restorer.remove(art)
         ctx.state.flush()
     return restorer.report
+
+
+def from_default_remote(ctx: Context, fetch: Fetcher) -> Fetcher | None:
+    """`fetch` (which fetches from the default remote) when a default remote is set, else None,
+    so a checkout with nowhere to fetch from does not look for missing objects first."""
+    return fetch if ctx.settings.get("remote") else None  # (remote_config.default_name)
 
 
 def _fetch_missing(
