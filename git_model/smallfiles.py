@@ -17,6 +17,7 @@ any error.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 
@@ -37,9 +38,20 @@ def write_small(objects: str, items: list[Item], verified: frozenset[str]) -> li
     """Write each small file of `items` from the cache folder `objects`, verifying its bytes
     (unless its oid is in `verified`: hashed by this process as it arrived). The destination
     folders exist and were checked to be safe to write through."""
+    out: list[Outcome] = []
+    gc.disable()  # a loop that makes ~10 small objects a file and keeps none that could cycle
+    try:
+        _write_all(objects, items, verified, out)
+    finally:
+        gc.enable()
+    return out
+
+
+def _write_all(
+    objects: str, items: list[Item], verified: frozenset[str], out: list[Outcome]
+) -> None:
     sha256, read, close = hashlib.sha256, os.read, os.close
     rdonly = os.O_RDONLY | os.O_CLOEXEC
-    out: list[Outcome] = []
     for oid, dest, executable, size in items:
         try:
             src = os.open(f"{objects}/{oid[:2]}/{oid[2:]}", rdonly)
@@ -63,7 +75,6 @@ def write_small(objects: str, items: list[Item], verified: frozenset[str]) -> li
             out.append((CORRUPT,))
             continue
         out.append(_write_one(dest, data, 0o777 if executable else 0o666))
-    return out
 
 
 def _write_one(dest: str, data: bytes, mode: int) -> Outcome:
