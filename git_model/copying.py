@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .hashing import CHUNK, Oid, hash_stream
+from .hashing import CHUNK, Oid, hash_stream, read_size
 
 SMALL_FILE = CHUNK  # up to this size a file is copied through one buffer, with no helper thread
 WRITE_BACK_STEP = 64 << 20
@@ -110,12 +110,12 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _copy_through(src: int, dst: int, sync: bool) -> tuple[Oid, int]:
-    """Read, hash and write in one thread: for small files, where a helper thread costs more
-    than the copy itself."""
+def _copy_through(src: int, dst: int, expected: int, sync: bool) -> tuple[Oid, int]:
+    """Read, hash and write in one thread: for small files (of `expected` bytes), where a
+    helper thread costs more than the copy itself."""
     digest = hashlib.sha256()
     size = 0
-    while chunk := os.read(src, CHUNK):
+    while chunk := os.read(src, read_size(expected, size)):
         digest.update(chunk)
         write_all(dst, chunk)
         size += len(chunk)
@@ -126,7 +126,7 @@ def _copy_through(src: int, dst: int, sync: bool) -> tuple[Oid, int]:
 
 def copy_and_hash_fd(src: int, dst: int, size: int, sync: bool) -> tuple[Oid, int]:
     if size <= SMALL_FILE:
-        return _copy_through(src, dst, sync)
+        return _copy_through(src, dst, size, sync)
     error: list[BaseException] = []
 
     def copy(fd: int) -> None:

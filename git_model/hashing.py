@@ -59,15 +59,24 @@ def hash_fd(fd: int) -> tuple[Oid, int]:
     A small file is read with plain `read` calls (no large buffer to set up for 4 KiB); a large
     one streams through one reused 1 MiB buffer, so memory stays flat whatever the size.
     """
-    if os.fstat(fd).st_size > CHUNK:
+    expected = os.fstat(fd).st_size
+    if expected > CHUNK:
         with open(fd, "rb", buffering=0, closefd=False) as f:
             return hash_stream(f)
     digest = hashlib.sha256()
     size = 0
-    while chunk := os.read(fd, CHUNK):
+    while chunk := os.read(fd, read_size(expected, size)):
         digest.update(chunk)
         size += len(chunk)
     return Oid(digest.hexdigest()), size
+
+
+def read_size(expected: int, done: int) -> int:
+    """How much to ask one `read` for, of a file expected to hold `expected` bytes with `done`
+    read so far: past the end (so one read meets the end of a small file), at most CHUNK, at
+    least 64 KiB. Asking for CHUNK to read 4 KiB costs ~18 µs (a 1 MiB buffer is mapped and
+    unmapped, even to find the end), 25 times the read itself; 64 KiB comes from the heap."""
+    return min(CHUNK, max(expected - done + 1, 1 << 16))
 
 
 def hash_file(path: str | os.PathLike[str]) -> tuple[Oid, int]:

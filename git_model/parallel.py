@@ -23,6 +23,7 @@ T = TypeVar("T")
 
 BATCH_FILES = 64
 BATCH_BYTES = 16 << 20
+THREAD_BYTES = 1 << 20  # a batch of fewer bytes runs in the calling thread (see map_batched)
 CHUNK = 4096  # files a large directory is worked through by: bounds memory, not parallelism
 SPLIT_MIN = 512  # fewest items worth handing to another process (a fork costs ~2 ms)
 
@@ -50,21 +51,35 @@ def batches(sizes: Sequence[int]) -> list[list[int]]:
 def map_batched(work: Callable[[int], T], sizes: Sequence[int], jobs: int) -> list[T]:
     """`[work(i) for i in range(len(sizes))]`, run on up to `jobs` threads in batches.
 
+    Only batches of at least THREAD_BYTES go to the threads; the rest run in this thread
+    meanwhile. Work on a small file is a handful of system calls, each of which gives up
+    Python's lock and takes it back, and threads trading the lock that often are slower than
+    one thread alone (adding 10,000 files of 4 KiB on tmpfs: 0.91 s in one thread, 1.81 s on
+    four); hashing a large file gives the lock up for a whole 1 MiB at a time.
     The first exception raised by `work` propagates (after the running batches finish).
     """
     groups = batches(sizes)
+    out: list[T | None] = [None] * len(sizes)
 
-    def run(batch: list[int]) -> list[T]:
-        return [work(i) for i in batch]
+    def run(batch: list[int]) -> None:
+        for i in batch:
+            out[i] = work(i)
 
-    if len(groups) > 1 and jobs > 1:
+    heavy = [g for g in groups if sum(sizes[i] for i in g) >= THREAD_BYTES]
+    if len(heavy) > 1 and jobs > 1:
         from concurrent.futures import ThreadPoolExecutor  # imported only when used
 
-        with ThreadPoolExecutor(min(jobs, len(groups))) as pool:
-            done = list(pool.map(run, groups))
+        light = [g for g in groups if sum(sizes[i] for i in g) < THREAD_BYTES]
+        with ThreadPoolExecutor(min(jobs, len(heavy))) as pool:
+            futures = [pool.submit(run, batch) for batch in heavy]
+            for batch in light:
+                run(batch)
+            for future in futures:
+                future.result()
     else:
-        done = [run(batch) for batch in groups]
-    return [result for group in done for result in group]
+        for batch in groups:
+            run(batch)
+    return out  # type: ignore[return-value]  # (every slot filled)
 
 
 def chunked(items: Iterable[T], size: int = 0) -> Iterator[list[T]]:

@@ -20,7 +20,7 @@ from ..cache import disk_error
 from ..copying import SMALL_FILE
 from ..errors import DiskFull, GitModelError, UsageError
 from ..hashing import Oid, hash_bytes
-from ..parallel import batches
+from ..parallel import THREAD_BYTES, batches
 from ..remotes import Remote
 from ..workspace import RestoreReport
 from . import notes_sync
@@ -104,15 +104,24 @@ def _run(
     jobs: int,
     on_done: Callable[[Oid, int | BaseException], None],
     sizes: dict[Oid, int] | None = None,
+    *,
+    local: bool = False,
 ) -> None:
     """Run `work` over `items` in a pool, small objects handed over in groups (one hand-over
     costs more than copying 4 KiB; see parallel.batches). Ctrl-C cancels what has not started;
-    what has started finishes, or leaves at most a temp file behind."""
+    what has started finishes, or leaves at most a temp file behind. `local`: the far side is
+    a local folder, where small objects move faster in this thread than on threads (see
+    parallel.map_batched); over a network, threads hide the latency."""
     groups = (
         batches([sizes.get(o, 1 << 30) for o in items])
         if sizes
         else [[i] for i in range(len(items))]
     )
+    inline: list[list[int]] = []
+    if local and sizes:
+        weight = [sum(sizes.get(items[i], 1 << 30) for i in g) for g in groups]
+        inline = [g for g, w in zip(groups, weight) if w < THREAD_BYTES]
+        groups = [g for g, w in zip(groups, weight) if w >= THREAD_BYTES]
 
     def run(group: list[int]) -> list[tuple[Oid, int | BaseException]]:
         out: list[tuple[Oid, int | BaseException]] = []
@@ -126,6 +135,9 @@ def _run(
     pool = ThreadPoolExecutor(max(1, min(jobs, len(groups) or 1)))
     try:
         futures = [pool.submit(run, group) for group in groups]
+        for group in inline:
+            for oid, outcome in run(group):
+                on_done(oid, outcome)
         for fut in as_completed(futures):
             for oid, outcome in fut.result():
                 on_done(oid, outcome)
@@ -229,10 +241,10 @@ def _transfer(
         for chunk in _batches(todo, wanted):  # (no second dict of sizes: 100,000 objects)
             if not upload:
                 with ctx.cache.batch():
-                    _run(chunk, work, jobs, done, sizes)
+                    _run(chunk, work, jobs, done, sizes, local=remote.local)
                 continue
             with remote.batch() as late:
-                _run(chunk, work, jobs, done, sizes)
+                _run(chunk, work, jobs, done, sizes, local=remote.local)
             for oid, size, message in late:  # written, but could not take its name
                 result.moved.remove(oid)
                 result.bytes -= size
