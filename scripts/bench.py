@@ -19,6 +19,7 @@ installed. Exit status 1 if any target fails.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import resource
@@ -220,9 +221,18 @@ def fsync_file(path: Path) -> None:
 
 def remove(path: Path) -> None:
     """Get `path` out of the way. A folder is moved to the trash, emptied only at the end:
-    ext4 creates files slowly just after many were deleted (it skips recently freed inodes),
-    which would slow down whichever command ran next."""
+    ext4 without a journal creates files slowly for a minute or more after many were deleted
+    (it skips recently freed inodes), which would slow down whichever command ran next. Its
+    large files are deleted first, though: a few freed inodes cost nothing, and gigabytes
+    kept in the trash fill the page cache, after which this VM writes 1 GiB 5-10 times
+    slower."""
     if path.is_dir() and not path.is_symlink():
+        for top, _dirs, files in os.walk(path):
+            for name in files:
+                file = os.path.join(top, name)
+                with contextlib.suppress(OSError):
+                    if os.lstat(file).st_size >= 1 << 20:
+                        os.unlink(file)
         os.rename(path, TRASH / str(next(_trashed)))
     else:
         path.unlink(missing_ok=True)
