@@ -26,16 +26,15 @@ from .copying import (
     copy_and_hash_fd,
     copy_range,
     fsync_path,
-    give_name,
     new_file_beside,
-    put_in_place,
+    settle_new_file,
     syncfs,
-    temp_name,
     watch_size,
     write_all,
 )
 from .errors import CorruptObject, DiskFull, GitModelError, MissingObject, OversizedObject
 from .hashing import CHUNK, Oid, hash_file
+from .prepared import Prepared
 
 __all__ = ["LINK_TYPES", "Cache", "copy_and_hash", "disk_error", "is_executable", "watch_size"]
 
@@ -66,6 +65,7 @@ class Cache:
         # download): copying one out right after needs no second hash. Small ones are not
         # worth remembering: hashing 4 KiB costs less than the set would hold at 100,000 files
         self.verified: set[Oid] = set()
+        self.prepared = Prepared()  # work-tree copies written during downloads (prepared.py)
 
     def path(self, oid: Oid) -> Path:
         return self.objects / oid[:2] / oid[2:]
@@ -200,41 +200,66 @@ class Cache:
         return oid, size
 
     @contextlib.contextmanager
-    def _incoming(self, expected: Oid) -> Iterator[tuple[int, str]]:
+    def _incoming(self, expected: Oid, also: int | None = None) -> Iterator[tuple[int, str]]:
         """A temp file for bytes arriving as `expected`, open for writing; removed if the
-        body raises. A full disk, on opening or inside, is a `DiskFull`."""
+        body raises (and `also`, a work-tree copy being written beside, closed: it vanishes).
+        A full disk, on opening or inside, is a `DiskFull`."""
         try:
             fd, tmp = self._tempfile()
         except OSError as e:
+            if also is not None:
+                os.close(also)
             raise disk_error(e, _storing(expected)) from e
         try:
             yield fd, tmp
         except BaseException as e:
             os.close(fd)
+            if also is not None:
+                os.close(also)
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise disk_error(e, _storing(expected)) from e
             raise
 
-    def _keep_incoming(self, fd: int, tmp: str, expected: Oid, size: int, synced: bool) -> int:
-        """Make the verified temp file of `_incoming` the object `expected`."""
+    def _keep_incoming(
+        self,
+        fd: int,
+        tmp: str,
+        expected: Oid,
+        size: int,
+        synced: bool,
+        tee: tuple[int | None, str | None],
+    ) -> int:
+        """Make the verified temp file of `_incoming` the object `expected`, and keep the
+        work-tree copy written beside it (`tee`: its descriptor and destination) if any."""
+        also, dest = tee
         try:
             self._commit(fd, tmp, expected, synced=synced, size=size)
         except OSError as e:
+            if also is not None:
+                os.close(also)
             raise disk_error(e, _storing(expected)) from e
+        if also is not None and dest is not None:
+            self.prepared.keep(expected, also, dest)
         return size
 
     def store_stream(
-        self, stream: BinaryIO, expected: Oid, expected_size: int | None = None
+        self,
+        stream: BinaryIO,
+        expected: Oid,
+        expected_size: int | None = None,
+        tee_to: str | None = None,
     ) -> int:
         """Store bytes from a stream (a download), refusing them unless they hash to `expected`.
 
         With `expected_size`, reading stops one byte past it: a source that sends more than
         the object has (a padded file, an endless stream) is refused at once, before it can
         fill the disk. A full disk is a `DiskFull`; errors reading the stream pass through.
+        `tee_to`: a work-tree file that will need these bytes (see prepared.py).
         """
-        with self._incoming(expected) as (fd, tmp):
+        also = self.prepared.start(expected, tee_to, expected_size)
+        with self._incoming(expected, also) as (fd, tmp):
             digest = hashlib.sha256()
             size = 0
             limit = None if expected_size is None else expected_size + 1
@@ -246,6 +271,8 @@ class Cache:
                 size += len(chunk)
                 try:
                     write_all(fd, chunk)
+                    if also is not None:
+                        write_all(also, chunk)
                 except OSError as e:
                     raise disk_error(e, _storing(expected)) from e
             if expected_size is not None and size > expected_size:
@@ -255,20 +282,25 @@ class Cache:
                 )
             if digest.hexdigest() != expected:
                 raise _refused(expected, digest.hexdigest())
-        return self._keep_incoming(fd, tmp, expected, size, synced=False)
+        return self._keep_incoming(fd, tmp, expected, size, False, (also, tee_to))
 
     def store_copy(
-        self, src: Path, expected: Oid, progress: Callable[[int], None] | None = None
+        self,
+        src: Path,
+        expected: Oid,
+        progress: Callable[[int], None] | None = None,
+        tee_to: str | None = None,
     ) -> int:
         """Store a file from a local-directory remote: a kernel copy hashed alongside (about
         max(copy, hash) instead of their sum), refused unless it hashes to `expected`. A full
-        disk is a `DiskFull`."""
-        with self._incoming(expected) as (fd, tmp):
-            with watch_size(fd, progress):
-                got, size = copy_and_hash(src, fd, sync=True)  # the flush overlaps the hash
+        disk is a `DiskFull`. `tee_to`: a work-tree file that will need these bytes."""
+        also = self.prepared.start(expected, tee_to, src.stat().st_size)
+        with self._incoming(expected, also) as (fd, tmp):
+            with watch_size(fd, progress):  # (the flush overlaps the hash)
+                got, size = copy_and_hash(src, fd, sync=True, also=also)
             if got != expected:
                 raise _refused(expected, got)
-        return self._keep_incoming(fd, tmp, expected, size, synced=True)
+        return self._keep_incoming(fd, tmp, expected, size, True, (also, tee_to))
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -303,6 +335,8 @@ class Cache:
         A corrupt object is quarantined and nothing is written.
         """
         if link_type not in ("hardlink", "symlink"):
+            if self.prepared.place(oid, os.fspath(dest), executable):
+                return  # written while it downloaded, verified then
             obj = f"{self._objects}/{oid[:2]}/{oid[2:]}"
             try:
                 src_fd = os.open(obj, os.O_RDONLY)
@@ -365,21 +399,13 @@ class Cache:
                     f"cache object {oid.short} for {name} is corrupt and was quarantined; "
                     "run 'git model fetch' to get a good copy"
                 )
-            if tmp is None:  # unnamed: name it `dest` if free, else a temp name to move in
-                try:
-                    give_name(fd, dest)
-                    return
-                except FileExistsError:
-                    tmp = temp_name(dest)
-                    give_name(fd, tmp)
         except BaseException:
+            os.close(fd)
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
             raise
-        finally:
-            os.close(fd)
-        put_in_place(tmp, dest, large=size > SMALL_FILE)
+        settle_new_file(fd, tmp, dest, large=size > SMALL_FILE)
 
 
 def _storing(oid: Oid) -> str:

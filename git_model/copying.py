@@ -110,7 +110,9 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _copy_through(src: int, dst: int, expected: int, sync: bool) -> tuple[Oid, int]:
+def _copy_through(
+    src: int, dst: int, expected: int, sync: bool, also: int | None = None
+) -> tuple[Oid, int]:
     """Read, hash and write in one thread: for small files (of `expected` bytes), where a
     helper thread costs more than the copy itself."""
     digest = hashlib.sha256()
@@ -118,38 +120,50 @@ def _copy_through(src: int, dst: int, expected: int, sync: bool) -> tuple[Oid, i
     while chunk := os.read(src, read_size(expected, size)):
         digest.update(chunk)
         write_all(dst, chunk)
+        if also is not None:
+            write_all(also, chunk)
         size += len(chunk)
     if sync:
         os.fsync(dst)
     return Oid(digest.hexdigest()), size
 
 
-def copy_and_hash_fd(src: int, dst: int, size: int, sync: bool) -> tuple[Oid, int]:
+def copy_and_hash_fd(
+    src: int, dst: int, size: int, sync: bool, also: int | None = None
+) -> tuple[Oid, int]:
+    """`copy_and_hash` of an open file of `size` bytes; `also`: a second destination (not
+    flushed), written by a third thread from the same page cache."""
     if size <= SMALL_FILE:
-        return _copy_through(src, dst, size, sync)
+        return _copy_through(src, dst, size, sync, also)
     error: list[BaseException] = []
 
-    def copy(fd: int) -> None:
+    def copy(to: int, flush: bool) -> None:
         try:
-            copy_range(fd, dst, write_back=sync)
-            if sync:  # the disk flush overlaps the hashing instead of following it
-                os.fsync(dst)
+            copy_range(src, to, write_back=flush)
+            if flush:  # the disk flush overlaps the hashing instead of following it
+                os.fsync(to)
         except BaseException as e:  # re-raised in the caller's thread
             error.append(e)
 
-    worker = threading.Thread(target=copy, args=(src,))
-    worker.start()
+    workers = [threading.Thread(target=copy, args=(dst, sync))]
+    if also is not None:
+        workers.append(threading.Thread(target=copy, args=(also, False)))
+    for worker in workers:
+        worker.start()
     try:
         with open(src, "rb", buffering=0, closefd=False) as hash_src:
             oid, n = hash_stream(hash_src)
     finally:
-        worker.join()
+        for worker in workers:
+            worker.join()
     if error:
         raise error[0]
     return oid, n
 
 
-def copy_and_hash(src: Path, dst: int, *, sync: bool = False) -> tuple[Oid, int]:
+def copy_and_hash(
+    src: Path, dst: int, *, sync: bool = False, also: int | None = None
+) -> tuple[Oid, int]:
     """Copy `src` into the open file `dst` while hashing `src`; with `sync`, fsync `dst` too.
 
     A large file is copied by the kernel (a reflink where the file system can) in a second
@@ -158,7 +172,7 @@ def copy_and_hash(src: Path, dst: int, *, sync: bool = False) -> tuple[Oid, int]
     read, hashed and written through one buffer.
     """
     with open(src, "rb", buffering=0) as f:
-        return copy_and_hash_fd(f.fileno(), dst, os.fstat(f.fileno()).st_size, sync)
+        return copy_and_hash_fd(f.fileno(), dst, os.fstat(f.fileno()).st_size, sync, also)
 
 
 @contextlib.contextmanager
@@ -316,6 +330,28 @@ def new_file_beside(dest: str, mode: int) -> tuple[int, str | None]:
         except FileExistsError:  # that temp name is taken: draw another
             continue
     raise FileExistsError(errno.EEXIST, "no free temp name", where)
+
+
+def settle_new_file(fd: int, tmp: str | None, dest: str, *, large: bool) -> None:
+    """Give the finished new file open as `fd` (unnamed, or named `tmp` where the system has
+    no unnamed files) the name `dest`, replacing what is there (see `put_in_place`). Closes
+    `fd`; on an error nothing is left beside `dest`."""
+    try:
+        if tmp is None:  # unnamed: name it `dest` if free, else a temp name to move in
+            try:
+                give_name(fd, dest)
+                return
+            except FileExistsError:
+                tmp = temp_name(dest)
+                give_name(fd, tmp)
+    except BaseException:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+    finally:
+        os.close(fd)
+    put_in_place(tmp, dest, large=large)
 
 
 def put_in_place(tmp: str, dest: str, *, large: bool) -> None:

@@ -45,12 +45,15 @@ def checkout(
         if fetch is not None:
             _fetch_missing(ctx, target, read, selected, fetch)
         restorer = Restorer(ctx.workspace(progress), ctx.settings.link_type)
-        for path in selected:
-            restorer.restore(target.artifacts[path], read)
-        if previous is not None and not paths and model is None:
-            for path, art in previous.artifacts.items():
-                if path not in target.artifacts and target.artifact_for(path) is None:
-                    restorer.remove(art)
+        try:
+            for path in selected:
+                restorer.restore(target.artifacts[path], read)
+            if previous is not None and not paths and model is None:
+                for path, art in previous.artifacts.items():
+                    if path not in target.artifacts and target.artifact_for(path) is None:
+                        restorer.remove(art)
+        finally:
+            ctx.cache.prepared.close()  # copies written during the fetch that went unused
         ctx.state.flush()
     return restorer.report
 

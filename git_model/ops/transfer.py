@@ -21,6 +21,7 @@ from ..copying import SMALL_FILE
 from ..errors import DiskFull, GitModelError, UsageError
 from ..hashing import Oid, hash_bytes
 from ..parallel import THREAD_BYTES, batches
+from ..paths import safe_target
 from ..remotes import Remote
 from ..workspace import RestoreReport
 from . import notes_sync
@@ -170,6 +171,16 @@ def known_size(oid: Oid, size: int) -> int | None:
     return size if size > 0 or oid == EMPTY_OID else None
 
 
+def _work_tree_path(ctx: Context, ref: ObjectRef) -> str | None:
+    """Where in the work tree a file using the object goes (None if that is not safe)."""
+    if ref.size <= SMALL_FILE:
+        return None
+    try:
+        return os.fspath(safe_target(ctx.root, ref.path))
+    except GitModelError:
+        return None
+
+
 def _in_cache(ctx: Context, oids: Iterable[Oid]) -> set[Oid]:
     """Which of `oids` the cache holds: one directory listing per prefix, not a stat each."""
     by_prefix: dict[str, list[Oid]] = {}
@@ -196,7 +207,11 @@ def _transfer(
     upload: bool,
     jobs: int,
     meter: Meter | None,
+    for_checkout: bool = False,
 ) -> TransferResult:
+    """Move the objects of `wanted` that the far side lacks. `for_checkout`: a checkout will
+    write these objects into the work tree next, so a large one is also written there while
+    it downloads (see prepared.py)."""
     result = TransferResult(remote.name, remote.url, wanted=len(wanted))
     jobs = jobs or remote.default_jobs
     local = _in_cache(ctx, wanted)
@@ -218,7 +233,9 @@ def _transfer(
     def work(oid: Oid) -> int:
         if upload:
             return remote.upload(ctx.cache, oid, advance)
-        return remote.download(ctx.cache, oid, advance, sizes.get(oid))
+        size = sizes.get(oid)
+        tee_to = _work_tree_path(ctx, wanted[oid]) if for_checkout and size else None
+        return remote.download(ctx.cache, oid, advance, size, tee_to)
 
     def done(oid: Oid, outcome: int | BaseException) -> None:
         with lock:
@@ -305,7 +322,9 @@ def pull(
         # checkout asks a chunk of objects at a time: one result, one remote, one progress bar
         if not opened:
             opened.append(open_remote(spec))
-        part = _transfer(ctx, opened[0], missing, upload=False, jobs=jobs, meter=progress)
+        part = _transfer(
+            ctx, opened[0], missing, upload=False, jobs=jobs, meter=progress, for_checkout=True
+        )
         result.wanted += part.wanted
         result.present += part.present
         result.moved += part.moved
@@ -352,7 +371,8 @@ def fetch_missing(ctx: Context, missing: dict[Oid, ObjectRef]) -> None:
         spec = resolve(ctx.settings, None)
         if spec is None or not missing:
             return
-        _transfer(ctx, open_remote(spec), missing, upload=False, jobs=0, meter=None)
+        remote = open_remote(spec)
+        _transfer(ctx, remote, missing, upload=False, jobs=0, meter=None, for_checkout=True)
     except GitModelError:
         return
 

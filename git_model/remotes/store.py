@@ -87,9 +87,10 @@ class Remote:
     def __init__(self, name: str, url: str, fs: Any, root: str) -> None:
         self.name = name
         self.url = url
-        self.fs = fs
+        self._fs = fs  # None for a local folder, worked with os (see `fs`)
         self.root = root
-        protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+        protocol = "file" if fs is None else fs.protocol
+        protocols = protocol if isinstance(protocol, tuple) else (protocol,)
         self.local = "file" in protocols or "local" in protocols
         self.atomic_put = bool(OBJECT_STORES.intersection(protocols))
         self.writer = DirectoryWriter(root)
@@ -100,6 +101,15 @@ class Remote:
         label = url if name == url else f"{name} ({url})"
         fs, root = retry(label, f"connecting to remote {label}", lambda: connect(url, options))
         return cls(name, url, fs, root)
+
+    @property
+    def fs(self) -> Any:
+        """The remote's fsspec file system (made on first use for a local folder)."""
+        if self._fs is None:
+            from fsspec.implementations.local import LocalFileSystem
+
+            self._fs = LocalFileSystem()
+        return self._fs
 
     @property
     def label(self) -> str:
@@ -265,14 +275,20 @@ class Remote:
         return size
 
     def download(
-        self, cache: Cache, oid: Oid, advance: Advance | None = None, size: int | None = None
+        self,
+        cache: Cache,
+        oid: Oid,
+        advance: Advance | None = None,
+        size: int | None = None,
+        tee_to: str | None = None,
     ) -> int:
         """Fetch one object into the cache, verified before it enters; returns its size.
 
         FileNotFoundError when the remote lacks it. A copy that twice arrives as other bytes
         is moved to the remote's quarantine folder and reported. With the object's `size`
         known, a remote copy larger than that is refused before it is read (and not
-        quarantined: the size might be what lies, not the copy).
+        quarantined: the size might be what lies, not the copy). `tee_to`: a work-tree file
+        the checkout that asked will write with these bytes (see prepared.py).
         """
         what = f"downloading object {oid.short}"
         oversized = OversizedObject(
@@ -280,7 +296,7 @@ class Remote:
             "has: it was refused, nothing stored; push it again from a clone that has it"
         )
         try:
-            return self._retry(what, lambda: self._download_once(cache, oid, advance, size))
+            return self._retry(what, lambda: self._download_once(cache, oid, advance, size, tee_to))
         except OversizedObject:
             raise oversized from None
         except CorruptObject:
@@ -293,7 +309,7 @@ class Remote:
                 ) from None
             raise
         try:  # once more: tell a transfer glitch from a bad copy at rest
-            return self._retry(what, lambda: self._download_once(cache, oid, None, size))
+            return self._retry(what, lambda: self._download_once(cache, oid, None, size, tee_to))
         except OversizedObject:
             raise oversized from None
         except CorruptObject:
@@ -304,7 +320,12 @@ class Remote:
             ) from None
 
     def _download_once(
-        self, cache: Cache, oid: Oid, advance: Advance | None, size: int | None
+        self,
+        cache: Cache,
+        oid: Oid,
+        advance: Advance | None,
+        size: int | None,
+        tee_to: str | None = None,
     ) -> int:
         key = self.key(oid)
         if self.local:
@@ -319,7 +340,7 @@ class Remote:
                     if advance:
                         advance(n)
                     return n
-            return cache.store_copy(Path(key), oid, advance)
+            return cache.store_copy(Path(key), oid, advance, tee_to)
         kwargs: dict[str, Any] = {}
         if self.atomic_put:
             kwargs = {"block_size": READ_BLOCK, "cache_type": "readahead"}
@@ -327,7 +348,8 @@ class Remote:
             announced = getattr(f, "size", None)
             if isinstance(announced, int):
                 _check_size(oid, announced, size)
-            return cache.store_stream(cast(BinaryIO, _Counting(f, advance)), oid, size)
+            stream = cast(BinaryIO, _Counting(f, advance))
+            return cache.store_stream(stream, oid, size, tee_to)
 
     def _in_quarantine(self, oid: Oid) -> bool:
         path = f"{self.root}/quarantine/{oid}"
