@@ -32,24 +32,13 @@ from .copying import (
     watch_size,
     write_all,
 )
-from .errors import CorruptObject, DiskFull, GitModelError, MissingObject, OversizedObject
+from .errors import CorruptObject, GitModelError, MissingObject, OversizedObject, disk_error
 from .hashing import CHUNK, Oid, hash_file
 from .prepared import Prepared
 
 __all__ = ["LINK_TYPES", "Cache", "copy_and_hash", "disk_error", "is_executable", "watch_size"]
 
 LINK_TYPES = ("copy", "reflink", "hardlink", "symlink")
-
-
-def disk_error(e: OSError, doing: str) -> GitModelError:
-    """One line for a failed write, saying what to do about it."""
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DiskFull(f"no space left on device while {doing}; free some space and rerun")
-    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return GitModelError(
-            f"permission denied while {doing} ({e.filename}); fix the permissions and rerun"
-        )
-    return GitModelError(f"{e.strerror or e} while {doing}; rerun once the cause is fixed")
 
 
 class Cache:

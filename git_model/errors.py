@@ -7,6 +7,8 @@ code; anything else is a bug and gets a traceback.
 
 from __future__ import annotations
 
+import errno
+
 
 class GitModelError(Exception):
     """An expected failure: one line for the user, exit code 1."""
@@ -58,3 +60,14 @@ class LockTimeout(GitModelError):
 
 class GitError(GitModelError):
     """A git command failed."""
+
+
+def disk_error(e: OSError, doing: str) -> GitModelError:
+    """One line for a failed write, saying what to do about it."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(f"no space left on device while {doing}; free some space and rerun")
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return GitModelError(
+            f"permission denied while {doing} ({e.filename}); fix the permissions and rerun"
+        )
+    return GitModelError(f"{e.strerror or e} while {doing}; rerun once the cause is fixed")
