@@ -31,6 +31,7 @@ from .copying import (
     syncfs,
     watch_size,
     write_all,
+    write_if_can,
 )
 from .errors import CorruptObject, GitModelError, MissingObject, OversizedObject, disk_error
 from .hashing import CHUNK, Oid, hash_file
@@ -230,7 +231,7 @@ class Cache:
                 os.close(also)
             raise disk_error(e, _storing(expected)) from e
         if also is not None and dest is not None:
-            self.prepared.keep(expected, also, dest)
+            self.prepared.keep(expected, also, dest, size)
         return size
 
     def store_stream(
@@ -247,7 +248,7 @@ class Cache:
         fill the disk. A full disk is a `DiskFull`; errors reading the stream pass through.
         `tee_to`: a work-tree file that will need these bytes (see prepared.py).
         """
-        also = self.prepared.start(expected, tee_to, expected_size)
+        also = teeing = self.prepared.start(expected, tee_to, expected_size)
         with self._incoming(expected, also) as (fd, tmp):
             digest = hashlib.sha256()
             size = 0
@@ -260,10 +261,10 @@ class Cache:
                 size += len(chunk)
                 try:
                     write_all(fd, chunk)
-                    if also is not None:
-                        write_all(also, chunk)
                 except OSError as e:
                     raise disk_error(e, _storing(expected)) from e
+                if teeing is not None:
+                    teeing = write_if_can(teeing, chunk)
             if expected_size is not None and size > expected_size:
                 raise OversizedObject(
                     f"object {expected.short} arrived with more than its {expected_size} bytes; "

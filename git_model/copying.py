@@ -110,6 +110,16 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def write_if_can(fd: int, data: bytes) -> int | None:
+    """`write_all` to a second, optional copy: `fd` while it works, None once a write failed
+    (the copy is then short, and its owner, checking its size, drops it)."""
+    try:
+        write_all(fd, data)
+    except OSError:
+        return None
+    return fd
+
+
 def _copy_through(
     src: int, dst: int, expected: int, sync: bool, also: int | None = None
 ) -> tuple[Oid, int]:
@@ -121,7 +131,7 @@ def _copy_through(
         digest.update(chunk)
         write_all(dst, chunk)
         if also is not None:
-            write_all(also, chunk)
+            also = write_if_can(also, chunk)
         size += len(chunk)
     if sync:
         os.fsync(dst)
@@ -132,7 +142,8 @@ def copy_and_hash_fd(
     src: int, dst: int, size: int, sync: bool, also: int | None = None
 ) -> tuple[Oid, int]:
     """`copy_and_hash` of an open file of `size` bytes; `also`: a second destination (not
-    flushed), written by a third thread from the same page cache."""
+    flushed), written by a third thread from the same page cache, as far as it can be (an
+    error there is not one of the copy: the caller checks its size)."""
     if size <= SMALL_FILE:
         return _copy_through(src, dst, size, sync, also)
     error: list[BaseException] = []
@@ -142,8 +153,9 @@ def copy_and_hash_fd(
             copy_range(src, to, write_back=flush)
             if flush:  # the disk flush overlaps the hashing instead of following it
                 os.fsync(to)
-        except BaseException as e:  # re-raised in the caller's thread
-            error.append(e)
+        except BaseException as e:  # re-raised in the caller's thread (but see `also`)
+            if to == dst or not isinstance(e, OSError):
+                error.append(e)
 
     workers = [threading.Thread(target=copy, args=(dst, sync))]
     if also is not None:

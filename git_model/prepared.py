@@ -44,13 +44,15 @@ class Prepared:
         except OSError:
             return None  # the checkout writes it the usual way, and reports any error
 
-    def keep(self, oid: Oid, fd: int, dest: str) -> None:
-        """`fd` holds `oid`'s verified bytes, for `dest`."""
+    def keep(self, oid: Oid, fd: int, dest: str, size: int) -> None:
+        """`fd` was written alongside `oid`'s verified download of `size` bytes, for `dest`;
+        it is kept if it got all of them (a write to it may have failed: the work tree's disk
+        is full, say, while the cache's is not), else closed."""
         with self._lock:
-            if oid in self._files:
-                os.close(fd)
+            if oid not in self._files and os.fstat(fd).st_size == size:
+                self._files[oid] = (fd, dest)
                 return
-            self._files[oid] = (fd, dest)
+        os.close(fd)
 
     def place(self, oid: Oid, dest: str, executable: bool) -> bool:
         """Name the prepared copy of `oid` `dest`, if there is one for that path."""

@@ -156,17 +156,23 @@ class Restorer:
     ) -> None:
         """`_put_many` for the files up to SMALL_FILE: their outcomes filled in, except those
         that need the general path (left None)."""
-        small = [i for i, item in enumerate(items) if item[3] <= SMALL_FILE]
+        small: list[int] = []
         work: list[Item] = []
-        folders: set[str] = set()
-        for i in small:
-            rel, oid, executable, size = items[i]
+        folders: dict[str, bool] = {}  # made here, before the work is split
+        for i, (rel, oid, executable, size) in enumerate(items):
+            if size > SMALL_FILE:
+                continue
             dest = self._target(rel, checked=True)
             folder = dest.rpartition("/")[0]
-            if folder not in folders:  # made here, before the work is split
-                os.makedirs(folder, exist_ok=True)
-                folders.add(folder)
-            work.append((oid, dest, executable, size))
+            if folder not in folders:
+                try:
+                    os.makedirs(folder, exist_ok=True)
+                    folders[folder] = True
+                except OSError:  # the general path says what is wrong there
+                    folders[folder] = False
+            if folders[folder]:
+                small.append(i)
+                work.append((oid, dest, executable, size))
         cache = self.ws.cache
         write = functools.partial(
             write_small, os.fspath(cache.objects), verified=frozenset(cache.verified)

@@ -9,6 +9,8 @@ import hashlib
 import json
 import os
 import stat
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -128,3 +130,35 @@ def test_the_copy_made_during_the_download_is_the_one_named(tmp_path: Path) -> N
     assert len(cache.prepared) == 1
     cache.prepared.close()  # what the checkout did not name vanishes
     assert len(cache.prepared) == 0 and os.listdir(dest.parent) == ["model.bin"]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)])
+
+
+@pytest.mark.parametrize("way", ["copy", "stream"])
+def test_a_work_tree_copy_that_fails_is_dropped_not_the_download(
+    tmp_path: Path, tiny_disk: Path, way: str
+) -> None:
+    cache = Cache(tmp_path / "model")
+    cache.ensure()
+    data = os.urandom(BIG)  # more than the work tree's disk holds
+    remote = tmp_path / "remote.bin"
+    remote.write_bytes(data)
+    oid = Oid(hashlib.sha256(data).hexdigest())
+    dest = str(tiny_disk / "model.bin")
+    if way == "copy":
+        assert cache.store_copy(remote, oid, tee_to=dest) == BIG
+    else:
+        with open(remote, "rb") as f:
+            assert cache.store_stream(f, oid, BIG, tee_to=dest) == BIG
+    assert cache.path(oid).read_bytes() == data  # the download itself is whole
+    assert len(cache.prepared) == 0 and os.listdir(tiny_disk) == []  # the short copy is gone
