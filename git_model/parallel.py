@@ -98,18 +98,26 @@ def map_split(work: Callable[[list[T]], list[Any]], items: list[T], processes: i
     through a pipe, marshalled).
 
     Linux only, and only while this process runs no other thread (a fork copies any lock that
-    another thread holds, held forever). A child that fails leaves its share to this process.
+    another thread holds, held forever). A child that fails, or cannot be started, leaves its
+    share to this process.
     """
     parts = min(processes, len(items) // SPLIT_MIN)
     if parts < 2 or sys.platform != "linux" or threading.active_count() > 1:
         return work(items)
     bounds = [len(items) * k // parts for k in range(parts + 1)]
     children: list[tuple[int, int, list[T]]] = []  # pid, read end of its pipe, its share
+    tail = len(items)  # from here on, the shares no child took
     try:
         for k in range(1, parts):
             share = items[bounds[k] : bounds[k + 1]]
             r, w = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # no more processes allowed: this process does the rest, last
+                os.close(r)
+                os.close(w)
+                tail = bounds[k]
+                break
             if pid == 0:  # the child: its share, the results down the pipe, and out
                 code = 1
                 try:
@@ -131,7 +139,7 @@ def map_split(work: Callable[[list[T]], list[Any]], items: list[T], processes: i
             _, status = os.waitpid(pid, 0)
             ok = os.waitstatus_to_exitcode(status) == 0 and data
             out.extend(marshal.loads(data) if ok else work(share))
-        return out
+        return out + work(items[tail:]) if tail < len(items) else out
     finally:
         for pid, r, _ in children:  # only after an exception: stop the rest
             with contextlib.suppress(OSError):

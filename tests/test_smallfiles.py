@@ -73,6 +73,14 @@ SPLIT = """
 import json, os, sys
 from git_model import parallel
 parent = os.getpid()
+if sys.argv[1] == "nofork":  # the second fork is refused (a process limit)
+    real_fork, forks = os.fork, []
+    def fork():
+        forks.append(1)
+        if len(forks) > 1:
+            raise OSError(11, "Resource temporarily unavailable")
+        return real_fork()
+    os.fork = fork
 def work(items):
     if os.getpid() != parent and sys.argv[1] == "fail":
         raise RuntimeError("a worker that dies")
@@ -84,7 +92,7 @@ print(json.dumps({"values": [v for v, _ in got], "pids": sorted({p for _, p in g
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the split forks on Linux only")
-@pytest.mark.parametrize("how", ["ok", "fail"])
+@pytest.mark.parametrize("how", ["ok", "fail", "nofork"])
 def test_split_across_processes_keeps_order_and_redoes_a_failed_share(how: str) -> None:
     # in a fresh interpreter: a fork needs a process with no other thread, which pytest's
     # own process may not be
@@ -95,6 +103,8 @@ def test_split_across_processes_keeps_order_and_redoes_a_failed_share(how: str) 
     assert got["values"] == [i * 2 for i in range(3000)]
     if how == "ok":
         assert len(got["pids"]) == 3  # three processes each did a share
+    elif how == "nofork":
+        assert len(got["pids"]) == 2  # the share no child could take, done here
     else:
         assert got["pids"] == [got["parent"]]  # the shares of the dead workers, done here
 
