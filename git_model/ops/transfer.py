@@ -229,6 +229,8 @@ def _transfer(
         meter.start(sum(wanted[o].size for o in todo), len(todo))
     lock = threading.Lock()
     advance = meter.advance if meter else None
+    # (a checkout that links work-tree files to the cache has no use for a copy)
+    for_checkout = for_checkout and ctx.settings.link_type not in ("hardlink", "symlink")
 
     def work(oid: Oid) -> int:
         if upload:
