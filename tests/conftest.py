@@ -10,9 +10,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from git_model.cache import Cache
+    from git_model.hashing import Oid
 
 BIN = str(Path(sys.executable).parent)
 pytest_plugins = ["faults"]
@@ -123,3 +129,25 @@ def repo(sh: Shell) -> Shell:
     sh.git("add", "README.md")
     sh.git("commit", "-q", "-m", "initial")
     return sh
+
+
+def tmpfs(tmp_path: Path, size: str) -> Iterator[Path]:
+    """A folder on a tmpfs of `size` (say "6m"): a small disk that fills up for real. For a
+    fixture to `yield from`; skips where mounting is not allowed."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / f"tmpfs-{size}"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)])
+
+
+def stored(cache: Cache, data: bytes) -> Oid:
+    """Put `data` in `cache` the way `add` does; its oid."""
+    src = cache.model_dir / "src"
+    src.write_bytes(data)
+    oid, _ = cache.store_file(src)
+    src.unlink()
+    return oid

@@ -14,22 +14,14 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import stored
 
 from git_model import copying
 from git_model.cache import Cache
 from git_model.errors import CorruptObject
-from git_model.hashing import Oid
 from git_model.restore import is_temp_name
 
 WAYS = [(True, True), (True, False), (False, True), (False, False)]
-
-
-def stored(cache: Cache, data: bytes) -> Oid:
-    src = cache.model_dir / "src"
-    src.write_bytes(data)
-    oid, _ = cache.store_file(src)
-    src.unlink()
-    return oid
 
 
 def settle(folder: Path) -> list[str]:

@@ -9,12 +9,11 @@ import hashlib
 import json
 import os
 import stat
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Shell
+from conftest import Shell, tmpfs
 from servers import Store, bare_origin, clone, s3_endpoint_fixture, store_fixture  # noqa: F401
 
 from git_model.cache import Cache
@@ -134,14 +133,7 @@ def test_the_copy_made_during_the_download_is_the_one_named(tmp_path: Path) -> N
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)]).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)])
+    yield from tmpfs(tmp_path, "1m")
 
 
 @pytest.mark.parametrize("way", ["copy", "stream"])

@@ -12,11 +12,12 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import faults
 import pytest
-from conftest import Shell
+from conftest import Shell, tmpfs
 from faults import FaultRecorder, kill_after, timed
 
 INJECT = str(Path(__file__).parent / "inject")
@@ -94,15 +95,8 @@ def test_kill_9_during_checkout_then_rerun(repo: Shell, fault: FaultRecorder) ->
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Path:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)]).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)])
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    yield from tmpfs(tmp_path, "6m")
 
 
 def test_full_disk_during_add(small_disk: Path, fault: FaultRecorder) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Shell
+from conftest import Shell, tmpfs
 from faults import FaultRecorder, assert_cache_sound, cache_objects, kill_after, timed
 from servers import (  # noqa: F401  (fixtures)
     Store,
@@ -364,14 +364,7 @@ def test_gc_keeps_the_only_good_copy_when_the_remote_copy_is_truncated(
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mnt)]).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)])
+    yield from tmpfs(tmp_path, "48m")
 
 
 def test_disk_full_while_downloading_into_the_cache(

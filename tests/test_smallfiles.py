@@ -13,22 +13,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Shell
+from conftest import Shell, stored
 
 from git_model import parallel
 from git_model.cache import Cache
-from git_model.hashing import Oid, hash_bytes
+from git_model.hashing import hash_bytes
 from git_model.smallfiles import CORRUPT, MISSING, SLOW, WRITTEN, can_write_small, write_small
 
 pytestmark = pytest.mark.skipif(not can_write_small("copy"), reason="no unnamed files here")
-
-
-def stored(cache: Cache, data: bytes) -> Oid:
-    src = cache.model_dir / "src"
-    src.write_bytes(data)
-    oid, _ = cache.store_file(src)
-    src.unlink()
-    return oid
 
 
 @pytest.fixture
