@@ -13,6 +13,7 @@ no litter is possible.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import threading
@@ -28,6 +29,7 @@ class Prepared:
 
     def __init__(self) -> None:
         self._files: dict[Oid, tuple[int, str]] = {}  # oid -> (descriptor, destination)
+        self._made: list[str] = []  # folders made for them: removed again if left empty
         self._lock = threading.Lock()
 
     def start(self, oid: Oid, dest: str | None, size: int | None) -> int | None:
@@ -38,9 +40,17 @@ class Prepared:
         with self._lock:
             if len(self._files) >= MOST or oid in self._files:
                 return None
+        folder = up = os.path.dirname(dest)
+        missing = []
+        while up and not os.path.isdir(up):
+            missing.append(up)
+            up = os.path.dirname(up)
         try:
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            return open_unnamed(os.path.dirname(dest), 0o666)  # less the umask, as git does
+            for made in reversed(missing):
+                os.mkdir(made)
+                with self._lock:
+                    self._made.append(made)
+            return open_unnamed(folder, 0o666)  # less the umask, as git does
         except OSError:
             return None  # the checkout writes it the usual way, and reports any error
 
@@ -79,5 +89,9 @@ class Prepared:
         """Drop the copies nobody named (the checkout found those files already right)."""
         with self._lock:
             files, self._files = self._files, {}
+            made, self._made = self._made, []
         for fd, _ in files.values():
             os.close(fd)
+        for folder in reversed(made):  # deepest first; one that holds anything stays
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)

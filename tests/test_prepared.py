@@ -104,7 +104,7 @@ def test_a_download_refused_leaves_nothing_in_the_work_tree(store: Store, tmp_pa
     out = bob.model("init", check=False)
     assert "could not be restored" in out.stderr
     assert not (bob.cwd / "model.bin").exists()
-    assert not (bob.cwd / "run").exists() or os.listdir(bob.cwd / "run") == []
+    assert not (bob.cwd / "run").exists()  # not even a folder made for the copy
     assert bob.read("params.bin") == b"small"
 
 
@@ -154,3 +154,22 @@ def test_a_work_tree_copy_that_fails_is_dropped_not_the_download(
             assert cache.store_stream(f, oid, BIG, tee_to=dest) == BIG
     assert cache.path(oid).read_bytes() == data  # the download itself is whole
     assert len(cache.prepared) == 0 and os.listdir(tiny_disk) == []  # the short copy is gone
+
+
+def test_folders_made_for_a_copy_go_again_when_it_is_not_used(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "model")
+    cache.ensure()
+    data = os.urandom(BIG)
+    remote = tmp_path / "remote.bin"
+    remote.write_bytes(data)
+    wrong = Oid(hashlib.sha256(b"other bytes").hexdigest())
+    with pytest.raises(CorruptObject):
+        cache.store_copy(remote, wrong, tee_to=str(tmp_path / "wt" / "a" / "b" / "x.bin"))
+    oid = Oid(hashlib.sha256(data).hexdigest())
+    cache.store_copy(remote, oid, tee_to=str(tmp_path / "wt" / "a" / "c" / "y.bin"))
+    cache.prepared.close()
+    assert not (tmp_path / "wt").exists()  # made for the two copies, emptied, gone
+    cache.store_copy(remote, oid, tee_to=str(tmp_path / "wt" / "d" / "z.bin"))
+    cache.materialize(oid, tmp_path / "wt" / "d" / "z.bin")
+    cache.prepared.close()
+    assert (tmp_path / "wt" / "d" / "z.bin").read_bytes() == data  # a used one stays
