@@ -344,10 +344,10 @@ def new_file_beside(dest: str, mode: int) -> tuple[int, str | None]:
     raise FileExistsError(errno.EEXIST, "no free temp name", where)
 
 
-def settle_new_file(fd: int, tmp: str | None, dest: str, *, large: bool) -> None:
+def name_new_file(fd: int, tmp: str | None, dest: str, *, large: bool) -> None:
     """Give the finished new file open as `fd` (unnamed, or named `tmp` where the system has
-    no unnamed files) the name `dest`, replacing what is there (see `put_in_place`). Closes
-    `fd`; on an error nothing is left beside `dest`."""
+    no unnamed files) the name `dest`, replacing what is there (see `put_in_place`). `fd`
+    stays open; on an error nothing is left beside `dest`."""
     try:
         if tmp is None:  # unnamed: name it `dest` if free, else a temp name to move in
             try:
@@ -356,14 +356,20 @@ def settle_new_file(fd: int, tmp: str | None, dest: str, *, large: bool) -> None
             except FileExistsError:
                 tmp = temp_name(dest)
                 give_name(fd, tmp)
+        put_in_place(tmp, dest, large=large)
     except BaseException:
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         raise
+
+
+def settle_new_file(fd: int, tmp: str | None, dest: str, *, large: bool) -> None:
+    """`name_new_file`, then close `fd`."""
+    try:
+        name_new_file(fd, tmp, dest, large=large)
     finally:
         os.close(fd)
-    put_in_place(tmp, dest, large=large)
 
 
 def put_in_place(tmp: str, dest: str, *, large: bool) -> None:

@@ -21,7 +21,7 @@ import gc
 import hashlib
 import os
 
-from .copying import SMALL_FILE, open_unnamed, temp_name, unnamed_files_work
+from .copying import SMALL_FILE, name_new_file, open_unnamed, unnamed_files_work, write_all
 
 WRITTEN, MISSING, CORRUPT, SLOW = 0, 1, 2, 3
 
@@ -89,19 +89,8 @@ def _write_one(dest: str, data: bytes, mode: int) -> Outcome:
     if fd is None:
         return (SLOW,)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        try:
-            os.link(f"/proc/self/fd/{fd}", dest, src_dir_fd=fd)  # see copying.give_name
-        except FileExistsError:  # replacing a file: a temp name, then renamed over it
-            tmp = temp_name(dest)
-            os.link(f"/proc/self/fd/{fd}", tmp, src_dir_fd=fd)
-            try:
-                os.replace(tmp, dest)
-            except OSError:
-                os.unlink(tmp)
-                raise
+        write_all(fd, data)
+        name_new_file(fd, None, dest, large=False)
         st = os.fstat(fd)  # after the link: linking changes the ctime
     except OSError:
         return (SLOW,)

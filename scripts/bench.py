@@ -628,18 +628,25 @@ def bench_remotes(b: Bench) -> Iterator[Row]:
     yield from remote_small_rows(b)
 
 
+def remote_repo(b: Bench, name: str, source: Path, rel: str) -> tuple[Path, Path]:
+    """A repo with `source` committed as the artifact `rel`, and its default directory
+    remote (not made yet): (repo, the remote's folder)."""
+    repo = b.repo(name)
+    store = b.tmp / f"store-{name}"
+    b.sh("git", "model", "remote", "add", "store", str(store), "--default", cwd=repo)
+    place(source, repo / rel)
+    b.sh("git", "model", "add", rel, cwd=repo)
+    b.sh("git", "commit", "-q", "-m", "v1", cwd=repo)
+    return repo, store
+
+
 def remote_large_rows(b: Bench) -> Iterator[Row]:
     """Push and pull of one large file to a directory remote, against cp and against the
     floor: a verified transfer reads every byte through SHA-256 and makes its copy durable,
     so it cannot beat the slowest of cp, a hashlib pass and a copy with fsync."""
     source = b.data_file("model.bin")
     label = f"{b.size / GiB:g} GiB"
-    repo = b.repo("remotes")
-    store = b.tmp / "store"
-    b.sh("git", "model", "remote", "add", "store", str(store), "--default", cwd=repo)
-    place(source, repo / "model.bin")
-    b.sh("git", "model", "add", "model.bin", cwd=repo)
-    b.sh("git", "commit", "-q", "-m", "v1", cwd=repo)
+    repo, store = remote_repo(b, "remotes", source, "model.bin")
     copy_dest = b.tmp / "cp-remote"
     cp = Spec(
         ["cp", str(source), str(copy_dest)],
@@ -685,12 +692,7 @@ def remote_small_rows(b: Bench) -> Iterator[Row]:
     source = b.tmp / "data" / "remote-small"
     b.small_files(source)
     label = f"{b.nfiles} files of 4 KiB"
-    repo = b.repo("remotes-small")
-    store = b.tmp / "store-small"
-    b.sh("git", "model", "remote", "add", "store", str(store), "--default", cwd=repo)
-    place(source, repo / "data")
-    b.sh("git", "model", "add", "data", cwd=repo)
-    b.sh("git", "commit", "-q", "-m", "v1", cwd=repo)
+    repo, store = remote_repo(b, "remotes-small", source, "data")
     push = Spec(["git", "model", "push"], repo, setup=lambda: remove(store))
 
     def forget() -> None:

@@ -11,6 +11,7 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from conftest import Shell, tmpfs
@@ -108,13 +109,27 @@ def test_a_download_refused_leaves_nothing_in_the_work_tree(store: Store, tmp_pa
     assert bob.read("params.bin") == b"small"
 
 
-def test_the_copy_made_during_the_download_is_the_one_named(tmp_path: Path) -> None:
+class Download(NamedTuple):
+    cache: Cache
+    remote: Path  # a large object as a local remote holds it
+    data: bytes
+    oid: Oid
+
+
+@pytest.fixture
+def download(tmp_path: Path) -> Download:
     cache = Cache(tmp_path / "model")
     cache.ensure()
     data = os.urandom(BIG)
     remote = tmp_path / "remote.bin"
     remote.write_bytes(data)
-    oid = Oid(hashlib.sha256(data).hexdigest())
+    return Download(cache, remote, data, Oid(hashlib.sha256(data).hexdigest()))
+
+
+def test_the_copy_made_during_the_download_is_the_one_named(
+    tmp_path: Path, download: Download
+) -> None:
+    cache, remote, data, oid = download
     dest = tmp_path / "wt" / "model.bin"
     cache.store_copy(remote, oid, tee_to=str(dest))
     assert len(cache.prepared) == 1 and os.listdir(dest.parent) == []  # unnamed so far
@@ -138,14 +153,9 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.mark.parametrize("way", ["copy", "stream"])
 def test_a_work_tree_copy_that_fails_is_dropped_not_the_download(
-    tmp_path: Path, tiny_disk: Path, way: str
+    tiny_disk: Path, download: Download, way: str
 ) -> None:
-    cache = Cache(tmp_path / "model")
-    cache.ensure()
-    data = os.urandom(BIG)  # more than the work tree's disk holds
-    remote = tmp_path / "remote.bin"
-    remote.write_bytes(data)
-    oid = Oid(hashlib.sha256(data).hexdigest())
+    cache, remote, data, oid = download  # (more than the tiny disk holds)
     dest = str(tiny_disk / "model.bin")
     if way == "copy":
         assert cache.store_copy(remote, oid, tee_to=dest) == BIG
@@ -156,16 +166,13 @@ def test_a_work_tree_copy_that_fails_is_dropped_not_the_download(
     assert len(cache.prepared) == 0 and os.listdir(tiny_disk) == []  # the short copy is gone
 
 
-def test_folders_made_for_a_copy_go_again_when_it_is_not_used(tmp_path: Path) -> None:
-    cache = Cache(tmp_path / "model")
-    cache.ensure()
-    data = os.urandom(BIG)
-    remote = tmp_path / "remote.bin"
-    remote.write_bytes(data)
+def test_folders_made_for_a_copy_go_again_when_it_is_not_used(
+    tmp_path: Path, download: Download
+) -> None:
+    cache, remote, data, oid = download
     wrong = Oid(hashlib.sha256(b"other bytes").hexdigest())
     with pytest.raises(CorruptObject):
         cache.store_copy(remote, wrong, tee_to=str(tmp_path / "wt" / "a" / "b" / "x.bin"))
-    oid = Oid(hashlib.sha256(data).hexdigest())
     cache.store_copy(remote, oid, tee_to=str(tmp_path / "wt" / "a" / "c" / "y.bin"))
     cache.prepared.close()
     assert not (tmp_path / "wt").exists()  # made for the two copies, emptied, gone

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 import click
 
@@ -247,7 +246,7 @@ def checkout_cmd(rev: str | None, paths: tuple[str, ...], as_json: bool) -> int:
     Only files that differ are written, each verified as it is copied. Work-tree bytes that
     would be replaced are kept in the cache first, and the message says how to get them back.
     """
-    from ..ops.checkout import checkout, from_default_remote
+    from ..ops.checkout import checkout, default_fetcher
 
     with Context.open() as ctx:
         commit, model = None, None
@@ -255,19 +254,13 @@ def checkout_cmd(rev: str | None, paths: tuple[str, ...], as_json: bool) -> int:
             from ..ops.registry import resolve_model_rev
 
             commit, model = resolve_model_rev(ctx, rev)
-        fetch = from_default_remote(ctx, _fetch_missing)
+        fetch = default_fetcher(ctx)
         report = checkout(ctx, commit, list(paths) or None, fetch=fetch, model=model)
     if model is not None and commit is not None and not as_json:
         note(
             f"{model} as of {rev} ({commit[:10]}); HEAD did not move: 'git model checkout' puts HEAD's back"
         )
     return render_restore(report, as_json)
-
-
-def _fetch_missing(ctx: Context, missing: dict[Any, Any]) -> None:
-    from ..ops.transfer import fetch_missing  # imported only when there is a remote to ask
-
-    fetch_missing(ctx, missing)
 
 
 @command(epilog="Example: git model verify")

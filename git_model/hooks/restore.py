@@ -19,16 +19,13 @@ fetching fails, the message names the command that fetches them.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
 from ..errors import GitModelError
-from ..hashing import Oid
 from ..manifest import Manifest
-from ..ops.checkout import checkout, from_default_remote
+from ..ops.checkout import checkout, default_fetcher
 from ..ops.context import Context
-from ..ops.reachable import ObjectRef
 from ..paths import GITMODEL_DIR
 from ..workspace import RestoreReport
 from . import open_context, say
@@ -37,18 +34,6 @@ from .versionnote import ensure_versions_note, refresh_after_rewrite
 
 def warn(error: Exception) -> None:
     say(f"warning: {error}")
-
-
-def fetch_missing(ctx: Context, missing: dict[Oid, ObjectRef]) -> None:
-    """Fetch objects from the remote when the remotes support is there; never fail the hook."""
-    try:
-        transfer = importlib.import_module("git_model.ops.transfer")
-    except ImportError:
-        return
-    try:
-        transfer.fetch_missing(ctx, missing)
-    except GitModelError as e:
-        say(f"warning: could not fetch {len(missing)} missing object(s): {e}")
 
 
 def merge_notes(ctx: Context) -> None:
@@ -63,7 +48,7 @@ def merge_notes(ctx: Context) -> None:
 
 
 def restore(ctx: Context, previous: Manifest | None) -> RestoreReport:
-    report = checkout(ctx, previous=previous, fetch=from_default_remote(ctx, fetch_missing))
+    report = checkout(ctx, previous=previous, fetch=default_fetcher(ctx))
     tell(report)
     return report
 
@@ -108,7 +93,7 @@ def follow_commit(ctx: Context, old: str = "HEAD^", new: str = "HEAD") -> None:
             stale.append(str(ctx.root / path))
     ws.state.flush()
     if stale:
-        tell(checkout(ctx, new, stale, fetch=from_default_remote(ctx, fetch_missing)))
+        tell(checkout(ctx, new, stale, fetch=default_fetcher(ctx)))
 
 
 def _is_null(rev: str) -> bool:

@@ -29,7 +29,7 @@ def checkout(
 ) -> RestoreReport:
     """Restore artifacts of `rev` (the work tree's manifest when None).
 
-    `fetch` is asked for the objects the cache lacks (see `from_default_remote`).
+    `fetch` is asked for the objects the cache lacks (see `default_fetcher`).
     `previous` (the manifest the work tree matched before, e.g. the old HEAD in a hook) lets
     artifacts that the target no longer has be taken out of the work tree. `model` restricts
     the restore to that model's artifacts (its weights and data), as a registry rollback does.
@@ -58,10 +58,16 @@ def checkout(
     return restorer.report
 
 
-def from_default_remote(ctx: Context, fetch: Fetcher) -> Fetcher | None:
-    """`fetch` (which fetches from the default remote) when a default remote is set, else None,
-    so a checkout with nowhere to fetch from does not look for missing objects first."""
-    return fetch if ctx.settings.get("remote") else None  # (remote_config.default_name)
+def default_fetcher(ctx: Context) -> Fetcher | None:
+    """What checkout, init and the hooks fetch missing objects with: the default remote's
+    fetcher (transfer.fetch_missing, which never raises for what it cannot fetch), or None when
+    no default remote is set, so a checkout with nowhere to fetch from neither looks for
+    missing objects first nor imports the remotes code."""
+    if not ctx.settings.get("remote"):  # (remote_config.default_name)
+        return None
+    from .transfer import fetch_missing
+
+    return fetch_missing
 
 
 def _fetch_missing(

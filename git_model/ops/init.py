@@ -46,10 +46,9 @@ def init(ctx: Context, *, hooks: bool = True) -> InitResult:
         ctx.repo.add(result.created)
     notes_sync.setup(ctx.repo, fetch=fresh_clone)
     if fresh_clone:
-        from .checkout import checkout, from_default_remote
-        from .transfer import fetch_missing
+        from .checkout import checkout, default_fetcher
 
-        report = checkout(ctx, fetch=from_default_remote(ctx, fetch_missing))
+        report = checkout(ctx, fetch=default_fetcher(ctx))
         result.restored = len(report.written)
         result.not_restored = len(report.missing) + len(report.corrupt)
     return result
