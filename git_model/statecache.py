@@ -1,13 +1,15 @@
 """The stat cache: never re-hash a file whose stat says it has not changed.
 
-`<git-common-dir>/model/state.db` (sqlite, WAL) maps an absolute path and its
+`<git-common-dir>/model/state.db` (sqlite, WAL; table `files_2`, clustered by path: a
+directory's entries are one range of one B-tree, and a record is one insert, not two; the
+first version's rowid table `files` is dropped) maps an absolute path and its
 (size, mtime_ns, inode, ctime_ns) to the oid last computed for it. Git's racy-timestamp rule
 applies: an entry whose file was modified too close to the moment its hash was taken is not
 trusted, since a second write that close would leave the stat unchanged. "Too close" is the
 same second where the file system keeps whole-second timestamps; where it keeps finer ones
-(ext4, xfs, btrfs, apfs, ntfs: a tick of 10 ms at most) it is RACY_NS, so a file that
-git-model itself wrote (a checkout copies a large file well before it has finished hashing
-it) is trusted from then on instead of being hashed again by the next command.
+(ext4, xfs, btrfs, apfs, ntfs: a tick of 10 ms at most) it is RACY_NS. A racy entry is still
+a hint: the commit hook, finding a file's stat exactly as recorded for the oid the manifest
+gives, hashes it again rather than copying it into the cache (which needs as much free space).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 from .hashing import Oid
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (
+CREATE TABLE IF NOT EXISTS files_2 (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
@@ -31,7 +33,8 @@ CREATE TABLE IF NOT EXISTS files (
     ctime_ns INTEGER NOT NULL,
     oid TEXT NOT NULL,
     hashed_ns INTEGER NOT NULL
-);
+) WITHOUT ROWID;
+DROP TABLE IF EXISTS files;
 CREATE TABLE IF NOT EXISTS checked_listings_1 (oid TEXT PRIMARY KEY)
 """
 
@@ -43,6 +46,15 @@ Known = dict[str, tuple[Key, Oid, int]]  # absolute path -> (stat key, oid, hash
 
 def stat_key(st: os.stat_result) -> Key:
     return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+
+def racy(mtime_ns: int, hashed_ns: int) -> bool:
+    """Whether a file modified at `mtime_ns` may have changed again, under the same stat, after
+    its hash was taken at `hashed_ns`: modified in the same second on a file system that keeps
+    whole seconds, else within RACY_NS. Such an entry is never trusted as it stands."""
+    if mtime_ns % 1_000_000_000 == 0:  # whole seconds: a coarse file system
+        return mtime_ns // 1_000_000_000 >= hashed_ns // 1_000_000_000
+    return mtime_ns + RACY_NS >= hashed_ns
 
 
 class StateCache:
@@ -67,7 +79,7 @@ class StateCache:
     def lookup_many(self, prefix: str) -> Known:
         """Every entry at or under the absolute path `prefix`, in one query."""
         rows = self._db.execute(
-            "SELECT path, size, mtime_ns, ino, ctime_ns, oid, hashed_ns FROM files "
+            "SELECT path, size, mtime_ns, ino, ctime_ns, oid, hashed_ns FROM files_2 "
             "WHERE path = ? OR (path >= ? AND path < ?)",
             (prefix, prefix + "/", prefix + "0"),  # '0' sorts right after '/'
         ).fetchall()
@@ -77,7 +89,7 @@ class StateCache:
         """Every entry whose absolute path sorts from `first` to `last`, in one query: a
         chunk of a directory walked in order costs one index range scan."""
         rows = self._db.execute(
-            "SELECT path, size, mtime_ns, ino, ctime_ns, oid, hashed_ns FROM files "
+            "SELECT path, size, mtime_ns, ino, ctime_ns, oid, hashed_ns FROM files_2 "
             "WHERE path >= ? AND path <= ?",
             (first, last),
         ).fetchall()
@@ -89,7 +101,7 @@ class StateCache:
         for start in range(0, len(paths), 500):
             chunk = paths[start : start + 500]
             rows = self._db.execute(
-                "SELECT path, size, mtime_ns, ino, ctime_ns, oid, hashed_ns FROM files "
+                "SELECT path, size, mtime_ns, ino, ctime_ns, oid, hashed_ns FROM files_2 "
                 f"WHERE path IN ({','.join('?' * len(chunk))})",
                 chunk,
             ).fetchall()
@@ -119,13 +131,7 @@ class StateCache:
         known, oid, hashed_ns = entry
         if known != key:
             return None
-        mtime = key[1]
-        if mtime % 1_000_000_000 == 0:  # whole seconds: a coarse file system
-            if mtime // 1_000_000_000 >= hashed_ns // 1_000_000_000:
-                return None  # racy: modified in the same second the hash was taken
-        elif mtime + RACY_NS >= hashed_ns:
-            return None  # racy: modified within a tick or so of the hash
-        return oid
+        return None if racy(key[1], hashed_ns) else oid
 
     def get(self, path: Path, st: os.stat_result) -> Oid | None:
         return self.trusted(self.lookup([str(path)]).get(str(path)), st)
@@ -155,7 +161,7 @@ class StateCache:
 
     def forget(self, paths: Iterable[Path]) -> None:
         self.flush()
-        self._db.executemany("DELETE FROM files WHERE path = ?", [(str(p),) for p in paths])
+        self._db.executemany("DELETE FROM files_2 WHERE path = ?", [(str(p),) for p in paths])
 
     def flush(self) -> None:
         if not self._pending:
@@ -164,7 +170,7 @@ class StateCache:
         with self._db:
             self._db.execute("BEGIN")
             self._db.executemany(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", pending
+                "INSERT OR REPLACE INTO files_2 VALUES (?, ?, ?, ?, ?, ?, ?)", pending
             )
 
     def close(self) -> None:
