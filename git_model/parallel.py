@@ -91,11 +91,25 @@ def chunked(items: Iterable[T], size: int = 0) -> Iterator[list[T]]:
 
 
 def map_split(work: Callable[[list[T]], list[Any]], items: list[T], processes: int) -> list[Any]:
+    """`work(items)`, the items split between this process and forked copies of it (see
+    `iter_split`)."""
+    out: list[Any] = []
+    for _, results in iter_split(work, items, processes):
+        out.extend(results)
+    return out
+
+
+def iter_split(
+    work: Callable[[list[T]], list[Any]], items: list[T], processes: int
+) -> Iterator[tuple[int, list[Any]]]:
     """`work(items)`, the items split between this process and up to `processes - 1` forked
     copies of it, each working through its own share, as git's parallel checkout does: for
     work made of many small system calls, where threads spend their time trading Python's
     lock. `work` must only touch files, and its results must be plain values (they come back
     through a pipe, marshalled).
+
+    Yields (start, results) for each share in order, this process's own first, as soon as it
+    is done: the caller can deal with those while the other processes finish theirs.
 
     Linux only, and only while this process runs no other thread (a fork copies any lock that
     another thread holds, held forever). A child that fails, or cannot be started, leaves its
@@ -103,9 +117,10 @@ def map_split(work: Callable[[list[T]], list[Any]], items: list[T], processes: i
     """
     parts = min(processes, len(items) // SPLIT_MIN)
     if parts < 2 or sys.platform != "linux" or threading.active_count() > 1:
-        return work(items)
+        yield 0, work(items)
+        return
     bounds = [len(items) * k // parts for k in range(parts + 1)]
-    children: list[tuple[int, int, list[T]]] = []  # pid, read end of its pipe, its share
+    children: list[tuple[int, int, int, list[T]]] = []  # pid, its pipe, start, its share
     tail = len(items)  # from here on, the shares no child took
     try:
         for k in range(1, parts):
@@ -128,20 +143,21 @@ def map_split(work: Callable[[list[T]], list[Any]], items: list[T], processes: i
                 finally:
                     os._exit(code)
             os.close(w)
-            children.append((pid, r, share))
-        out = work(items[: bounds[1]])
+            children.append((pid, r, bounds[k], share))
+        yield 0, work(items[: bounds[1]])
         while children:
-            pid, r, share = children[0]
+            pid, r, start, share = children[0]
             with open(r, "rb", closefd=False) as pipe:
                 data = pipe.read()
             children.pop(0)
             os.close(r)
             _, status = os.waitpid(pid, 0)
             ok = os.waitstatus_to_exitcode(status) == 0 and data
-            out.extend(marshal.loads(data) if ok else work(share))
-        return out + work(items[tail:]) if tail < len(items) else out
+            yield start, marshal.loads(data) if ok else work(share)
+        if tail < len(items):
+            yield tail, work(items[tail:])
     finally:
-        for pid, r, _ in children:  # only after an exception: stop the rest
+        for pid, r, _, _ in children:  # only when stopped early: stop the rest
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGTERM)
             with contextlib.suppress(OSError):

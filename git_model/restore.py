@@ -16,6 +16,7 @@ import functools
 import os
 import shutil
 import stat
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,15 +34,30 @@ from .manifest import (
     listing_path,
     verified_listing,
 )
-from .parallel import chunked, map_batched, map_split
+from .parallel import chunked, iter_split, map_batched
 from .paths import check_relpath, safe_target
-from .smallfiles import CORRUPT, SMALL_FILE, WRITTEN, Item, can_write_small, write_small
+from .smallfiles import (
+    CORRUPT,
+    SLOW,
+    SMALL_FILE,
+    WRITTEN,
+    Item,
+    Outcome,
+    can_write_small,
+    write_small,
+)
+from .statecache import racy
 
 if TYPE_CHECKING:
     from .statecache import StateCache
     from .workspace import Found, Workspace
 
 Pair = tuple["Entry | None", "Found | None"]  # a listing's entry and the file there, by path
+Write = tuple[str, Oid, bool, int]  # a file to write: repo-relative path, oid, executable, size
+# Files of a directory written at a time. The walk goes CHUNK files at a time; their writes
+# are gathered up to this many (~5 MB), so a 10,000-file directory is split across processes
+# once rather than three times (each split costs a fork and a wait for the slowest share).
+WRITE_BATCH = 16384
 
 
 def is_temp_name(name: str) -> bool:
@@ -134,7 +150,7 @@ class Restorer:
     def _put(self, rel: str, oid: Oid, executable: bool) -> None:
         self._report(rel, oid, self._write(rel, oid, executable))
 
-    def _put_many(self, items: list[tuple[str, Oid, bool, int]]) -> None:
+    def _put_many(self, items: list[Write]) -> None:
         """Write many files (rel, oid, executable, size) from the cache: the small ones in a
         tight loop split across processes (see smallfiles.py), the rest on threads."""
         outcomes: list[str | None] = [None] * len(items)
@@ -148,43 +164,72 @@ class Restorer:
         )
         for i, outcome in zip(rest, done):
             outcomes[i] = outcome
+        written = self.report.written
         for (rel, oid, _, _), got in zip(items, outcomes):
-            self._report(rel, oid, got or "written")
+            if got == "written":
+                written.append(rel)
+            else:
+                self._report(rel, oid, got or "written")
 
-    def _put_small(
-        self, items: list[tuple[str, Oid, bool, int]], outcomes: list[str | None]
-    ) -> None:
+    def _put_small(self, items: list[Write], outcomes: list[str | None]) -> None:
         """`_put_many` for the files up to SMALL_FILE: their outcomes filled in, except those
-        that need the general path (left None)."""
-        small: list[int] = []
-        work: list[Item] = []
-        folders: dict[str, bool] = {}  # made here, before the work is split
-        for i, (rel, oid, executable, size) in enumerate(items):
-            if size > SMALL_FILE:
-                continue
-            dest = self._target(rel, checked=True)
-            folder = dest.rpartition("/")[0]
-            if folder not in folders:
-                try:
-                    os.makedirs(folder, exist_ok=True)
-                    folders[folder] = True
-                except OSError:  # the general path says what is wrong there
-                    folders[folder] = False
-            if folders[folder]:
-                small.append(i)
-                work.append((oid, dest, executable, size))
+        that need the general path (left None). Each process of the split also works out its
+        own files' paths and folders (`_write_small_share`), so that is done in parallel too."""
+        small = [i for i, item in enumerate(items) if item[3] <= SMALL_FILE]
         cache = self.ws.cache
         write = functools.partial(
-            write_small, os.fspath(cache.objects), verified=frozenset(cache.verified)
+            self._write_small_share, os.fspath(cache.objects), frozenset(cache.verified)
         )
-        results = map_split(write, work, min(self.ws.jobs, os.cpu_count() or 1))
-        record, codes = self.ws.state.record_key, ("written", "missing", "corrupt", None)
-        for i, (_, dest, _, _), result in zip(small, work, results):
-            outcomes[i] = codes[result[0]]
+        state = self.ws.state
+        record, codes = state.record_key, ("written", "missing", "corrupt", None)
+        processes = min(self.ws.jobs, os.cpu_count() or 1)
+        corrupt: list[Oid] = []  # moved aside once no process reads the cache any more
+        # each share's outcomes as it is done: this process records its own while the others
+        # finish theirs
+        for start, results in iter_split(write, [items[i] for i in small], processes):
+            for i, result in zip(small[start:], results):
+                outcomes[i] = codes[result[0]]
+                if result[0] == WRITTEN and len(result) > 1:
+                    record(f"{self._root}/{items[i][0]}", result[1:5], items[i][1], result[5])
+                elif result[0] == CORRUPT:
+                    corrupt.append(items[i][1])
+            state.flush()
+        for oid in corrupt:
+            cache.quarantine(oid)
+
+    def _write_small_share(
+        self, objects: str, verified: frozenset[str], share: list[Write]
+    ) -> list[Outcome]:
+        """`write_small` for one process's share of `_put_small`: each file's path checked and
+        its folder made first; SLOW for a file whose folder cannot be made (the general path
+        says what is wrong there). A file written too recently for the stat cache to trust
+        (see statecache.racy) comes back as (WRITTEN,); others with their stat key and the time
+        it was taken."""
+        work: list[Item] = []
+        where: list[int] = []
+        folders: dict[str, bool] = {}
+        for k, (rel, oid, executable, size) in enumerate(share):
+            dest = self._target(rel, checked=True)
+            folder = dest.rpartition("/")[0]
+            made = folders.get(folder)
+            if made is None:
+                try:
+                    os.makedirs(folder, exist_ok=True)
+                    made = True
+                except OSError:
+                    made = False
+                folders[folder] = made
+            if made:
+                work.append((oid, dest, executable, size))
+                where.append(k)
+        out: list[Outcome] = [(SLOW,)] * len(share)
+        results = write_small(objects, work, verified)
+        now = time.time_ns()
+        for k, result in zip(where, results):
             if result[0] == WRITTEN:
-                record(dest, result[1:], items[i][1])
-            elif result[0] == CORRUPT:
-                cache.quarantine(items[i][1])
+                result = (WRITTEN,) if racy(result[2], now) else (*result, now)
+            out[k] = result
+        return out
 
     def _clear_non_file(self, rel: str, path: Path) -> None:
         """Make room for a file where a directory or link now stands."""
@@ -244,8 +289,20 @@ class Restorer:
         strays: list[Path] = []
         present = self.ws.walk(art.path, strays) if was_dir else iter(())
         wanted = iter_listing(data, what, checked=True)
+        r = self.report
+        marks = [len(r.written), len(r.missing), len(r.corrupt)]
+        writes: list[Write] = []
         for chunk in chunked(_merge(wanted, present)):
-            self._restore_chunk(art.path, path, chunk, folders, was_dir)
+            self._restore_chunk(art.path, path, chunk, folders, was_dir, writes)
+            if len(writes) >= WRITE_BATCH:
+                self._put_many(writes)
+                writes.clear()
+        self._put_many(writes)
+        # listing order, as writing one file at a time would give
+        r.written[marks[0] :] = sorted(r.written[marks[0] :])
+        r.missing[marks[1] :] = sorted(r.missing[marks[1] :])
+        r.corrupt[marks[2] :] = sorted(r.corrupt[marks[2] :])
+        self.ws.state.flush()
         for stray in strays:
             with contextlib.suppress(OSError):
                 stray.unlink()
@@ -253,10 +310,16 @@ class Restorer:
             _prune_empty_dirs(path)
 
     def _restore_chunk(
-        self, top: str, path: Path, chunk: list[Pair], folders: set[str], was_dir: bool
+        self,
+        top: str,
+        path: Path,
+        chunk: list[Pair],
+        folders: set[str],
+        was_dir: bool,
+        writes: list[Write],
     ) -> None:
         """Files of one tracked directory, in path order: those it should not have go (their
-        bytes kept first), those that differ are written in parallel."""
+        bytes kept first); those that differ are added to `writes`, written by the caller."""
         for e, found in chunk:
             if e is None and found is not None and found.rel not in folders:
                 if _absent(found.path):
@@ -270,8 +333,6 @@ class Restorer:
         current = iter(
             self.ws.hash_paths([(f.path, f.key) for f in here], store=False, known=known)
         )
-        writes: list[tuple[str, Oid, bool, int]] = []
-        marks = [len(self.report.written), len(self.report.missing), len(self.report.corrupt)]
         for e, found in chunk:
             if e is None:
                 continue
@@ -284,12 +345,6 @@ class Restorer:
                 self.restore_file(rel, e.oid, e.executable)  # a folder or link stands there
                 continue
             writes.append((rel, e.oid, e.executable, e.size))
-        self._put_many(writes)
-        # listing order, as writing one file at a time would give
-        r = self.report
-        r.written[marks[0] :] = sorted(r.written[marks[0] :])
-        r.missing[marks[1] :] = sorted(r.missing[marks[1] :])
-        r.corrupt[marks[2] :] = sorted(r.corrupt[marks[2] :])
         self.ws.state.flush()
 
     def _sweep(self, folder: Path) -> None:

@@ -77,9 +77,12 @@ def work(items):
     if os.getpid() != parent and sys.argv[1] == "fail":
         raise RuntimeError("a worker that dies")
     return [(i * 2, os.getpid()) for i in items]
-got = parallel.map_split(work, list(range(3000)), 3)
+got, starts = [], []
+for start, results in parallel.iter_split(work, list(range(3000)), 3):
+    starts.append(start)
+    got.extend(results)
 print(json.dumps({"values": [v for v, _ in got], "pids": sorted({p for _, p in got}),
-                  "parent": parent}))
+                  "parent": parent, "starts": starts, "first": got[0][1]}))
 """
 
 
@@ -93,6 +96,8 @@ def test_split_across_processes_keeps_order_and_redoes_a_failed_share(how: str) 
     )
     got = json.loads(proc.stdout)
     assert got["values"] == [i * 2 for i in range(3000)]
+    assert got["starts"] == [0, 1000, 2000]  # each share as it is done, in order
+    assert got["first"] == got["parent"]  # this process's own share comes first
     if how == "ok":
         assert len(got["pids"]) == 3  # three processes each did a share
     elif how == "nofork":
