@@ -297,13 +297,14 @@ def iter_listing(data: bytes, what: str, *, checked: bool = False) -> Iterator[E
 def _iter_checked(text: str, block: int = 1 << 20) -> Iterator[Entry]:
     """`iter_listing` of text already validated: split ~1 MiB of lines at a time, the oids
     taken as they are (no second regex match)."""
-    make_oid, start = str.__new__, 0
+    make_oid, make_entry, start = str.__new__, tuple.__new__, 0  # (C calls, not Python ones)
     while start < len(text):
         end = text.find("\n", start + block)
         end = len(text) if end < 0 else end + 1
         for line in text[start : end - 1].split("\n"):
             oid_text, size_text, mode, relpath = line.split("\t", 3)
-            yield Entry(relpath, make_oid(Oid, oid_text), int(size_text), mode == "755")
+            oid = make_oid(Oid, oid_text)
+            yield make_entry(Entry, (relpath, oid, int(size_text), mode == "755"))
         start = end
 
 
