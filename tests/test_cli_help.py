@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,23 @@ def test_usage_errors_exit_2_and_unknown_commands_say_what_exists(repo: Shell) -
     assert out.returncode == 2 and "No such command" in out.stderr
     out = repo.model("add", "--kind", "weird", "x", check=False)
     assert out.returncode == 2
+
+
+def test_the_program_ends_with_exit_handlers_run_and_output_whole(
+    repo: Shell, tmp_path: Path
+) -> None:
+    """`git-model` ends its process without the interpreter's teardown: what a normal exit
+    would do that matters still happens."""
+    site, marker = tmp_path / "site", tmp_path / "handler-ran"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import atexit, pathlib\n"
+        f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')\n"
+    )
+    for i in range(300):
+        repo.write(f"data/f{i:03d}", b"%d" % i)
+    repo.model("add", "data")
+    out = repo.model("status", "--json", env={"PYTHONPATH": str(site)})
+    assert len(json.loads(out.stdout)["artifacts"]) == 1  # all of it, flushed
+    assert marker.read_text() == "yes"
+    assert repo.model("nosuch", check=False, env={"PYTHONPATH": str(site)}).returncode == 2

@@ -6,23 +6,47 @@ imported: a hook on the no-change path runs on the standard library alone.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; as the program itself (no `argv`), end the process when it is done."""
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["hook"]:
         from ..hooks import run_hook
 
-        return _boundary(lambda: run_hook(args[1:]))
-    from .app import cli
+        code = _boundary(lambda: run_hook(args[1:]))
+    else:
+        from .app import cli
 
-    def run() -> int:
-        result = cli.main(args=args, prog_name="git model", standalone_mode=False)
-        return result if isinstance(result, int) else 0
+        def run() -> int:
+            result = cli.main(args=args, prog_name="git model", standalone_mode=False)
+            return result if isinstance(result, int) else 0
 
-    return _boundary(run)
+        code = _boundary(run)
+    if argv is None:
+        _end(code)
+    return code
+
+
+def _end(code: int) -> None:
+    """End the process now, skipping the interpreter's teardown: it frees every object one at
+    a time, ~10 ms after a 10,000-file checkout, for memory the process gives back anyway.
+    Exit handlers still run and output is flushed; files are all closed by now (every one is
+    opened in a `with`). Only when no other thread runs: one still working is waited for by a
+    normal exit."""
+    import threading
+
+    if threading.active_count() > 1:
+        return
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # (a reader gone: nothing to flush to)
+            stream.flush()
+    os._exit(code)
 
 
 def _boundary(run: object) -> int:
