@@ -280,6 +280,7 @@ def remove_later(path: str) -> None:
 
 
 _UNNAMED_WORKS = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
+UNNAMED_FLAGS = getattr(os, "O_TMPFILE", 0) | os.O_WRONLY | os.O_CLOEXEC  # see open_unnamed
 
 
 def unnamed_files_work() -> bool:
@@ -299,7 +300,7 @@ def open_unnamed(folder: str, mode: int) -> int | None:
     if not _UNNAMED_WORKS:
         return None
     try:
-        return os.open(folder, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, mode)
+        return os.open(folder, UNNAMED_FLAGS, mode)
     except OSError as e:
         if e.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
             _UNNAMED_WORKS = False

@@ -21,7 +21,13 @@ import gc
 import hashlib
 import os
 
-from .copying import SMALL_FILE, name_new_file, open_unnamed, unnamed_files_work, write_all
+from .copying import (
+    SMALL_FILE,
+    UNNAMED_FLAGS,
+    name_new_file,
+    unnamed_files_work,
+    write_all,
+)
 
 WRITTEN, MISSING, CORRUPT, SLOW = 0, 1, 2, 3
 
@@ -50,11 +56,16 @@ def write_small(objects: str, items: list[Item], verified: frozenset[str]) -> li
 def _write_all(
     objects: str, items: list[Item], verified: frozenset[str], out: list[Outcome]
 ) -> None:
-    sha256, read, close = hashlib.sha256, os.read, os.close
+    """Creating each file under its name, as `cp` and git do, would be ~10% faster (10,000
+    files on ext4: 0.34 s against 0.38 s), but a checkout killed between the create and the
+    write would leave a half-written file under that name; an unnamed file leaves nothing.
+    The calls are made inline (no helper per file: ~1 µs a file, 3% of the loop)."""
+    sha256, open_, read, write, close = hashlib.sha256, os.open, os.read, os.write, os.close
+    link, fstat = os.link, os.fstat
     rdonly = os.O_RDONLY | os.O_CLOEXEC
     for oid, dest, executable, size in items:
         try:
-            src = os.open(f"{objects}/{oid[:2]}/{oid[2:]}", rdonly)
+            src = open_(f"{objects}/{oid[:2]}/{oid[2:]}", rdonly)
         except FileNotFoundError:
             out.append((MISSING,))
             continue
@@ -74,29 +85,26 @@ def _write_all(
         if oid not in verified and sha256(data).hexdigest() != oid:
             out.append((CORRUPT,))
             continue
-        out.append(_write_one(dest, data, 0o777 if executable else 0o666))
-
-
-def _write_one(dest: str, data: bytes, mode: int) -> Outcome:
-    """Creating the file under its name, as `cp` and git do, is ~10% faster (10,000 files on
-    ext4: 0.34 s against 0.38 s), but a checkout killed between the create and the write would
-    leave a half-written file under that name; an unnamed file leaves nothing."""
-    folder = dest.rpartition("/")[0]
-    try:
-        fd = open_unnamed(folder, mode)
-    except OSError:
-        return (SLOW,)
-    if fd is None:
-        return (SLOW,)
-    try:
-        write_all(fd, data)
-        name_new_file(fd, None, dest, large=False)
-        st = os.fstat(fd)  # after the link: linking changes the ctime
-    except OSError:
-        return (SLOW,)
-    finally:
-        os.close(fd)
-    return (WRITTEN, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        try:  # (copying.open_unnamed; where unnamed files fail, the general path learns it)
+            fd = open_(dest.rpartition("/")[0], UNNAMED_FLAGS, 0o777 if executable else 0o666)
+        except OSError:
+            out.append((SLOW,))
+            continue
+        try:
+            done = write(fd, data)
+            if done != len(data):  # (a short write)
+                write_all(fd, data[done:])
+            try:
+                link(f"/proc/self/fd/{fd}", dest, src_dir_fd=fd)  # (copying.give_name)
+            except FileExistsError:  # something is there: a temp name, renamed over it
+                name_new_file(fd, None, dest, large=False)
+            st = fstat(fd)  # after the link: linking changes the ctime
+        except OSError:
+            out.append((SLOW,))
+            continue
+        finally:
+            close(fd)
+        out.append((WRITTEN, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
 
 
 __all__ = ["SMALL_FILE", "can_write_small", "write_small"]
