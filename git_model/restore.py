@@ -54,10 +54,6 @@ if TYPE_CHECKING:
 
 Pair = tuple["Entry | None", "Found | None"]  # a listing's entry and the file there, by path
 Write = tuple[str, Oid, bool, int]  # a file to write: repo-relative path, oid, executable, size
-# Files of a directory written at a time. The walk goes CHUNK files at a time; their writes
-# are gathered up to this many (~5 MB), so a 10,000-file directory is split across processes
-# once rather than three times (each split costs a fork and a wait for the slowest share).
-WRITE_BATCH = 16384
 
 
 def is_temp_name(name: str) -> bool:
@@ -291,13 +287,8 @@ class Restorer:
         wanted = iter_listing(data, what, checked=True)
         r = self.report
         marks = [len(r.written), len(r.missing), len(r.corrupt)]
-        writes: list[Write] = []
         for chunk in chunked(_merge(wanted, present)):
-            self._restore_chunk(art.path, path, chunk, folders, was_dir, writes)
-            if len(writes) >= WRITE_BATCH:
-                self._put_many(writes)
-                writes.clear()
-        self._put_many(writes)
+            self._put_many(self._restore_chunk(art.path, path, chunk, folders, was_dir))
         # listing order, as writing one file at a time would give
         r.written[marks[0] :] = sorted(r.written[marks[0] :])
         r.missing[marks[1] :] = sorted(r.missing[marks[1] :])
@@ -310,16 +301,10 @@ class Restorer:
             _prune_empty_dirs(path)
 
     def _restore_chunk(
-        self,
-        top: str,
-        path: Path,
-        chunk: list[Pair],
-        folders: set[str],
-        was_dir: bool,
-        writes: list[Write],
-    ) -> None:
+        self, top: str, path: Path, chunk: list[Pair], folders: set[str], was_dir: bool
+    ) -> list[Write]:
         """Files of one tracked directory, in path order: those it should not have go (their
-        bytes kept first); those that differ are added to `writes`, written by the caller."""
+        bytes kept first); those that differ are returned, for the caller to write."""
         for e, found in chunk:
             if e is None and found is not None and found.rel not in folders:
                 if _absent(found.path):
@@ -333,6 +318,7 @@ class Restorer:
         current = iter(
             self.ws.hash_paths([(f.path, f.key) for f in here], store=False, known=known)
         )
+        writes: list[Write] = []
         for e, found in chunk:
             if e is None:
                 continue
@@ -346,6 +332,7 @@ class Restorer:
                 continue
             writes.append((rel, e.oid, e.executable, e.size))
         self.ws.state.flush()
+        return writes
 
     def _sweep(self, folder: Path) -> None:
         """Remove our temp files from `folder` (once per restore)."""
