@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .cache import Cache, disk_error, is_executable
+from .copying import SMALL_FILE
 from .errors import GitModelError, UnsafePath
 from .hashing import Oid, hash_file
-from .manifest import Artifact, listing_line, listing_oid
+from .manifest import Artifact, Entry, listing_line, listing_oid
 from .parallel import chunked, default_jobs, map_batched
 from .paths import check_relpath
 from .restore import Restorer, RestoreReport, is_temp_name, iter_needed, needed_objects
@@ -87,10 +88,23 @@ class Workspace:
     # -- hashing -------------------------------------------------------------------------------
 
     def hash_paths(
-        self, files: Sequence[tuple[str, Key]], *, store: bool, known: Known | None = None
+        self,
+        files: Sequence[tuple[str, Key]],
+        *,
+        store: bool,
+        known: Known | None = None,
+        listed: Sequence[Oid | None] | None = None,
     ) -> list[Oid]:
         """The oid of each file (absolute path, stat key), from the stat cache where it can be
-        trusted; others hashed in parallel (and stored in the cache when `store`)."""
+        trusted; others hashed in parallel (and stored in the cache when `store`).
+
+        Storing copies a file into the cache as it hashes it. A file whose bytes the cache
+        most likely has already is hashed first instead, and copied only if it turns out to
+        differ: one the stat cache has a racy record of at this very stat (written or hashed a
+        moment ago), or a small one whose oid the directory's listing gives (`listed`, aligned
+        with `files`). After a checkout, the first commit then reads what the checkout wrote,
+        rather than copying it all into the cache again.
+        """
         if known is None:
             known = self.state.lookup([p for p, _ in files])
         result: list[Oid | None] = [None] * len(files)
@@ -103,9 +117,21 @@ class Workspace:
             else:
                 todo.append(i)
 
+        def likely(i: int) -> Oid | None:
+            path, key = files[i]
+            entry = known.get(path)
+            if entry is not None and entry[0] == key and has(entry[1]):
+                return entry[1]
+            hint = listed[i] if listed is not None else None
+            return hint if hint is not None and key[0] <= SMALL_FILE and has(hint) else None
+
         def work(k: int) -> Oid:
             path = files[todo[k]][0]
-            oid, size = self.cache.store_file(Path(path)) if store else hash_file(path)
+            hint = likely(todo[k]) if store else None
+            if hint is not None:
+                oid, size = hash_file(path)
+            if hint is None or oid != hint:
+                oid, size = self.cache.store_file(Path(path)) if store else hash_file(path)
             if self.progress:
                 self.progress(size)
             return oid
@@ -213,8 +239,12 @@ class Workspace:
         names.sort()
         return names
 
-    def scan(self, relpath: str, *, store: bool) -> Scanned | None:
-        """The artifact at `relpath` as the work tree holds it now; None if it is missing."""
+    def scan(
+        self, relpath: str, *, store: bool, listed: Iterator[Entry] | None = None
+    ) -> Scanned | None:
+        """The artifact at `relpath` as the work tree holds it now; None if it is missing.
+        `listed`: the entries of the listing it had, a hint of what its files hold (see
+        `hash_paths`)."""
         path = self.root / relpath
         try:
             st = os.lstat(path)
@@ -223,19 +253,27 @@ class Workspace:
         except NotADirectoryError:
             return None
         if stat.S_ISDIR(st.st_mode):
-            return self._scan_dir(relpath, store=store)
+            return self._scan_dir(relpath, store=store, listed=listed)
         st = self._stat_file(path, relpath)
         oid = self.hash_one(path, st, store=store)
         return Scanned(Artifact(relpath, oid, st.st_size, None, is_executable(st)))
 
-    def _scan_dir(self, relpath: str, *, store: bool) -> Scanned:
+    def _scan_dir(
+        self, relpath: str, *, store: bool, listed: Iterator[Entry] | None = None
+    ) -> Scanned:
         """A tracked directory, a chunk of files at a time: one stat-cache query, one parallel
         hashing pass and one flush of the cache each; its listing written as it goes."""
         listing = io.BytesIO()
         files = size = 0
+        hints = _Hints(listed) if listed is not None else None
         for chunk in chunked(self.walk(relpath)):
             known = self.state.lookup_range(chunk[0].path, chunk[-1].path)
-            oids = self.hash_paths([(f.path, f.key) for f in chunk], store=store, known=known)
+            oids = self.hash_paths(
+                [(f.path, f.key) for f in chunk],
+                store=store,
+                known=known,
+                listed=hints.oids(chunk) if hints is not None else None,
+            )
             text = "".join(
                 listing_line(f.rel, oid, f.size, f.executable) for f, oid in zip(chunk, oids)
             )
@@ -245,3 +283,21 @@ class Workspace:
             self.state.flush()
         data = listing.getvalue()
         return Scanned(Artifact(relpath, listing_oid(data), size, files), data)
+
+
+class _Hints:
+    """The oids a directory's old listing gives the files a walk finds, both in path order."""
+
+    def __init__(self, entries: Iterator[Entry]) -> None:
+        self._entries = entries
+        self._next = next(entries, None)
+
+    def oids(self, chunk: list[Found]) -> list[Oid | None]:
+        out: list[Oid | None] = []
+        e = self._next
+        for f in chunk:
+            while e is not None and e.relpath < f.rel:
+                e = next(self._entries, None)
+            out.append(e.oid if e is not None and e.relpath == f.rel else None)
+        self._next = e
+        return out

@@ -159,3 +159,29 @@ def test_racy_rule_for_fine_and_whole_second_timestamps() -> None:
     st = _stat(fine)
     other = _stat(fine, size=11)
     assert StateCache.trusted((stat_key(other), oid, fine + 10**9), st) is None
+
+
+def test_the_first_commit_after_a_checkout_hashes_what_it_wrote_without_copying(
+    repo: Shell,
+) -> None:
+    """The files a checkout just wrote have no trusted stat record yet; the commit hook reads
+    them and finds the bytes the listing gives, already cached: it needs no room in the cache
+    (here: none can be made). A file changed since is stored, as ever."""
+    make_files(repo, "data", 200)
+    big = repo.write("data/big.bin", os.urandom(3 << 20))  # larger than a small file
+    repo.model("add", "data")
+    repo.git("commit", "-q", "-m", "v1")
+    for path in sorted((repo.cwd / "data").rglob("*.bin")):
+        path.unlink()
+    repo.model("checkout")
+    no_room = {
+        "GIT_MODEL_INJECT": "mkstemp:/model/tmp/:EACCES",
+        "PYTHONPATH": os.pathsep.join(filter(None, [INJECT, os.environ.get("PYTHONPATH")])),
+    }
+    repo.git("commit", "-q", "--allow-empty", "-m", "after the checkout", env=no_room)
+    big.write_bytes(os.urandom(3 << 20))
+    repo.write("data/part0/f0001.bin", b"changed since")
+    out = repo.git("commit", "-q", "-am", "changed", check=False, env=no_room)
+    assert out.returncode != 0 and "permission denied" in out.stderr
+    repo.git("commit", "-q", "--allow-empty", "-m", "changed")  # with room: stored
+    assert repo.model("status").stdout.count("unchanged") == 1

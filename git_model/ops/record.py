@@ -6,11 +6,12 @@ Shared by `git model add` (new paths) and the pre-commit hook (every tracked pat
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ..errors import GitModelError
-from ..manifest import Manifest, listing_path
+from ..manifest import Artifact, Entry, Manifest, listing_path
+from ..restore import listing
 from ..workspace import Workspace
 from .context import Context
 
@@ -32,7 +33,7 @@ def record(
 ) -> Recorded:
     out = Recorded()
     for rel in sorted(set(relpaths)):
-        scanned = ws.scan(rel, store=True)
+        scanned = ws.scan(rel, store=True, listed=_listed(ctx, manifest.artifacts.get(rel)))
         if scanned is None:
             if not allow_missing:
                 raise GitModelError(
@@ -54,3 +55,16 @@ def record(
         manifest.artifacts[rel] = art
     ws.state.flush()
     return out
+
+
+def _listed(ctx: Context, art: Artifact | None) -> Iterator[Entry] | None:
+    """The entries of a tracked directory's current listing: a hint of what its files hold,
+    so a file a checkout wrote is hashed, not copied into the cache again (see
+    `Workspace.hash_paths`). None when there is no such listing to trust (a hint is checked by
+    hashing before it counts, so a wrong one only costs a read)."""
+    if art is None or not art.is_dir:
+        return None
+    try:
+        return listing(ctx.reader(None), art)
+    except GitModelError:
+        return None
