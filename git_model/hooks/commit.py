@@ -31,10 +31,8 @@ from pathlib import Path
 
 from ..errors import GitModelError
 from ..git import Repo, run_git
-from ..hashing import hash_file
 from ..manifest import (
     MANIFEST_PATH,
-    Artifact,
     Manifest,
     format_manifest,
     listing_path,
@@ -44,7 +42,6 @@ from ..manifest import (
 from ..notes import encode
 from ..ops.context import Context
 from ..ops.record import Recorded, record
-from ..statecache import StateCache, stat_key
 from ..versions import refresh_versions
 from . import handoff, open_context, say
 from .fastpath import make_seal, operation_in_progress
@@ -131,11 +128,9 @@ def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
     missing = [p for p in todo if not os.path.lexists(ctx.root / p)]
     if missing:
         raise GitModelError(missing_message(missing))
-    recorded = Recorded()
-    verified = [p for p in todo if _still_recorded(ctx, committed.artifacts[p])]
-    if len(verified) < len(todo):
-        rest = [p for p in todo if p not in verified]
-        recorded = record(ctx, committed, rest, ctx.workspace())
+    # (a file hashed or written a moment ago is hashed again, not copied into the cache: see
+    # Workspace.hash_paths)
+    recorded = record(ctx, committed, todo, ctx.workspace()) if todo else Recorded()
     for path in todo:
         stamps.stamp(path, committed.artifacts[path].oid)
     refresh_versions(committed, ctx.reader(""))
@@ -157,33 +152,6 @@ def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
         )
     stamps.save(keep=set(committed.artifacts), seal=seal)
     return out
-
-
-def _still_recorded(ctx: Context, art: Artifact) -> bool:
-    """A file whose stat data are the very ones last hashed to its recorded oid (the first
-    commit after `git model add`): the stat cache vouches for it, or, where git's racy-timestamp
-    rule keeps it from trusting them (a commit in the moment after the add), hashing it again
-    settles it, without copying it into the cache (which would need as much free space as the
-    file)."""
-    if art.is_dir:
-        return False
-    path = ctx.root / art.path
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return False
-    known = ctx.state.lookup_many(str(path)).get(str(path))
-    if known is None or known[0] != stat_key(st) or known[1] != art.oid:
-        return False
-    if not ctx.cache.has(art.oid):
-        return False
-    if StateCache.trusted(known, st) is not None:
-        return True  # (a 10 GiB model's first commit after its add read it all again)
-    if hash_file(path)[0] != art.oid:
-        return False
-    ctx.state.record(path, st, art.oid)
-    ctx.state.flush()
-    return True
 
 
 def _version_inputs(manifest: Manifest) -> list[str]:
