@@ -4,7 +4,8 @@ Hashing and copying release the GIL, so threads use every core; but handing one 
 pool costs ~20 µs, more than hashing a 4 KiB file. Files go to the threads in batches of up to
 BATCH_FILES files or about BATCH_BYTES bytes, so 10,000 small files cost ~160 hand-overs and a
 large file still gets a thread of its own. A directory of many files is worked through in
-chunks of CHUNK files (`chunked`), so memory does not grow with the number of files.
+chunks of CHUNK files (`chunked`), so memory does not grow with the number of files. Work
+made only of small system calls is split across forked processes instead (`iter_split`).
 """
 
 from __future__ import annotations
@@ -88,15 +89,6 @@ def chunked(items: Iterable[T], size: int = 0) -> Iterator[list[T]]:
     it = iter(items)
     while chunk := list(itertools.islice(it, size or CHUNK)):
         yield chunk
-
-
-def map_split(work: Callable[[list[T]], list[Any]], items: list[T], processes: int) -> list[Any]:
-    """`work(items)`, the items split between this process and forked copies of it (see
-    `iter_split`)."""
-    out: list[Any] = []
-    for _, results in iter_split(work, items, processes):
-        out.extend(results)
-    return out
 
 
 def iter_split(

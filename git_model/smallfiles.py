@@ -6,7 +6,7 @@ Python's lock and takes it back, and threads that trade the lock that often spen
 waking each other than copying (measured on tmpfs: 1.78 s on 4 threads, 0.72 s on one).
 So files up to SMALL_FILE go through `write_small`: read the object whole, hash it, write it
 into an unnamed file in its folder and give that file its name, with nothing else on the way
-(no path objects, no second stat). `parallel.map_split` runs it in several processes, as git's
+(no path objects, no second stat). `parallel.iter_split` runs it in several processes, as git's
 parallel checkout does.
 
 Each result is a plain tuple (it may cross a pipe from another process): WRITTEN and the new

@@ -69,7 +69,7 @@ def progress_bar(total: int | None, desc: str) -> Any:
     from tqdm import tqdm
 
     # no monitor thread: it outlives the bar by up to 10 s, and a process running another
-    # thread does not split work across processes (parallel.map_split), as pull's checkout does
+    # thread does not split work across processes (parallel.iter_split), as pull's checkout does
     tqdm.monitor_interval = 0
     return tqdm(
         total=total,
