@@ -37,7 +37,7 @@ from .errors import CorruptObject, GitModelError, MissingObject, OversizedObject
 from .hashing import CHUNK, Oid, hash_file
 from .prepared import Prepared
 
-__all__ = ["LINK_TYPES", "Cache", "copy_and_hash", "disk_error", "is_executable", "watch_size"]
+__all__ = ["LINK_TYPES", "Cache", "copy_and_hash", "is_executable", "watch_size"]
 
 LINK_TYPES = ("copy", "reflink", "hardlink", "symlink")
 

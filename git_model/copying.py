@@ -349,14 +349,22 @@ def name_new_file(fd: int, tmp: str | None, dest: str, *, large: bool) -> None:
     """Give the finished new file open as `fd` (unnamed, or named `tmp` where the system has
     no unnamed files) the name `dest`, replacing what is there (see `put_in_place`). `fd`
     stays open; on an error nothing is left beside `dest`."""
+    if tmp is None:  # unnamed: name it `dest` if free
+        try:
+            give_name(fd, dest)
+            return
+        except FileExistsError:
+            pass
+    replace_with_new_file(fd, tmp, dest, large=large)
+
+
+def replace_with_new_file(fd: int, tmp: str | None, dest: str, *, large: bool) -> None:
+    """`name_new_file` where `dest` is taken: an unnamed file gets a temp name first, then
+    moves over `dest`; on an error nothing is left beside `dest`."""
     try:
-        if tmp is None:  # unnamed: name it `dest` if free, else a temp name to move in
-            try:
-                give_name(fd, dest)
-                return
-            except FileExistsError:
-                tmp = temp_name(dest)
-                give_name(fd, tmp)
+        if tmp is None:
+            tmp = temp_name(dest)
+            give_name(fd, tmp)
         put_in_place(tmp, dest, large=large)
     except BaseException:
         if tmp is not None:

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cache import disk_error
-from .errors import CorruptObject, GitModelError, MissingObject, UnsafePath
+from .errors import CorruptObject, GitModelError, MissingObject, UnsafePath, disk_error
 from .hashing import Oid
 from .manifest import (
     Artifact,

@@ -24,7 +24,7 @@ import os
 from .copying import (
     SMALL_FILE,
     UNNAMED_FLAGS,
-    name_new_file,
+    replace_with_new_file,
     unnamed_files_work,
     write_all,
 )
@@ -97,7 +97,7 @@ def _write_all(
             try:
                 link(f"/proc/self/fd/{fd}", dest, src_dir_fd=fd)  # (copying.give_name)
             except FileExistsError:  # something is there: a temp name, renamed over it
-                name_new_file(fd, None, dest, large=False)
+                replace_with_new_file(fd, None, dest, large=False)
             st = fstat(fd)  # after the link: linking changes the ctime
         except OSError:
             out.append((SLOW,))
@@ -107,4 +107,14 @@ def _write_all(
         out.append((WRITTEN, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
 
 
-__all__ = ["SMALL_FILE", "can_write_small", "write_small"]
+__all__ = [
+    "CORRUPT",
+    "MISSING",
+    "SLOW",
+    "SMALL_FILE",
+    "WRITTEN",
+    "Item",
+    "Outcome",
+    "can_write_small",
+    "write_small",
+]

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from .cache import Cache, disk_error, is_executable
+from .cache import Cache, is_executable
 from .copying import SMALL_FILE
-from .errors import GitModelError, UnsafePath
+from .errors import GitModelError, UnsafePath, disk_error
 from .hashing import Oid, hash_file
 from .manifest import Artifact, Entry, listing_line, listing_oid
 from .parallel import chunked, default_jobs, map_batched

@@ -16,9 +16,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..cache import disk_error
 from ..copying import SMALL_FILE
-from ..errors import DiskFull, GitModelError, UsageError
+from ..errors import DiskFull, GitModelError, UsageError, disk_error
 from ..hashing import Oid, hash_bytes
 from ..parallel import THREAD_BYTES, batches
 from ..paths import safe_target
