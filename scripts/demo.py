@@ -47,12 +47,20 @@ class Narrator:
         where = cwd or self.cwd
         if show:
             print(f"\n   {BOLD}$ {command}{RESET}")
+        # one pipe for stdout and stderr: each line arrives where the command wrote it (a
+        # hook's message on stderr stays with its git command, before the next one's output)
         proc = subprocess.run(
-            command, shell=True, cwd=where, env=self.env, capture_output=True, text=True
+            command,
+            shell=True,
+            cwd=where,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
-        output = (proc.stdout + proc.stderr).rstrip()
+        output = proc.stdout.rstrip()
         if show and output:
-            print(textwrap.indent(output, "     "))
+            print(textwrap.indent(output, "     "), flush=True)
         if proc.returncode != 0:
             raise SystemExit(f"demo failed: `{command}` exited {proc.returncode}\n{output}")
         return proc.stdout

@@ -1,11 +1,12 @@
-"""Write man/man1/git-model.1 from the CLI's own help texts.
+"""Write git_model/man/man1/git-model.1 from the CLI's own help texts.
 
-`git model --help` is git's, not ours: git turns it into `man git-model`. The package installs
-this page (pyproject data-files, share/man/man1), so that works as for any git command. The
-page is the `-h` text of the group and of every command, verbatim, so it never drifts from
-the CLI; tests/test_cli_help.py checks that the committed page is current.
+`git model --help` is git's, not ours: git turns it into `man git-model`. The page ships
+inside the package (package data) and is installed where man looks for it (pyproject
+data-files, `<prefix>/share/man/man1`; see git_model/manpage.py), so that works as for any git
+command. The page is the `-h` text of the group and of every command, verbatim, so it never
+drifts from the CLI; tests/test_cli_help.py checks that the committed page is current.
 
-    python scripts/gen-man.py            # rewrite man/man1/git-model.1
+    python scripts/gen-man.py            # rewrite git_model/man/man1/git-model.1
     python scripts/gen-man.py --check    # exit 1 if it is out of date
 """
 
@@ -19,7 +20,7 @@ import click
 from git_model import __version__
 from git_model.cli.app import cli
 
-PAGE = Path(__file__).resolve().parent.parent / "man" / "man1" / "git-model.1"
+PAGE = Path(__file__).resolve().parent.parent / "git_model" / "man" / "man1" / "git-model.1"
 
 
 def help_text(args: list[str]) -> str:
@@ -73,7 +74,7 @@ def main() -> int:
         current = PAGE.read_text() if PAGE.exists() else ""
         if current != text:
             print(
-                "man/man1/git-model.1 is out of date: run python scripts/gen-man.py",
+                "git_model/man/man1/git-model.1 is out of date: run python scripts/gen-man.py",
                 file=sys.stderr,
             )
             return 1

@@ -23,8 +23,8 @@ from conftest import Shell
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "json.md"
 
 # Objects keyed by data rather than by field name: metric names, stages, hyperparameter keys,
-# git config keys, model names. Their values are still checked.
-DATA_MAPS = {"metrics", "stages", "params", "options", "versions"}
+# git config keys, model names, paths. Their values are still checked.
+DATA_MAPS = {"metrics", "stages", "params", "options", "versions", "kinds"}
 # Sections a command's document borrows from: pull nests the fetch and checkout documents; the
 # metrics commands print note records, documented with the note format.
 BORROWS = {

@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Track files or directories (weights, data, params, code).",
     ),
     "rm": ("workspace_cmds", "rm_cmd", "Stop tracking a path; the file stays."),
+    "mv": ("move_cmds", "mv_cmd", "Move or rename a tracked artifact (models and kind kept)."),
+    "rename": ("move_cmds", "rename_cmd", "Rename a model."),
     "status": ("workspace_cmds", "status_cmd", "Show how artifacts differ from the manifest."),
     "checkout": (
         "workspace_cmds",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 
 import click
@@ -29,10 +30,12 @@ def init_cmd(no_hooks: bool, as_json: bool) -> None:
     Safe to run again. In a fresh clone it also restores the artifacts of HEAD. An existing
     hook keeps running (before git-model's); 'git model uninstall' puts it back as it was.
     """
+    from ..manpage import link_where_man_looks
     from ..ops.init import init
 
     with Context.open(require_init=False) as ctx:
         result = init(ctx, hooks=not no_hooks)
+    manual = link_where_man_looks()
     if as_json:
         emit_json(
             {
@@ -58,6 +61,8 @@ def init_cmd(no_hooks: bool, as_json: bool) -> None:
             f"{result.not_restored} artifact file(s) could not be restored; "
             "'git model pull' says which, and why"
         )
+    if manual is not None:
+        say(f"linked the manual page where man finds it ('git model --help'): {manual}")
     say("git-model is ready: track files with 'git model add PATH', then commit as usual")
 
 
@@ -96,25 +101,32 @@ def uninstall_cmd(as_json: bool) -> None:
 @command(
     epilog="""\b
 Examples:
-  git model add model.safetensors data/train
+  git model add model.safetensors data/train      # the repository's model: weights, data
   git model add model.pt --model digits            # weights of model 'digits'
   git model add data/train --model digits --kind data
   git model add params.yaml --model digits --kind params
   git model add --model digits --param train.lr=0.001 --param layers='[64, 32]'"""
 )
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--model", "model", metavar="NAME", help="Make the paths components of this model.")
+@click.option(
+    "--model",
+    "model",
+    metavar="NAME",
+    help="Make the paths components of this model (default: the repository's default model, "
+    "named in .gitmodel/config.toml: default_model).",
+)
 @click.option(
     "--kind",
     type=click.Choice(["weights", "data", "params", "code"]),
-    help="Component kind (default: weights). params and code stay in git.",
+    help="Component kind (default: inferred: a directory is data, a model file weights; "
+    "asked for otherwise). params and code stay in git.",
 )
 @click.option(
     "--param",
     "params",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Set an inline hyperparameter of --model (value read as JSON, else text). Repeatable.",
+    help="Set an inline hyperparameter of the model (value read as JSON, else text). Repeatable.",
 )
 @json_option
 def add_cmd(
@@ -124,7 +136,11 @@ def add_cmd(
     params: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Track files or directories: hash them, store them in the cache, keep them out of git."""
+    """Track files or directories: hash them, store them in the cache, keep them out of git.
+
+    Without --model, a path no model has yet joins the repository's default model, made on
+    first use and named after the repository's folder ('git model rename' renames it).
+    """
     from ..ops.add import add
 
     with Context.open() as ctx:
@@ -146,13 +162,20 @@ def add_cmd(
         return
     for path in result.untracked_from_git:
         note(f"{path} was in git's index: it is now kept by git-model instead (git rm --cached)")
-    target = f" to model {result.model} as {result.kind}" if result.model else ""
+    if result.created_model:
+        say(
+            f"created model {result.model}, this repository's default model "
+            f"(rename it: git model rename {result.model} NEW)"
+        )
     for path in result.added:
-        say(f"added {path}{target}")
+        kind_of = result.kinds.get(path)
+        say(f"added {path}" + (f" to model {result.model} as {kind_of}" if kind_of else ""))
     for path in result.updated:
         say(f"updated {path}")
     for path in result.unchanged:
-        say(f"unchanged {path}")
+        kind_of = result.kinds.get(path)
+        joined = f" (now in model {result.model} as {kind_of})" if kind_of else ""
+        say(f"unchanged {path}{joined}")
     for key, value in sorted(result.params.items()):
         say(f"set {key} = {json.dumps(value, ensure_ascii=False)} on model {result.model}")
     say("commit to record them: git commit -m '...'")
@@ -191,10 +214,15 @@ def status_cmd(as_json: bool) -> None:
         if r.added or r.removed or r.modified:
             extra = f"  (+{len(r.added)} -{len(r.removed)} ~{len(r.modified)} files)"
         say(f"{label}  {r.path}{extra}")
-    if any(r.state in (MODIFIED, MISSING) for r in rows):
-        note(
-            "'git commit' records modified artifacts; 'git model checkout' puts back the recorded ones"
-        )
+    missing = [r.path for r in rows if r.state == MISSING]
+    if missing:
+        paths = " ".join(shlex.quote(p) for p in missing)
+        note(f"put back what is missing: git model checkout -- {paths} (or: git model rm {paths})")
+    modified = [r.path for r in rows if r.state == MODIFIED]
+    if modified:
+        # `git commit` alone would find nothing to commit (git decides before its hook runs)
+        paths = " ".join(shlex.quote(p) for p in modified)
+        say(f"record the change: git model add {paths} && git commit")
 
 
 def restore_json(report: RestoreReport) -> dict[str, object]:

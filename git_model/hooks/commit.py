@@ -10,9 +10,12 @@ same index. Nothing is written when nothing changed, and tomli-w is not even imp
 It blocks the commit, with one line saying what to run, when a tracked artifact is missing from
 the work tree or when a file over `model.maxGitFileSize` is about to go into git itself.
 
-git decides whether there is anything to commit before it runs the hook, so a commit in which
-only artifacts changed stops with 'nothing to commit' even though the hook staged the change;
-the hook says so, and the same command run again commits it.
+git decides whether there is anything to commit before it runs the hook, so in a commit in which
+only artifacts changed git would stop with 'nothing to commit, working tree clean' after the
+hook staged the change. The hook stops it first (exit 1, as git would), with one line saying
+what changed, where its record is, and that the same command run again commits it; unless
+git's command line says it commits anyway (`--amend`, `--allow-empty`: gitcommand.py) or
+cannot be read, when the commit goes on.
 
 While a merge, cherry-pick, revert or rebase is in progress, the index holds entries that came
 from the other side while the work tree still holds this side's bytes: an artifact whose index
@@ -82,9 +85,17 @@ def pre_commit(args: list[str]) -> int:
         else:
             record = versions_record_of(result.models)
             handoff.leave_note(ctx.repo, "" if record is None else encode(record) + "\n")
+        anyway: bool | None = True
+        if result.changed and result.nothing_else:
+            from .gitcommand import commits_anyway
+
+            anyway = commits_anyway()
+            if anyway is False:
+                say(_rerun_message(result))
+                return 1  # what git would do: it found nothing to commit
         if result.changed:
             say(f"recorded {', '.join(result.changed)}")
-            if not merging and _only_change(ctx.repo, result.staged):
+            if anyway is None:
                 say(
                     "if git now says 'nothing to commit', it decided that before this hook "
                     "ran: run the same git commit again to record the change"
@@ -92,16 +103,27 @@ def pre_commit(args: list[str]) -> int:
     return 0
 
 
-def _only_change(repo: Repo, staged: list[str]) -> bool:
-    """Did git see nothing to commit besides what this hook staged? (git checks before the
-    hook runs, so a commit that only changes artifacts stops with 'nothing to commit')."""
-    proc = run_git(
-        ["diff-index", "--cached", "--name-only", "-z", "HEAD"], cwd=repo.root, check=False
+def _rerun_message(result: Refreshed) -> str:
+    """One sentence for a commit in which only artifacts changed: git found nothing to commit
+    before this hook ran, so it stops it (as git would have) and says what to run."""
+    changed = ", ".join(result.changed[:3]) + (
+        f" and {len(result.changed) - 3} more" if len(result.changed) > 3 else ""
     )
-    if proc.returncode != 0:
-        return False
-    changed = set(proc.stdout.decode("utf-8", errors="surrogateescape").split("\0")) - {""}
-    return changed <= set(staged)
+    index = os.path.basename(os.environ.get("GIT_INDEX_FILE", "index"))
+    # `commit -a` stages into index.lock, which git drops when it stops: the record stays in
+    # the work tree's manifest, and the same `commit -a` stages it
+    where = "written to" if index == "index.lock" else "staged in"
+    return (
+        f"{changed} changed and its new record is {where} {MANIFEST_PATH}, but git had found "
+        "nothing else to commit before this hook ran: run the same git commit again to commit it"
+    )
+
+
+def _index_is_head(repo: Repo) -> bool:
+    """Is the index git is committing from the same as HEAD? (Then git has already decided
+    there is nothing to commit: it checks before pre-commit runs.)"""
+    proc = run_git(["diff-index", "--cached", "--quiet", "HEAD", "--"], cwd=repo.root, check=False)
+    return proc.returncode == 0
 
 
 @dataclass
@@ -110,6 +132,7 @@ class Refreshed:
     staged: list[str] = field(default_factory=list)  # .gitmodel files staged
     merged_in: list[str] = field(default_factory=list)  # kept as the index has them
     models: dict[str, str] = field(default_factory=dict)  # versions in the committed manifest
+    nothing_else: bool = False  # git saw nothing to commit: only what this hook stages changed
 
 
 def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
@@ -140,6 +163,9 @@ def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
         recorded.tracked_files
     )
     if committed != before or listings:
+        out.nothing_else = (
+            not merging and not _partial_commit(ctx.repo) and _index_is_head(ctx.repo)
+        )
         out.staged = _write_and_stage(ctx, staged, committed, listings)
     seal = None
     if not merging and not _partial_commit(ctx.repo):

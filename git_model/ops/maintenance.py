@@ -37,6 +37,9 @@ def rm(ctx: Context, paths: list[str]) -> list[str]:
                 with contextlib.suppress(FileNotFoundError):
                     (ctx.root / listing_path(rel)).unlink()
                 staged.append(listing_path(rel))
+        for name, m in list(manifest.models.items()):
+            if not any(True for _ in m.components()) and not m.hyperparameters:
+                del manifest.models[name]  # nothing left in it: no version to compute
         if remove_ignored(ctx.root, rels):
             staged.append(".gitignore")
         refresh_versions(manifest, ctx.reader(None))
