@@ -52,12 +52,13 @@ if ! command -v git-model >/dev/null 2>&1; then
     case $name in
     pre-*)
         echo "git-model is not installed, but this repository's $name hook needs it:" \
-            "install it with 'pip install git-model' (or skip the hook once with --no-verify)" >&2
+            "install it (from a clone of git-model: pipx install ./git-model; see its README)," \
+            "or skip the hook once with --no-verify" >&2
         exit 1
         ;;
     *)
         echo "git-model is not installed: the $name hook did not update artifacts;" \
-            "install it with 'pip install git-model', then run 'git model checkout'" >&2
+            "install it (see git-model's README), then run 'git model checkout'" >&2
         exit "$status"
         ;;
     esac

@@ -117,7 +117,7 @@ def parse_manifest(data: bytes, what: str = MANIFEST_PATH) -> Manifest:
         if isinstance(fmt, int) and fmt > FORMAT:
             raise ManifestError(
                 f"{what} has format {fmt}, newer than this git-model understands; "
-                "upgrade with 'pip install -U git-model'"
+                "upgrade git-model (pipx upgrade git-model, or pip install -U from its clone)"
             )
         raise _fail(what, f"unknown format {fmt!r}")
     manifest = Manifest()

@@ -8,10 +8,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import Shell
+from conftest import BIN, Shell
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -231,3 +234,43 @@ def test_mv_refuses_in_one_line(repo: Shell, args: tuple[str, str], message: str
     out = repo.model("mv", *args, check=False)
     assert out.returncode != 0 and len(out.stderr.splitlines()) == 1 and message in out.stderr
     assert repo.read("a.bin") == b"a" and repo.read("b.bin") == b"b"
+
+
+@pytest.mark.skipif(shutil.which("man") is None, reason="man is not installed")
+def test_pip_install_from_a_git_url_gives_git_model_and_its_manual(
+    sh: Shell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's install from a git URL (a file:// one here: no network), as a wheel:
+    `git model` works from the installed bin directory and `git model --help` finds the page."""
+    source = tmp_path / "git-model-src"
+    files = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    for rel in filter(None, files.split("\0")):
+        if (ROOT / rel).is_file():
+            (source / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, source / rel)
+    src = sh.at(source)
+    src.git("init", "-q")
+    src.git("add", "-A")
+    src.git("commit", "-q", "-m", "git-model")
+    prefix = tmp_path / "prefix"
+    sh.run(
+        sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--ignore-installed",
+        "--no-index", "--prefix", str(prefix), f"git-model @ git+file://{source}",
+    )  # fmt: skip
+    assert (prefix / "share/man/man1/git-model.1").is_file()
+    (site,) = prefix.glob("lib/python*/site-packages")
+    rest = [d for d in os.environ["PATH"].split(os.pathsep) if d != BIN]
+    env = {
+        "PATH": os.pathsep.join([str(prefix / "bin"), *rest]),
+        "PYTHONPATH": str(site),
+        "MANPAGER": "cat",
+        "MANWIDTH": "80",
+    }
+    monkeypatch.delenv("MANPATH", raising=False)
+    out = sh.run(sys.executable, "-c", "import git_model; print(git_model.__file__)", env=env)
+    assert out.stdout.startswith(str(site))
+    init = sh.model("init", env=env)
+    assert "linked the manual page" not in init.stdout  # the install put it there
+    assert "version machine-learning models" in sh.git("model", "--help", env=env).stdout

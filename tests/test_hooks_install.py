@@ -153,7 +153,7 @@ def test_without_git_model_installed_only_the_guarding_hooks_stop_git(repo: Shel
     repo.write("README.md", "changed")
     out = repo.git("commit", "-q", "-am", "x", env=env, check=False)
     assert out.returncode == 1
-    assert "pip install git-model" in out.stderr and "--no-verify" in out.stderr
+    assert "pipx install ./git-model" in out.stderr and "--no-verify" in out.stderr
     out = repo.git("commit", "-q", "--no-verify", "-am", "x", env=env)
     assert "git-model is not installed" in out.stderr  # from post-commit: a warning only
     out = repo.git("checkout", "-q", "-b", "elsewhere", "HEAD~1", env=env)

@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import GitModelError, UsageError
 from ..ops.history import LogEntry
 
-INSTALL = "install the plotting extra: pip install 'git-model[plot]'"
+INSTALL = "install matplotlib (git-model's [plot] extra): pip install matplotlib"
 
 
 def points(entries: list[LogEntry], metric: str) -> list[tuple[str, float, LogEntry]]:

@@ -18,6 +18,9 @@ from typing import Any
 
 from ..errors import GitModelError
 
+# extra -> the package it installs (named in hints: it installs today, git-model[extra] needs
+# git-model on the package index)
+EXTRA_PACKAGES = {"s3": "s3fs", "ssh": "sshfs", "gcs": "gcsfs", "azure": "adlfs"}
 # protocol -> the extra that installs its backend
 EXTRAS = {
     "s3": "s3",
@@ -117,7 +120,12 @@ def connect(url: str, raw: dict[str, str]) -> tuple[Any, str]:
         fs, root = fsspec.core.url_to_fs(url, **kwargs)
     except ImportError:
         extra = EXTRAS.get(protocol)
-        hint = f"pip install 'git-model[{extra}]'" if extra else "install its fsspec backend"
+        package = EXTRA_PACKAGES.get(extra or "")
+        hint = (
+            f"pip install {package} (git-model's [{extra}] extra)"
+            if package
+            else ("install its fsspec backend")
+        )
         raise GitModelError(
             f"the {protocol}:// remote {url} needs a library that is not installed: {hint}"
         ) from None
