@@ -211,9 +211,20 @@ def test_mv_moves_an_artifact_with_its_model_and_kind(repo: Shell) -> None:
     kinds = {c["path"]: c["kind"] for c in model["components"]}
     assert kinds == {"models/model.bin": "weights", "datasets/train": "data"}
 
+    # a params file (git keeps it) moves with git mv and stays a component
+    repo.write("params.yaml", "lr: 1\n")
+    repo.model("add", "params.yaml", "--kind", "params")
+    repo.git("commit", "-q", "-m", "params")
+    repo.model("mv", "params.yaml", "conf/params.yaml")
+    repo.git("commit", "-q", "-m", "conf")
+    (model,) = json.loads(repo.model("show", "--json").stdout)["models"]
+    assert {c["path"]: c["kind"] for c in model["components"]}["conf/params.yaml"] == "params"
+    repo.git("checkout", "-q", "HEAD~2")
+
     # back in time and forth: the hooks restore each commit's paths
     repo.git("checkout", "-q", "HEAD~1")
     assert repo.read("model.bin") == b"weights" and (repo.cwd / "data/f0.csv").exists()
+    assert not (repo.cwd / "models/model.bin").exists()
     repo.git("checkout", "-q", "main")
     assert repo.read("models/model.bin") == b"weights"
 
@@ -225,15 +236,19 @@ def test_mv_moves_an_artifact_with_its_model_and_kind(repo: Shell) -> None:
         (("a.bin", "b.bin"), "b.bin is a tracked artifact; 'git model rm b.bin' first"),
         (("a.bin", "README.md"), "README.md already exists"),
         (("a.bin", ".gitmodel/a.bin"), "inside git-model's own metadata"),
+        (("gone.bin", "x/gone.bin"), "gone.bin is not in the work tree; put it back first"),
     ],
 )
 def test_mv_refuses_in_one_line(repo: Shell, args: tuple[str, str], message: str) -> None:
     repo.write("a.bin", b"a")
     repo.write("b.bin", b"b")
-    repo.model("add", "a.bin", "b.bin")
+    repo.write("gone.bin", b"g")
+    repo.model("add", "a.bin", "b.bin", "gone.bin")
+    (repo.cwd / "gone.bin").unlink()
     out = repo.model("mv", *args, check=False)
     assert out.returncode != 0 and len(out.stderr.splitlines()) == 1 and message in out.stderr
     assert repo.read("a.bin") == b"a" and repo.read("b.bin") == b"b"
+    assert not (repo.cwd / "x").exists()  # nothing half-done
 
 
 @pytest.mark.skipif(shutil.which("man") is None, reason="man is not installed")

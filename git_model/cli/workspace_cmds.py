@@ -170,12 +170,11 @@ def add_cmd(
     for path in result.added:
         kind_of = result.kinds.get(path)
         say(f"added {path}" + (f" to model {result.model} as {kind_of}" if kind_of else ""))
-    for path in result.updated:
-        say(f"updated {path}")
-    for path in result.unchanged:
-        kind_of = result.kinds.get(path)
-        joined = f" (now in model {result.model} as {kind_of})" if kind_of else ""
-        say(f"unchanged {path}{joined}")
+    for state, group in (("updated", result.updated), ("unchanged", result.unchanged)):
+        for path in group:
+            kind_of = result.kinds.get(path)  # (an artifact that was in no model joins one)
+            joined = f" (now in model {result.model} as {kind_of})" if kind_of else ""
+            say(f"{state} {path}{joined}")
     for key, value in sorted(result.params.items()):
         say(f"set {key} = {json.dumps(value, ensure_ascii=False)} on model {result.model}")
     say("commit to record them: git commit -m '...'")

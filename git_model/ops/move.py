@@ -47,16 +47,16 @@ def mv(ctx: Context, source: str, destination: str) -> tuple[str, str]:
         if into:  # into a directory, as mv does (one that ends with / is made if need be)
             dst = f"{dst}/{os.path.basename(src)}"
         _check_destination(ctx, manifest, src, dst)
+        if not os.path.lexists(ctx.root / src):
+            raise GitModelError(
+                f"{src} is not in the work tree; put it back first "
+                f"('git model checkout -- {src}', or 'git checkout -- {src}')"
+            )
+        (ctx.root / dst).parent.mkdir(parents=True, exist_ok=True)
         if art is None:
             ctx.repo.git("mv", "--", src, dst)  # a params or code file: git keeps it
             staged = [MANIFEST_PATH]
         else:
-            if not os.path.lexists(ctx.root / src):
-                raise GitModelError(
-                    f"{src} is not in the work tree; put it back with "
-                    f"'git model checkout -- {src}' first"
-                )
-            (ctx.root / dst).parent.mkdir(parents=True, exist_ok=True)
             os.rename(ctx.root / src, ctx.root / dst)
             del manifest.artifacts[src]
             manifest.artifacts[dst] = replace(art, path=dst)
