@@ -256,3 +256,70 @@ def clone(origin: Path, dest: Path, store: Store | None = None, *, init: bool = 
     if init:
         sh.model("init")
     return sh
+
+
+# -- a Git LFS server (giftless) -----------------------------------------------------------------
+
+LFS_USER, LFS_TOKEN = "alice", "lfs-token-1234"
+LFS_PATH = "/team/models.git/info/lfs"
+
+
+@dataclass
+class LfsServer:
+    """giftless behind tests/lfs_server.py's Basic-auth wrapper, on 127.0.0.1."""
+
+    port: int
+    storage: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{LFS_PATH}"
+
+    def oids(self) -> set[str]:
+        folder = self.storage / "team" / "models"
+        return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+    def start(self, *flags: str) -> LfsServer:
+        script = Path(__file__).with_name("lfs_server.py")
+        args = [str(self.port), str(self.storage), "--user", LFS_USER, "--token", LFS_TOKEN]
+        self.proc = subprocess.Popen(
+            [sys.executable, str(script), *args, *flags],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        if not _wait_for_port(self.port, self.proc):
+            pytest.skip("the giftless LFS server did not start")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
+
+
+def start_lfs(storage: Path, *flags: str, port: int | None = None) -> LfsServer:
+    try:
+        import giftless  # noqa: F401
+    except ImportError:
+        pytest.skip("giftless is not installed (pip install -e '.[test]')")
+    return LfsServer(port or free_port(), storage).start(*flags)
+
+
+@pytest.fixture(scope="session", name="lfs")
+def lfs_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LfsServer]:
+    server = start_lfs(tmp_path_factory.mktemp("lfs") / "storage")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def lfs_credentials(home: Path, port: int, token: str = LFS_TOKEN) -> Path:
+    """git's `store` credential helper holding a token for the server, as a user has."""
+    creds = home / ".git-credentials"
+    creds.write_text(f"http://{LFS_USER}:{token}@127.0.0.1%3a{port}\n")
+    creds.chmod(0o600)
+    subprocess.run(["git", "config", "--global", "credential.helper", "store"], check=True)
+    return creds

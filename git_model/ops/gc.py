@@ -121,7 +121,9 @@ def gc(
 
                 result.remote = spec.name
                 try:
-                    on_remote = open_remote(spec).existing(list(candidates), sizes=candidates)
+                    on_remote = open_remote(spec, ctx.root).existing(
+                        list(candidates), sizes=candidates
+                    )
                 except GitModelError as e:
                     raise GitModelError(
                         f"gc could not check which objects remote {spec.name} holds ({e}); "

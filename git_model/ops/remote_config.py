@@ -119,6 +119,10 @@ def require(settings: Settings, name_or_url: str | None) -> RemoteSpec:
 
 
 def _normalise_url(url: str) -> str:
+    from ..remotes import is_lfs
+
+    if is_lfs(url):  # a Git LFS endpoint: `lfs`, `lfs:GITREMOTE` or http(s)://
+        return url
     if protocol_of(url) == "file":
         return os.path.abspath(url.removeprefix("file://"))
     return url

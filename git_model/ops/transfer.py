@@ -14,20 +14,24 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..copying import SMALL_FILE
 from ..errors import DiskFull, GitModelError, UsageError, disk_error
 from ..hashing import Oid, hash_bytes
 from ..parallel import THREAD_BYTES, batches
 from ..paths import safe_target
-from ..remotes import Remote
+from ..remotes import open_store
 from ..workspace import RestoreReport
 from . import notes_sync
 from .checkout import checkout
 from .context import Context
 from .reachable import ObjectRef, ObjectWalk
 from .remote_config import RemoteSpec, require, resolve
+
+if TYPE_CHECKING:
+    from ..remotes import Store
 
 ZERO_SHA = "0" * 40
 EMPTY_OID = hash_bytes(b"")
@@ -75,8 +79,10 @@ class TransferResult:
         }
 
 
-def open_remote(spec: RemoteSpec) -> Remote:
-    return Remote.open(spec.name, spec.url, spec.options)
+def open_remote(spec: RemoteSpec, root: Path) -> Store:
+    """The store behind a remote; `root` is the work tree (an LFS remote finds its server
+    from the git remote's set-up there)."""
+    return open_store(spec.name, spec.url, spec.options, root)
 
 
 def wanted_objects(ctx: Context, revs: list[str] | None, all_history: bool) -> dict[Oid, ObjectRef]:
@@ -200,7 +206,7 @@ def _in_cache(ctx: Context, oids: Iterable[Oid]) -> set[Oid]:
 
 def _transfer(
     ctx: Context,
-    remote: Remote,
+    remote: Store,
     wanted: dict[Oid, ObjectRef],
     *,
     upload: bool,
@@ -216,7 +222,7 @@ def _transfer(
     local = _in_cache(ctx, wanted)
     sizes = {o: size for o, ref in wanted.items() if (size := known_size(o, ref.size)) is not None}
     if upload:
-        there = remote.existing(wanted, jobs, sizes)
+        there = remote.existing(wanted, jobs, sizes, for_upload=True)
         todo = [o for o in wanted if o not in there and o in local]
         result.missing = [(o, wanted[o].path) for o in wanted if o not in there and o not in local]
         result.present = len(there)
@@ -257,6 +263,7 @@ def _transfer(
     where = f"writing objects to remote {remote.label}" if upload else "storing objects"
     try:
         for chunk in _batches(todo, wanted):  # (no second dict of sizes: 100,000 objects)
+            remote.plan(chunk, sizes, upload=upload, jobs=jobs)  # (LFS: the hrefs, in batches)
             if not upload:
                 with ctx.cache.batch():
                     _run(chunk, work, jobs, done, sizes, local=remote.local)
@@ -288,7 +295,7 @@ def push(
     """Upload the objects of the given revisions that the remote lacks."""
     spec = require(ctx.settings, remote)
     wanted = wanted_objects(ctx, revs, all_history)
-    return _transfer(ctx, open_remote(spec), wanted, upload=True, jobs=jobs, meter=meter)
+    return _transfer(ctx, open_remote(spec, ctx.root), wanted, upload=True, jobs=jobs, meter=meter)
 
 
 def fetch(
@@ -304,7 +311,9 @@ def fetch(
     """Download the objects of the given revisions that the cache lacks; bring in the notes."""
     spec = require(ctx.settings, remote)
     wanted = wanted_objects(ctx, revs, all_history)
-    result = _transfer(ctx, open_remote(spec), wanted, upload=False, jobs=jobs, meter=meter)
+    result = _transfer(
+        ctx, open_remote(spec, ctx.root), wanted, upload=False, jobs=jobs, meter=meter
+    )
     if notes:
         _pull_notes(ctx, result)
     return result
@@ -316,13 +325,13 @@ def pull(
     """Fetch what the work tree's manifest needs, then restore it (git model checkout)."""
     spec = require(ctx.settings, remote)
     result = TransferResult(spec.name, spec.url)
-    opened: list[Remote] = []
+    opened: list[Store] = []
     progress = _cumulative(meter)
 
     def fetcher(ctx: Context, missing: dict[Oid, ObjectRef]) -> None:
         # checkout asks a chunk of objects at a time: one result, one remote, one progress bar
         if not opened:
-            opened.append(open_remote(spec))
+            opened.append(open_remote(spec, ctx.root))
         part = _transfer(
             ctx, opened[0], missing, upload=False, jobs=jobs, meter=progress, for_checkout=True
         )
@@ -372,7 +381,7 @@ def fetch_missing(ctx: Context, missing: dict[Oid, ObjectRef]) -> None:
         spec = resolve(ctx.settings, None)
         if spec is None or not missing:
             return
-        remote = open_remote(spec)
+        remote = open_remote(spec, ctx.root)
         _transfer(ctx, remote, missing, upload=False, jobs=0, meter=None, for_checkout=True)
     except GitModelError:
         return
@@ -400,7 +409,7 @@ def pre_push(
     spec = resolve(ctx.settings, None)
     result = None
     if walk.objects and spec is not None:
-        remote = open_remote(spec)
+        remote = open_remote(spec, ctx.root)
         result = _transfer(ctx, remote, walk.objects, upload=True, jobs=0, meter=None)
         _raise_for_push(result, remote)
     if not pushes_notes:
@@ -408,7 +417,7 @@ def pre_push(
     return result
 
 
-def _raise_for_push(result: TransferResult, remote: Remote) -> None:
+def _raise_for_push(result: TransferResult, remote: Store) -> None:
     if result.missing:
         oid, path = result.missing[0]
         more = f" (and {len(result.missing) - 1} more)" if len(result.missing) > 1 else ""

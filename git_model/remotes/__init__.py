@@ -2,13 +2,39 @@
 
 `store.Remote` is one remote (any fsspec URL: a directory, s3://, ssh://, gs://, az://…) laid
 out like the cache, `objects/ab/cdef…`; `options` turns a URL and its git config into a
-connected file system. Importing this package imports no backend: fsspec and the cloud
+connected file system. `lfs.LfsRemote` keeps the objects on a Git LFS server (the git host)
+through the LFS batch API, behind the same interface. Importing this package imports no backend: fsspec and the cloud
 libraries load only when a remote is opened.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from .retry import TransferError
 from .store import Remote
 
-__all__ = ["Remote", "TransferError"]
+if TYPE_CHECKING:
+    from .lfs import LfsRemote
+
+    Store = Remote | LfsRemote
+
+__all__ = ["Remote", "TransferError", "is_lfs", "open_store"]
+
+
+def is_lfs(url: str) -> bool:
+    """Is this remote URL a Git LFS endpoint (`lfs`, `lfs:GITREMOTE`, or http(s)://)?"""
+    low = url.lower()
+    return low == "lfs" or low.startswith(("lfs:", "http://", "https://"))
+
+
+def open_store(name: str, url: str, options: dict[str, str], root: Path) -> Store:
+    """The store behind a remote: a Git LFS server (lfs.py, which imports http.client only
+    when used), or any fsspec URL (store.py). `root`: the work tree, whose git set-up says
+    where an LFS server is."""
+    if is_lfs(url):
+        from .lfs import LfsRemote
+
+        return LfsRemote.open(name, url, options, root)
+    return Remote.open(name, url, options)

@@ -84,6 +84,8 @@ def _callback(advance: Advance | None) -> Any:
 
 
 class Remote:
+    compressible = True  # (an LFS remote is not: its oids name the stored bytes)
+
     def __init__(self, name: str, url: str, fs: Any, root: str) -> None:
         self.name = name
         self.url = url
@@ -130,7 +132,12 @@ class Remote:
     # -- which objects are there -----------------------------------------------------------------
 
     def existing(
-        self, oids: Collection[Oid], jobs: int = 0, sizes: Mapping[Oid, int] | None = None
+        self,
+        oids: Collection[Oid],
+        jobs: int = 0,
+        sizes: Mapping[Oid, int] | None = None,
+        *,
+        for_upload: bool = False,
     ) -> set[Oid]:
         """The subset of `oids` the remote holds: prefix listings where many are wanted.
 
@@ -156,6 +163,11 @@ class Remote:
             for present in pool.map(check, by_prefix.values()):
                 found.update(present)
         return found
+
+    def plan(
+        self, oids: list[Oid], sizes: Mapping[Oid, int], *, upload: bool, jobs: int = 0
+    ) -> None:
+        """Nothing to arrange before objects move (an LFS remote asks for hrefs here)."""
 
     def _list_prefix(self, prefix: str) -> dict[str, int]:
         """name -> size of each file under `objects/PREFIX/` (-1 for anything not a file)."""
