@@ -98,22 +98,32 @@ def _render(result: TransferResult, verb: str, as_json: bool) -> int:
     epilog="""\b
 Examples:
   git model remote add origin s3://bucket/models --default
+  git model remote add origin lfs --default   # the git host's LFS storage
   git config model.remote.origin.endpointurl http://minio.local:9000
   git model remote add backup /mnt/shared/models
   git model remote list --json""",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 def remote_group() -> None:
-    """Manage remote object stores (s3://, gs://, az://, ssh://, a directory)."""
+    """Manage remote object stores (s3://, gs://, az://, ssh://, a directory, the git host's
+    LFS storage)."""
 
 
-@command(epilog="Example: git model remote add origin s3://bucket/models --default")
+@command(
+    epilog="""\b
+Examples:
+  git model remote add origin s3://bucket/models --default
+  git model remote add origin lfs --default   # LFS storage of git remote origin
+  git model remote add hub https://huggingface.co/me/model.git/info/lfs"""
+)
 @click.argument("name")
 @click.argument("url")
 @click.option("--default", "default", is_flag=True, help="Make it the team's default (tracked).")
 def remote_add(name: str, url: str, default: bool) -> None:
     """Add a remote. With --default its URL goes into .gitmodel/config.toml for the team;
-    otherwise into your git config only. Options: git config model.remote.NAME.KEY VALUE."""
+    otherwise into your git config only. Options: git config model.remote.NAME.KEY VALUE.
+    URL `lfs` (or `lfs:GITREMOTE`) keeps objects on the git host's LFS storage, found as
+    git-lfs finds it; an http(s) URL is an LFS endpoint as it stands."""
     from ..ops.remote_config import add_remote
 
     with Context.open() as ctx:

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 from ..cache import Cache
 from ..errors import CorruptObject, GitModelError, MissingObject, OversizedObject
 from ..hashing import Oid
+from ..termtext import visible
 from . import crashpoint, lfs_http
 from .lfs_api import BATCH_MAX, EXPIRY_MARGIN, MEDIA, AuthFailed, LfsApi, server_message
 from .lfs_endpoint import expiry
@@ -216,7 +217,7 @@ class LfsRemote:
         if not isinstance(error, dict):
             return
         code = error.get("code")
-        message = str(error.get("message", ""))[:200]
+        message = visible(str(error.get("message", ""))[:200])
         if code in (404, 410) and doing == "download":
             raise FileNotFoundError(f"object {oid.short} is not on {self.label}")
         raise TransferError(

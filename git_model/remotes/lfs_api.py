@@ -12,7 +12,6 @@ Retry-After asks, 5xx after retries) becomes one line naming the host and what t
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Iterable
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 
 from ..errors import GitModelError
 from ..hashing import Oid, is_oid
+from ..termtext import visible
 from . import lfs_http
 from .lfs_endpoint import Endpoint, find, ssh_authenticate
 from .lfs_http import Credential, Response, ServerError
@@ -32,7 +32,6 @@ BATCH_MAX = 100  # objects in one batch request (hosts refuse more: GitHub's lim
 BUSY_WAITS = 5  # 429/503 answers waited out (as Retry-After asks) before giving up
 BUSY_MAX_WAIT = 60.0
 EXPIRY_MARGIN = 10.0  # an href this close to expiring is asked for again before use
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class AuthFailed(TransferError):
@@ -48,7 +47,7 @@ def server_message(resp: Response) -> str:
     text = body.get("message") if isinstance(body, dict) else None
     if not isinstance(text, str):
         return ""
-    text = _CONTROL.sub("?", text).strip()
+    text = visible(text.strip())
     return text[:200] + ("…" if len(text) > 200 else "")
 
 
