@@ -24,6 +24,7 @@ import itertools
 import os
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -732,6 +733,134 @@ def remote_small_rows(b: Bench) -> Iterator[Row]:
         remove(dvc_store)
     remove(repo)
     remove(store)
+
+
+# -- the git host's LFS storage (opt-in: --only lfs; needs the test extras) ---------------------
+
+
+def _server(b: Bench, cmd: list[str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        cmd,
+        env=b.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            time.sleep(0.5)  # the port opens a moment before the app answers
+            return proc
+        time.sleep(0.1)
+    raise SystemExit(f"bench: {' '.join(cmd)} did not start")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@section("lfs", default=False)
+def bench_lfs(b: Bench) -> Iterator[Row]:
+    """Push and pull through a Git LFS server (giftless on loopback, tests/lfs_server.py)
+    against the same through a directory remote (1 GiB) and moto's S3 server (small files)."""
+    try:
+        import giftless  # noqa: F401
+        import moto  # noqa: F401
+    except ImportError:
+        yield skipped("lfs", "push/pull through an LFS server (pip install -e '.[test]')")
+        return
+    lfs_port, s3_port = _free_port(), _free_port()
+    storage = b.tmp / "lfs-storage"
+    script = Path(__file__).resolve().parent.parent / "tests" / "lfs_server.py"
+    servers = [
+        _server(b, [sys.executable, str(script), str(lfs_port), str(storage)], lfs_port),
+        _server(
+            b, [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)], s3_port
+        ),
+    ]
+    lfs_url = f"http://127.0.0.1:{lfs_port}/team/models.git/info/lfs"
+    b.env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        NO_PROXY="127.0.0.1",
+    )
+    try:
+        yield from _lfs_large(b, lfs_url, storage)
+        yield from _lfs_small(b, lfs_url, storage, s3_port)
+    finally:
+        for proc in servers:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 15)
+            proc.wait()
+        remove(storage)
+
+
+def _pair(b: Bench, repo: Path, rel: str, remote: str) -> tuple[Spec, Spec]:
+    """push and pull of `rel` to/from `remote`; the caller's setup empties the remote."""
+
+    def forget() -> None:
+        remove(repo / ".git" / "model" / "objects")
+        remove(repo / rel)
+
+    push = Spec(["git", "model", "push", remote], repo)
+    pull = Spec(["git", "model", "pull", remote], repo, setup=forget)
+    return push, pull
+
+
+def _lfs_large(b: Bench, lfs_url: str, storage: Path) -> Iterator[Row]:
+    label = f"{b.size / GiB:g} GiB"
+    repo, store = remote_repo(b, "lfs-large", b.data_file("model.bin"), "model.bin")
+    b.sh("git", "model", "remote", "add", "lfs", lfs_url, cwd=repo)
+    push, pull = _pair(b, repo, "model.bin", "store")
+    push.setup = lambda: remove(store)
+    lpush, lpull = _pair(b, repo, "model.bin", "lfs")
+    lpush.setup = lambda: remove(storage / "team")
+    b.measure(push, lpush)
+    b.measure(pull, lpull)
+    for what, mine, base in (("push", lpush, push), ("pull", lpull, pull)):
+        yield Row("lfs", f"git model {what} {label} (directory)", base.best, cpu=base.cpu)
+        yield ratio_row(
+            "lfs", f"git model {what} {label} (LFS server)", mine, "directory", base.best, 1.5
+        )
+    remove(repo)
+    remove(store)
+
+
+def _lfs_small(b: Bench, lfs_url: str, storage: Path, s3_port: int) -> Iterator[Row]:
+    source = b.tmp / "data" / "lfs-small"
+    b.small_files(source)
+    label = f"{b.nfiles} files of 4 KiB"
+    repo, _ = remote_repo(b, "lfs-small", source, "data")
+    b.sh("git", "model", "remote", "add", "lfs", lfs_url, cwd=repo)
+    b.sh("git", "model", "remote", "add", "s3", "s3://bench/run0", cwd=repo)
+    b.sh("git", "config", "model.remote.s3.endpointurl", f"http://127.0.0.1:{s3_port}", cwd=repo)
+    b.sh("git", "config", "model.remote.s3.region", "us-east-1", cwd=repo)
+    b.sh(
+        sys.executable,
+        "-c",
+        "import boto3,sys; boto3.client('s3', endpoint_url=sys.argv[1]).create_bucket(Bucket='bench')",
+        f"http://127.0.0.1:{s3_port}",
+        cwd=repo,
+    )
+    runs = itertools.count(1)
+    push, pull = _pair(b, repo, "data", "s3")
+    push.setup = lambda: (
+        b.sh(  # a fresh prefix: an empty remote for each push
+            "git", "config", "model.remote.s3.url", f"s3://bench/run{next(runs)}", cwd=repo
+        )
+        and None
+    )
+    lpush, lpull = _pair(b, repo, "data", "lfs")
+    lpush.setup = lambda: remove(storage / "team")
+    b.measure(push, lpush)
+    b.measure(pull, lpull)
+    for what, mine, base in (("push", lpush, push), ("pull", lpull, pull)):
+        yield Row("lfs", f"git model {what} {label} (S3, moto)", base.best, cpu=base.cpu)
+        yield ratio_row("lfs", f"git model {what} {label} (LFS server)", mine, "S3", base.best, 1.5)
+    remove(repo)
 
 
 # -- scale: memory stays flat whatever the size (reliability; opt-in: --only scale) ---------
