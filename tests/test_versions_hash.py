@@ -16,7 +16,7 @@ from git_model.errors import UsageError
 from git_model.hashing import Oid
 from git_model.hyperparams import flatten, parse_assignment, parse_params_file, parse_value
 from git_model.manifest import Artifact, Entry, Manifest, Model, format_listing, listing_oid
-from git_model.versions import PREFIX, model_version, version_lines
+from git_model.versions import INPUTS_PREFIX, PREFIX, model_inputs, model_version, version_lines
 
 
 def sha(data: bytes) -> str:
@@ -77,6 +77,20 @@ def test_golden_vector_pins_the_recipe() -> None:
     assert version_lines(model, manifest, FILES.get) == LINES
     assert sha(PREFIX + LINES) == GOLDEN
     assert model_version(model, manifest, FILES.get) == GOLDEN
+
+
+def test_golden_vector_pins_the_input_recipe() -> None:
+    manifest, model = golden_manifest()
+    # input recipe 1: the version's lines without the weights, after its own prefix
+    assert INPUTS_PREFIX == b"git-model inputs 1\n"
+    lines = b"".join(line + b"\n" for line in LINES.splitlines() if not line.startswith(b"weights"))
+    golden = "ee42bc2b0eb829e619384a600715ecb98a594ccb964f6450ffe665f1fc10cde0"
+    assert sha(INPUTS_PREFIX + lines) == golden
+    assert model_inputs(model, manifest, FILES.get) == golden
+    retrained = manifest.copy()
+    retrained.artifacts["model.bin"] = Artifact("model.bin", Oid(sha(b"weights v2")), 10)
+    assert model_inputs(model, retrained, FILES.get) == golden  # weights are outputs
+    assert model_version(model, retrained, FILES.get) != GOLDEN
 
 
 def test_golden_vectors_for_edge_cases() -> None:

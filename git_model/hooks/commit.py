@@ -45,7 +45,7 @@ from ..manifest import (
 from ..notes import encode
 from ..ops.context import Context
 from ..ops.record import Recorded, record
-from ..versions import refresh_versions
+from ..versions import all_inputs, refresh_versions
 from . import handoff, open_context, say
 from .fastpath import make_seal, operation_in_progress
 from .guard import merged_in, missing_message
@@ -83,7 +83,7 @@ def pre_commit(args: list[str]) -> int:
                 },
             )
         else:
-            record = versions_record_of(result.models)
+            record = versions_record_of(result.models, result.inputs)
             handoff.leave_note(ctx.repo, "" if record is None else encode(record) + "\n")
         anyway: bool | None = True
         if result.changed and result.nothing_else:
@@ -133,6 +133,7 @@ class Refreshed:
     merged_in: list[str] = field(default_factory=list)  # kept as the index has them
     models: dict[str, str] = field(default_factory=dict)  # versions in the committed manifest
     nothing_else: bool = False  # git saw nothing to commit: only what this hook stages changed
+    inputs: dict[str, str] = field(default_factory=dict)  # their input hashes
 
 
 def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
@@ -159,6 +160,7 @@ def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
     refresh_versions(committed, ctx.reader(""))
     out = Refreshed(changed=recorded.changed, merged_in=sorted(keep))
     out.models = {name: str(m.version) for name, m in sorted(committed.models.items())}
+    out.inputs = all_inputs(committed, ctx.reader(""))
     listings = {listing_path(p) for p in recorded.changed if committed.artifacts[p].is_dir} | set(
         recorded.tracked_files
     )
@@ -174,7 +176,7 @@ def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
             stamps,
             {p: str(a.oid) for p, a in committed.artifacts.items()},
             _version_inputs(committed),
-            versions_record_of(out.models),
+            versions_record_of(out.models, out.inputs),
         )
     stamps.save(keep=set(committed.artifacts), seal=seal)
     return out

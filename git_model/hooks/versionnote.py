@@ -1,7 +1,12 @@
 """The `versions` record each commit gets on `refs/notes/model`.
 
     {"format": 1, "type": "versions", "recipe": 1, "time": "<UTC ISO-8601>",
-     "models": {"NAME": "<version hash>"}}
+     "models": {"NAME": "<version hash>"},
+     "inputs_recipe": 1, "inputs": {"NAME": "<input hash>"}}
+
+`inputs` (see versions.py, input recipe 1) lets `git model run` find a commit that trained from
+the same inputs without reading every commit's manifest; it is a claim, checked against the
+commit's manifest before anything is reused. Records written before it existed lack it.
 
 The versions are computed from the commit itself (its manifest's artifact oids and the params
 and code files in its tree), not copied from the manifest's `version` fields: a commit git made
@@ -22,27 +27,37 @@ from typing import Any
 from .. import notes
 from ..git import run_git
 from ..ops.context import Context
-from ..versions import RECIPE, refresh_versions
+from ..versions import INPUTS_RECIPE, RECIPE, all_inputs, refresh_versions
 from .fastpath import now
 
 
 def versions_record(ctx: Context, commit: str) -> notes.Record | None:
     manifest = ctx.manifest(commit)
-    refresh_versions(manifest, ctx.reader(commit))
-    return versions_record_of({n: str(m.version) for n, m in sorted(manifest.models.items())})
+    read = ctx.reader(commit)
+    refresh_versions(manifest, read)
+    return versions_record_of(
+        {n: str(m.version) for n, m in sorted(manifest.models.items())},
+        all_inputs(manifest, read),
+    )
 
 
-def versions_record_of(models: dict[str, str]) -> notes.Record | None:
-    """The record for these versions (None when there are no models)."""
+def versions_record_of(
+    models: dict[str, str], inputs: dict[str, str] | None = None
+) -> notes.Record | None:
+    """The record for these versions and input hashes (None when there are no models)."""
     if not models:
         return None
-    return {
+    record: notes.Record = {
         "format": notes.FORMAT,
         "type": "versions",
         "recipe": RECIPE,
         "time": now(),
         "models": models,
     }
+    if inputs:
+        record["inputs_recipe"] = INPUTS_RECIPE
+        record["inputs"] = inputs
+    return record
 
 
 def same_versions(record: dict[str, Any], fresh: notes.Record) -> bool:
@@ -50,6 +65,7 @@ def same_versions(record: dict[str, Any], fresh: notes.Record) -> bool:
         record.get("type") == "versions"
         and record.get("recipe") == fresh["recipe"]
         and record.get("models") == fresh["models"]
+        and record.get("inputs") == fresh.get("inputs")
     )
 
 

@@ -106,6 +106,8 @@ class ModelDiff:
     status: str  # added | removed | changed | unchanged
     old_version: str | None
     new_version: str | None
+    old_inputs: str | None = None
+    new_inputs: str | None = None
     components: list[ComponentChange] = field(default_factory=list)
     hyperparameters: list[ParamChange] = field(default_factory=list)
     metrics: list[MetricChange] = field(default_factory=list)
@@ -116,6 +118,8 @@ class ModelDiff:
             "status": self.status,
             "old_version": self.old_version,
             "new_version": self.new_version,
+            "old_inputs": self.old_inputs,
+            "new_inputs": self.new_inputs,
             "components": [c.to_json() for c in self.components],
             "hyperparameters": [p.to_json() for p in self.hyperparameters],
             "metrics": [m.to_json() for m in self.metrics],
@@ -211,7 +215,7 @@ def _model_diff(
     a, b = old.manifest.models.get(name), new.manifest.models.get(name)
     va, vb = old.version(name), new.version(name)
     status = ADDED if a is None else REMOVED if b is None else CHANGED if va != vb else UNCHANGED
-    out = ModelDiff(name, status, va, vb)
+    out = ModelDiff(name, status, va, vb, old.inputs(name), new.inputs(name))
     out.components = _components(a, b, old, new)
     out.hyperparameters = _hyperparameters(a, b, old, new)
     out.metrics = [

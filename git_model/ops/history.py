@@ -14,6 +14,7 @@ still describes the same model).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,11 +50,13 @@ class LogEntry:
     date: str
     subject: str
     metrics: dict[str, Any]
+    inputs: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "version": self.version,
+            "inputs": self.inputs,
             "commit": self.commit,
             "date": self.date,
             "subject": self.subject,
@@ -135,6 +138,7 @@ def log(
         raise GitModelError(f"no model {name!r} in the history of {rev} (models: {have})")
     names = [name] if name is not None else sorted(known)
     by_sha = {c.sha: c for c in commits}
+    inputs_at = _inputs_reader(ctx)
     for c in commits:
         if any(r.get("type") == "versions" for r in c.records):
             result.warnings += note_disagreements(c.sha, c.records, c.versions)
@@ -154,12 +158,38 @@ def log(
             if any(p is not None and p.versions.get(n) == v for p in parents):
                 continue
             merged = metrics_ops.merged(records.get((n, v), []), n)
-            result.entries.append(
-                LogEntry(n, v, c.sha, c.date, c.subject, {k: m.value for k, m in merged.items()})
-            )
+            values = {k: m.value for k, m in merged.items()}
+            entry = LogEntry(n, v, c.sha, c.date, c.subject, values, inputs_at(c.sha, n))
+            result.entries.append(entry)
             if limit is not None and len(result.entries) >= limit:
                 return result
     return result
+
+
+def _inputs_reader(ctx: Context) -> Callable[[str, str], str | None]:
+    """(commit, model) -> the model's input hash computed from the commit (never taken from a
+    note); the manifests of commits that share one are parsed once."""
+    from ..manifest import parse_manifest
+    from ..versions import model_inputs
+
+    cat = ctx.repo.cat_file()
+    parsed: dict[bytes, Any] = {}
+
+    def inputs(sha: str, name: str) -> str | None:
+        data = cat.read(f"{sha}:{MANIFEST_PATH}")
+        if data is None:
+            return None
+        if data not in parsed:
+            try:
+                parsed[data] = parse_manifest(data, f"{MANIFEST_PATH} at {sha[:12]}")
+            except GitModelError:
+                parsed[data] = None
+        manifest = parsed[data]
+        if manifest is None or name not in manifest.models:
+            return None
+        return str(model_inputs(manifest.models[name], manifest, ctx.reader(sha)))
+
+    return inputs
 
 
 def version_metrics(
@@ -264,6 +294,7 @@ def show(ctx: Context, rev: str = "HEAD") -> ShowResult:
             {
                 "name": name,
                 "version": snap.version(name),
+                "inputs": snap.inputs(name),
                 "components": components,
                 "hyperparameters": hyper,
                 "metrics": {k: _metric(v) for k, v in merged.items()},

@@ -29,7 +29,7 @@ from ..manifest import (
     listing_path,
     read_listing,
 )
-from ..versions import RECIPE, component_oids, model_version
+from ..versions import RECIPE, component_oids, model_inputs, model_version
 from .context import Context
 
 INLINE = "inline"  # the source of hyperparameters kept in the manifest itself
@@ -87,6 +87,11 @@ class Snapshot:
         if self.is_work_tree or model.version is None:
             return self.computed_version(name)
         return model.version
+
+    def inputs(self, name: str) -> Oid | None:
+        """The model's input hash (everything but its weights), computed from this state."""
+        model = self.manifest.models.get(name)
+        return None if model is None else model_inputs(model, self.manifest, self.read)
 
     def hyperparameters(self, model: Model) -> dict[tuple[str, str], Any]:
         """(source, dotted key) -> value, from inline values and every readable params file."""
