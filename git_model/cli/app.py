@@ -44,6 +44,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "log": ("version_cmds", "log_cmd", "List a model's versions through history."),
     "show": ("version_cmds", "show_cmd", "Show the models at a revision."),
     "metrics": ("version_cmds", "metrics_group", "Record or show metrics of a commit."),
+    "run": (
+        "run_cmds",
+        "run_cmd",
+        "Train unless these inputs were trained already (then restore).",
+    ),
+    "bisect": ("run_cmds", "bisect_cmd", "Find the commit whose metric crossed a line."),
     "remote": ("remote_cmds", "remote_group", "Add, list or remove remote object stores."),
     "push": ("remote_cmds", "push_cmd", "Upload the objects a remote lacks."),
     "fetch": ("remote_cmds", "fetch_cmd", "Download missing objects (verified) and notes."),

@@ -19,7 +19,7 @@ from .app import command
 from .render import emit_json, human_size, note, say, style
 
 if TYPE_CHECKING:
-    from ..ops.diff import ComponentChange
+    from ..ops.diff import ComponentChange, DiffResult
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
 FILES_SHOWN = 20  # per category in text; --json lists them all
@@ -67,6 +67,11 @@ def diff_cmd(revs: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         emit_json(result.to_json())
         return
+    render_diff(result)
+
+
+def render_diff(result: DiffResult) -> None:
+    """A diff as people read it (also the culprit's summary in `git model bisect`)."""
     warn_all(result.warnings)
     say(f"{result.old.label} → {result.new.label}")
     if not result.models and not result.artifacts:
@@ -74,6 +79,10 @@ def diff_cmd(revs: tuple[str, ...], as_json: bool) -> None:
     for m in result.models:
         if m.status == "changed":
             head = f"version {short(m.old_version)} → {short(m.new_version)}"
+            if m.old_inputs == m.new_inputs:
+                head += f" (inputs {short(m.new_inputs)} unchanged: only outputs differ)"
+            else:
+                head += f", inputs {short(m.old_inputs)} → {short(m.new_inputs)}"
         elif m.status == "unchanged":
             head = f"version {short(m.new_version)} unchanged"
         else:
@@ -201,6 +210,7 @@ def show_cmd(rev: str, as_json: bool) -> None:
     say(f"commit {result.snapshot.commit} ({rev})")
     for m in result.models:
         say(style(f"model {m['name']}", bold=True) + f"  version {m['version']}")
+        say(f"  inputs          {m['inputs']}")
         for c in m["components"]:
             _render_part(c)
         for h in m["hyperparameters"]:

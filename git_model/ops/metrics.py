@@ -17,6 +17,7 @@ import datetime as _dt
 import json
 import math
 import numbers
+import os
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -29,6 +30,24 @@ from ..hyperparams import check_key, parse_assignment
 from .context import Context
 
 TYPE = "metrics"
+CAPTURE_ENV = "GIT_MODEL_RUN_METRICS"  # set by `git model run`: metrics go to this file
+
+
+def read_captured(path: Path) -> list[dict[str, Any]]:
+    """The metrics records a command wrote while `CAPTURE_ENV` named `path`."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and isinstance(rec.get("metrics"), dict):
+            out.append(rec)
+    return out
 
 
 @dataclass(frozen=True)
@@ -178,6 +197,14 @@ def record_metrics(
     values = normalize(metrics)
     if not values:
         raise UsageError("no metrics given: git model metrics set accuracy=0.93")
+    capture = os.environ.get(CAPTURE_ENV)
+    if rev is None and capture:
+        # inside `git model run` / `bisect --run`: they decide where the metrics go once the
+        # command has succeeded (a failed run records nothing)
+        record = make_record(values, model, _author(ctx))
+        with open(capture, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+        return None, record
     if rev is None:
         waiting = _pending_versions(ctx, model)
         if waiting is not None:
