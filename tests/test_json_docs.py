@@ -31,6 +31,8 @@ BORROWS = {
     "pull": ["fetch", "checkout"],
     "metrics set": ["Note records"],
     "metrics show": ["Note records"],
+    "run": ["Note records"],
+    "bisect": ["diff"],
 }
 
 
@@ -46,7 +48,12 @@ class Session:
     runs: dict[str, list[Run]] = field(default_factory=dict)
 
     def record(self, sh: Shell, *args: str, read_only: bool = False) -> None:
-        first = sh.model(*args, "--json").stdout
+        if "--" in args:  # (`run … -- CMD`: the option goes before CMD)
+            cut = args.index("--")
+            args = (*args[:cut], "--json", *args[cut:])
+            first = sh.model(*args).stdout
+        else:
+            first = sh.model(*args, "--json").stdout
         second = sh.model(*args, "--json").stdout if read_only else None
         name = " ".join(args[:2]) if args[0] in ("remote", "metrics") else args[0]
         self.runs.setdefault(name, []).append(Run(args, first, second))
@@ -85,6 +92,9 @@ def run_session(root: Path) -> Session:
     alice.write("model.bin", b"changed by hand")
     out.record(alice, "status", read_only=True)
     out.record(alice, "checkout")  # keeps the hand-made bytes in the cache first
+    out.record(alice, "run", "--model", "digits", "--", "true")  # trained already: reused
+    alice.model("metrics", "set", "accuracy=0.5", "--model", "digits")
+    out.record(alice, "bisect", "accuracy", "--min", "0.8", "HEAD~1", "HEAD", read_only=True)
     for args in (
         ("verify",),
         ("remote", "list"),

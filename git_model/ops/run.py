@@ -62,9 +62,9 @@ class RunResult:
             "exit_code": self.exit_code,
             "uncommitted_inputs": self.uncommitted,
             "reused": self.reused,
-            "outputs": self.outputs,
+            "outputs": [{"path": p, "oid": o} for p, o in sorted(self.outputs.items())],
             "differ": self.differ,
-            "metrics": self.metrics,
+            "records": self.metrics,
             "warnings": self.warnings,
         }
 
