@@ -106,32 +106,30 @@ class BisectResult:
 
 
 def first_parent_path(ctx: Context, good: str | None, bad: str) -> list[str]:
-    """Commits from GOOD to BAD along BAD's first parents, oldest first (GOOD included)."""
+    """`git log` arguments walking from GOOD to BAD along BAD's first parents, oldest first
+    (GOOD included: the walk stops at its parents)."""
     if good is None:
-        return ctx.repo.git("rev-list", "--first-parent", "--reverse", bad).decode().split()
+        return ["--first-parent", "--reverse", bad]
     if good != bad and not ctx.repo.git_ok("merge-base", "--is-ancestor", good, bad):
         raise UsageError(
             f"GOOD {good[:12]} is not an ancestor of BAD {bad[:12]}: give an older commit "
             "first, then the newer one (git model bisect METRIC --min X GOOD BAD)"
         )
-    between = ctx.repo.git("rev-list", "--first-parent", "--reverse", f"{good}..{bad}")
-    return [good, *between.decode().split()]
+    return ["--first-parent", "--reverse", bad, "--not", f"{good}^@"]
 
 
-def load_path(ctx: Context, commits: list[str], metric: str, model: str | None) -> list[Point]:
-    """Each commit with its subject, model versions and value of `metric` from the notes."""
+def load_path(ctx: Context, walk: list[str], metric: str, model: str | None) -> list[Point]:
+    """Each commit `git log WALK` lists, with its subject, model versions and value of `metric`
+    from the notes (one `git log` for the notes, one `cat-file --batch` for the manifests)."""
     out = ctx.repo.git(
-        "log",
-        "--no-walk=unsorted",
-        f"--notes={notes.NOTES_REF}",
-        "--format=%x00%H%x01%s%x01%N",
-        *commits,
-        "--",
+        "log", f"--notes={notes.NOTES_REF}", "--format=%x00%H%x01%s%x01%N", *walk, "--"
     ).decode("utf-8", errors="replace")
     info: dict[str, tuple[str, list[notes.Record]]] = {}
+    commits: list[str] = []
     for chunk in out.split("\0")[1:]:
         sha, subject, note = chunk.split("\x01", 2)
         info[sha] = (subject, notes.parse_note(note))
+        commits.append(sha)
     cat = ctx.repo.cat_file()
     parsed: dict[bytes, dict[str, Oid | None]] = {}
     warnings: list[str] = []
@@ -236,8 +234,8 @@ def bisect(
     A `worse_than` line gets its value and direction here, from REV and BAD."""
     bad_sha = resolve(ctx, bad)
     good_sha = resolve(ctx, good) if good is not None else None
-    path = first_parent_path(ctx, good_sha, bad_sha)
-    points = load_path(ctx, path, metric, model)
+    points = load_path(ctx, first_parent_path(ctx, good_sha, bad_sha), metric, model)
+    path = [p.commit for p in points]
     result = BisectResult(metric, model, line, points)
     if evaluate is None and all(p.value is None for p in points):
         known = _recorded_names(ctx, path)
@@ -312,7 +310,7 @@ def _draw_worse_line(
     """`--worse-than REV`: the line is REV's value; worse is the direction BAD moved in."""
     assert line.rev is not None
     rev = resolve(ctx, line.rev)
-    ref = load_path(ctx, [rev], metric, model)[0].value
+    ref = load_path(ctx, ["--no-walk", rev], metric, model)[0].value
     if ref is None:
         from .history import version_metrics
 

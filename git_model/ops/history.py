@@ -159,16 +159,36 @@ def log(
                 continue
             merged = metrics_ops.merged(records.get((n, v), []), n)
             values = {k: m.value for k, m in merged.items()}
-            entry = LogEntry(n, v, c.sha, c.date, c.subject, values, inputs_at(c.sha, n))
+            entry = LogEntry(n, v, c.sha, c.date, c.subject, values, _noted_inputs(c, n, v))
+            if entry.inputs is None:
+                entry.inputs = inputs_at(c.sha, n)
             result.entries.append(entry)
             if limit is not None and len(result.entries) >= limit:
                 return result
     return result
 
 
+def _noted_inputs(c: Commit, name: str, version: str) -> str | None:
+    """The input hash the commit's versions note gives, when that record gives the very version
+    the manifest records (the hook computed both from the commit); else None."""
+    from ..versions import INPUTS_RECIPE
+
+    for r in reversed(notes.latest(c.records, "versions")):
+        models, inputs = r.get("models"), r.get("inputs")
+        if (
+            isinstance(models, dict)
+            and isinstance(inputs, dict)
+            and r.get("inputs_recipe") == INPUTS_RECIPE
+            and models.get(name) == version
+            and is_oid(inputs.get(name))
+        ):
+            return str(inputs[name])
+    return None
+
+
 def _inputs_reader(ctx: Context) -> Callable[[str, str], str | None]:
-    """(commit, model) -> the model's input hash computed from the commit (never taken from a
-    note); the manifests of commits that share one are parsed once."""
+    """(commit, model) -> the model's input hash computed from the commit; the manifests of
+    commits that share one are parsed once."""
     from ..manifest import parse_manifest
     from ..versions import model_inputs
 

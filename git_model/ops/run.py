@@ -221,6 +221,10 @@ def _adopt(ctx: Context, found: Trained, paths: list[str]) -> None:
     with ctx.lock("git model run"):
         manifest = ctx.manifest(None)
         model = manifest.models[found.model]
+        if set(paths) <= set(model.weights) and all(
+            manifest.artifacts.get(p) == found.manifest.artifacts[p] for p in paths
+        ):
+            return  # the work tree's manifest records them already
         staged = [MANIFEST_PATH]
         read = ctx.reader(found.commit)
         for path in paths:

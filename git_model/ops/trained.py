@@ -37,6 +37,7 @@ class Trained:
     version: str
     manifest: Manifest
     name: str = ""  # how people call the commit: "main~2", "origin/exp", a tag
+    records: list[notes.Record] = field(default_factory=list)  # its note
 
 
 @dataclass
@@ -61,11 +62,15 @@ def find_trained(ctx: Context, model: str, inputs: str) -> Search:
     ).decode("utf-8", errors="replace")
     claimed: list[str] = []
     silent: list[str] = []
+    records: dict[str, list[notes.Record]] = {}
     for chunk in out.split("\0")[1:]:
         sha, _, note = chunk.partition("\x01")
         sha = sha.strip()
         result.commits += 1
-        claims = _claims(notes.parse_note(note), model)
+        if '"inputs"' in note and inputs not in note:
+            continue  # claims other inputs (read without parsing: 1,000 notes in ~1 ms)
+        records[sha] = notes.parse_note(note)
+        claims = _claims(records[sha], model)
         if inputs in claims:
             claimed.append(sha)
         elif not claims:
@@ -90,6 +95,7 @@ def find_trained(ctx: Context, model: str, inputs: str) -> Search:
                 break
     if result.found is not None:
         result.found.name = describe(ctx, result.found.commit)
+        result.found.records = records.get(result.found.commit, [])
     return result
 
 
@@ -150,11 +156,14 @@ def describe(ctx: Context, commit: str) -> str:
 
 
 def metrics_of(ctx: Context, trained: Trained) -> dict[str, Any]:
-    """The latest metrics recorded for the version that commit holds."""
+    """The latest metrics recorded for the version that commit holds: on its own note, else
+    on the commits before it that hold the same version (as `show` finds them)."""
     from ..hashing import Oid
+    from . import metrics as metrics_ops
     from .history import version_metrics
 
-    if not trained.version:
-        return {}
+    own = metrics_ops.merged(trained.records, trained.model)
+    if own or not trained.version:
+        return {k: v.value for k, v in own.items()}
     found = version_metrics(ctx, trained.commit, {trained.model: Oid(trained.version)})
     return {k: v.value for k, v in found.get(trained.model, {}).items()}
