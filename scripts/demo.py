@@ -157,6 +157,28 @@ def demo(base: Path) -> None:
     print("     back on main: model.npz holds v2's weights again")
 
     sh.chapter(
+        "Which commit broke it?",
+        "A smaller C goes in, trained through `git model run` (the metrics evaluate.py records wait for the commit of these weights), then an unrelated commit. `git model bisect` finds the first commit on the branch where accuracy fell below 0.9, from the notes alone, and shows what changed in it. With --run 'python evaluate.py' it would evaluate commits that lack the metric in temporary worktrees, as git bisect does.",
+    )
+    set_param(project / "params.yaml", "C", "0.001")
+    sh.run(f"git model run -- sh -c '{py} train.py && {py} evaluate.py'")
+    sh.run("git commit -q -am 'digits: C=0.001, more regularisation'")
+    (project / "NOTES.md").write_text("Experiments with the digits classifier.\n")
+    sh.run("git add NOTES.md && git commit -q -m 'notes on experiments'")
+    sh.run("git model bisect accuracy --min 0.9")
+
+    sh.chapter(
+        "Already trained",
+        "Put C back to 1.0. Those exact inputs (data, params, code) were trained two commits ago, so `git model run` does not train again: it names the commit and its accuracy and restores its weights from the cache, byte for byte.",
+    )
+    set_param(project / "params.yaml", "C", "1.0")
+    sh.run(f"git model run -- {py} train.py")
+    if sha256(project / "model.npz") != v2_weights:
+        raise SystemExit("demo failed: git model run did not restore the C=1.0 weights")
+    print("\n     model.npz holds the C=1.0 weights again, and train.py did not run")
+    sh.run("git commit -q -am 'digits: back to C=1.0'")
+
+    sh.chapter(
         "Share it with a teammate",
         "A bare git remote carries the code, manifest and notes; a directory object store carries the bytes (S3, SSH and others work the same way). git push uploads the objects the pushed commits need before the refs move.",
     )

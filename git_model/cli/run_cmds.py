@@ -57,21 +57,37 @@ def run_cmd(
     stored and recorded in the manifest (staged), and the metrics it records with
     git_model.log_metrics wait for the commit. A failed or interrupted CMD records nothing.
     """
-    from ..ops.run import CHECKED, FAILED, REUSED, run
+    from ..ops.run import CHECKED, FAILED, REUSED, RunResult, run
 
     if force and check:
         raise UsageError("--force and --check do not go together: --check always runs CMD")
+    announced: list[str] = []
+
+    def announce(result: RunResult) -> None:
+        if as_json:
+            return
+        announced.extend(result.warnings)
+        warn_all(result.warnings)
+        if result.uncommitted:
+            note(
+                f"inputs not committed yet: {', '.join(result.uncommitted)} (allowed: the run "
+                "uses them as the work tree holds them; commit them with the outputs)"
+            )
+
     with Context.open() as ctx:
-        result = run(ctx, list(cmd), model=model, outputs=list(outputs), force=force, check=check)
+        result = run(
+            ctx,
+            list(cmd),
+            model=model,
+            outputs=list(outputs),
+            force=force,
+            check=check,
+            announce=announce,
+        )
     if as_json:
         emit_json(result.to_json())
         return result.exit_code or (1 if result.differ else 0)
-    warn_all(result.warnings)
-    if result.uncommitted:
-        note(
-            f"inputs not committed yet: {', '.join(result.uncommitted)} (allowed: the run "
-            "uses them as the work tree holds them; commit them with the outputs)"
-        )
+    warn_all(result.warnings[len(announced) :])  # (found after CMD or the restore began)
     label = f"model {result.model}, inputs {result.inputs[:12]}"
     if result.action == REUSED:
         assert result.reused is not None

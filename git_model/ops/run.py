@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,10 @@ def run(
     outputs: list[str] | None = None,
     force: bool = False,
     check: bool = False,
+    announce: Callable[[RunResult], None] | None = None,
 ) -> RunResult:
+    """See the module doc. `announce` is called with the result so far (inputs, uncommitted
+    inputs, warnings) before CMD runs or outputs are restored, so people read it first."""
     check_command(cmd)
     manifest = ctx.manifest(None).copy()
     chosen = choose_model(manifest, model)
@@ -114,13 +118,17 @@ def run(
     inputs = str(model_inputs(chosen, manifest, ctx.reader(None)))
     result = RunResult(chosen.name, inputs)
     result.uncommitted = _uncommitted(ctx, manifest, chosen)
-    if check:
-        return _check(ctx, cmd, chosen, extra, result)
-    if not force:
+    found = None
+    if not force and not check:
         search = find_trained(ctx, chosen.name, inputs)
         result.warnings += search.warnings
-        if search.found is not None and _reuse(ctx, search.found, result):
-            return result
+        found = search.found
+    if announce is not None:
+        announce(result)
+    if check:
+        return _check(ctx, cmd, chosen, extra, result)
+    if found is not None and _reuse(ctx, found, result):
+        return result
     code, captured = run_command(ctx, cmd)
     result.exit_code = code
     if code != 0:
