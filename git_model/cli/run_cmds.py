@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ..errors import UsageError
 from ..ops.context import Context
+from ..termtext import quote_path, visible
 from .app import command
 from .render import emit_json, note, say, style
 from .version_cmds import fmt, render_diff, warn_all
@@ -70,7 +69,8 @@ def run_cmd(
         warn_all(result.warnings)
         if result.uncommitted:
             note(
-                f"inputs not committed yet: {', '.join(result.uncommitted)} (allowed: the run "
+                f"inputs not committed yet: {', '.join(map(quote_path, result.uncommitted))} "
+                "(allowed: the run "
                 "uses them as the work tree holds them; commit them with the outputs)"
             )
 
@@ -92,13 +92,16 @@ def run_cmd(
     if result.action == REUSED:
         assert result.reused is not None
         r = result.reused
-        metrics = " ".join(f"{k}={fmt(v)}" for k, v in r["metrics"].items()) or "no metrics"
+        metrics = (
+            " ".join(f"{visible(k)}={visible(fmt(v))}" for k, v in r["metrics"].items())
+            or "no metrics"
+        )
         say(
             style("already trained: ", bold=True)
-            + f"{label} at {r['commit'][:10]} ({r['name']}), version {r['version'][:12]}, "
+            + f"{label} at {r['commit'][:10]} ({visible(r['name'])}), version {r['version'][:12]}, "
             + metrics
         )
-        restored = ", ".join(r["restored"])
+        restored = ", ".join(map(quote_path, r["restored"]))
         say(
             f"restored {restored} from the cache instead of running"
             if restored
@@ -109,21 +112,22 @@ def run_cmd(
         note(f"the command exited {result.exit_code}; nothing was recorded")
     elif result.action == CHECKED:
         if not result.differ:
-            say(f"same outputs: {', '.join(result.outputs)} hash as recorded ({label})")
+            same = ", ".join(map(quote_path, result.outputs))
+            say(f"same outputs: {same} hash as recorded ({label})")
         else:
             for d in result.differ:
                 now = d["now"][:12] if d["now"] else "(not written)"
-                say(f"differs: {d['path']}: recorded {d['recorded'][:12]}, now {now}")
+                say(f"differs: {quote_path(d['path'])}: recorded {d['recorded'][:12]}, now {now}")
             say(
                 "the command is not deterministic (or its inputs changed); the work tree now "
                 "holds this run's outputs: 'git model checkout' puts the recorded ones back"
             )
             return 1
     else:
-        shown = ", ".join(f"{p} {oid[:12]}" for p, oid in result.outputs.items())
+        shown = ", ".join(f"{quote_path(p)} {oid[:12]}" for p, oid in result.outputs.items())
         say(f"recorded {label}: {shown}")
         for rec in result.metrics:
-            values = " ".join(f"{k}={fmt(v)}" for k, v in rec["metrics"].items())
+            values = " ".join(f"{visible(k)}={visible(fmt(v))}" for k, v in rec["metrics"].items())
             say(f"metrics {values} wait for the commit that records these outputs")
     return result.exit_code
 
@@ -210,7 +214,7 @@ def bisect_cmd(
     value = "?" if p.value is None else f"{p.value:g}"
     say(
         style("first commit that crosses: ", bold=True)
-        + f"{style(p.commit[:10], fg='yellow')} {json.dumps(p.subject, ensure_ascii=False)[1:-1]}"
+        + f"{style(p.commit[:10], fg='yellow')} {visible(p.subject)}"
         + f"  {metric} = {value}{was}"
     )
     if result.diff is not None:
