@@ -14,12 +14,15 @@ from .cache import Cache
 from .errors import CorruptObject, GitModelError, MissingObject
 from .hashing import Oid
 from .manifest import read_listing, read_manifest
+from .partstore import open_rebuilt
 from .paths import check_relpath
 from .revreader import RevisionFiles, dulwich_registry_tags, git_available, open_reader
+from .tensors import TensorListing, read_tensors
 
 
-def locate(files: RevisionFiles, path: str) -> Oid:
-    """The oid of the file `path` (an artifact, or a file inside a tracked directory)."""
+def locate(files: RevisionFiles, path: str) -> tuple[Oid, TensorListing | None]:
+    """The oid of the file `path` (an artifact, or a file inside a tracked directory), and
+    its parts when it is stored by parts (see partstore.py)."""
     rel = check_relpath(path.replace(os.sep, "/").strip("/"))
     manifest = read_manifest(files.read)
     art = manifest.artifact_for(rel)
@@ -29,13 +32,13 @@ def locate(files: RevisionFiles, path: str) -> Oid:
             "'git model status' lists the artifacts"
         )
     if not art.is_dir:
-        return art.oid
+        return art.oid, read_tensors(files.read, art) if art.layout is not None else None
     if rel == art.path:
         raise GitModelError(f"{rel} is a directory; open one of its files, e.g. {rel}/<file>")
     inner = rel[len(art.path) + 1 :]
     for entry in read_listing(files.read, art):
         if entry.relpath == inner:
-            return entry.oid
+            return entry.oid, None
     raise GitModelError(f"{rel} is not in tracked directory {art.path} at {files.commit[:12]}")
 
 
@@ -60,11 +63,13 @@ def resolve(rev: str, repo: str | os.PathLike[str] = ".") -> str:
 def open_artifact(path: str, rev: str = "HEAD", repo: str | os.PathLike[str] = ".") -> BinaryIO:
     files = open_reader(repo, resolve(rev, repo))
     try:
-        oid = locate(files, path)
+        oid, parts = locate(files, path)
     finally:
         if callable(files.close):
             files.close()
     cache = Cache(files.common_dir / "model")
+    if parts is not None and not cache.has(oid):
+        return open_rebuilt(cache, parts, oid, path)
     if not cache.has(oid):
         raise MissingObject(
             f"{path} at {rev} ({oid.short}) is not in the local cache; run 'git model pull'"

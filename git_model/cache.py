@@ -87,6 +87,14 @@ class Cache:
             self._ensured = True
         return tempfile.mkstemp(dir=self.tmp, prefix="obj-")
 
+    def new_object(self) -> tuple[int, str]:
+        """A temp file in the cache's `tmp/` for bytes that will become an object (`place`)."""
+        return self._tempfile()
+
+    def place(self, tmp: str, oid: Oid) -> bool:
+        """Name a durable, verified, read-only temp file `oid` (dropped if that exists)."""
+        return self._place(tmp, oid)
+
     def _commit(self, fd: int, tmp: str, oid: Oid, *, synced: bool = False, size: int = 0) -> None:
         """fsync (unless `synced` says the caller did), make read-only and rename a finished
         temp file into place. Inside `batch()` a small one (`size`) waits for the batch's flush

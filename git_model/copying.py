@@ -321,9 +321,18 @@ def give_name(fd: int, path: str) -> None:
 
 def temp_name(dest: str) -> str:
     """A fresh name beside `dest` that checkouts recognise as their own litter
-    (`.NAME.XXXXXXXX.gitmodel`, see `restore.is_temp_name`)."""
+    (`.NAME.XXXXXXXX.gitmodel`, see `is_temp_name`)."""
     where, name = os.path.split(dest)
     return os.path.join(where, f".{name}.{os.urandom(4).hex()}.gitmodel")
+
+
+def is_temp_name(name: str) -> bool:
+    """A temp file a checkout writes beside its target before renaming it into place
+    (`.NAME.XXXXXXXX.gitmodel` from `temp_name`; `.NAME.gitmodel-PID` for links). One still there after the
+    checkout was killed is litter: git-model never reads it, the next checkout removes it."""
+    if not name.startswith("."):
+        return False
+    return name.endswith(".gitmodel") or name.rpartition(".gitmodel-")[2].isdigit()
 
 
 def new_file_beside(dest: str, mode: int) -> tuple[int, str | None]:

@@ -47,6 +47,8 @@ class Artifact:
     size: int
     files: int | None = None  # set for directories
     executable: bool = False
+    layout: str | None = None  # a file stored by parts: its format (see tensors.py)
+    parts: Oid | None = None  # ... and the SHA-256 of its tensor listing
 
     @property
     def is_dir(self) -> bool:
@@ -152,7 +154,17 @@ def _parse_artifact(what: str, path: str, entry: Any) -> Artifact:
         raise _fail(what, f"artifact {path!r} has a bad file count {files!r}")
     if type(exe) is not bool:
         raise _fail(what, f"artifact {path!r} has a bad executable flag {exe!r}")
-    return Artifact(path, oid, size, files, exe)
+    layout, parts = entry.get("layout"), entry.get("parts")
+    if (layout is None) != (parts is None) or (layout is not None and files is not None):
+        raise _fail(what, f"artifact {path!r} needs both layout and parts, on a file")
+    if layout is not None:
+        if not isinstance(layout, str) or not layout.isascii() or not layout.isalnum():
+            raise _fail(what, f"artifact {path!r} has a bad layout {layout!r}")
+        try:
+            parts = Oid(str(parts))
+        except ValueError:
+            raise _fail(what, f"artifact {path!r} has a bad parts oid {parts!r}") from None
+    return Artifact(path, oid, size, files, exe, layout, parts)
 
 
 def _parse_model(what: str, name: str, entry: Any) -> Model:
@@ -201,6 +213,9 @@ def format_manifest(manifest: Manifest) -> bytes:
             entry["files"] = a.files
         if a.executable:
             entry["executable"] = True
+        if a.layout is not None and a.parts is not None:
+            entry["layout"] = a.layout
+            entry["parts"] = str(a.parts)
         arts[path] = entry
     models: dict[str, Any] = {}
     for name in sorted(manifest.models):

@@ -20,20 +20,14 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from .copying import is_temp_name
 from .errors import CorruptObject, GitModelError, MissingObject, UnsafePath, disk_error
 from .hashing import Oid
-from .manifest import (
-    Artifact,
-    Entry,
-    Manifest,
-    Reader,
-    iter_listing,
-    listing_path,
-    verified_listing,
-)
+from .manifest import Artifact, Entry, Reader, iter_listing, listing_path
+from .needs import checked_listing
 from .parallel import chunked, iter_split, map_batched
+from .partstore import holds, rebuild
 from .paths import check_relpath, safe_target
 from .smallfiles import (
     CORRUPT,
@@ -46,22 +40,13 @@ from .smallfiles import (
     write_small,
 )
 from .statecache import racy
+from .tensors import TensorListing, read_tensors
+from .workspace import Found, Workspace
 
-if TYPE_CHECKING:
-    from .statecache import StateCache
-    from .workspace import Found, Workspace
+__all__ = ["RestoreReport", "Restorer", "is_temp_name"]
 
 Pair = tuple["Entry | None", "Found | None"]  # a listing's entry and the file there, by path
 Write = tuple[str, Oid, bool, int]  # a file to write: repo-relative path, oid, executable, size
-
-
-def is_temp_name(name: str) -> bool:
-    """A temp file a checkout writes beside its target before renaming it into place
-    (`.NAME.XXXXXXXX.gitmodel`; `.NAME.gitmodel-PID` for links). One still there after the
-    checkout was killed is litter: git-model never reads it, the next checkout removes it."""
-    if not name.startswith("."):
-        return False
-    return name.endswith(".gitmodel") or name.rpartition(".gitmodel-")[2].isdigit()
 
 
 @dataclass
@@ -102,7 +87,7 @@ class Restorer:
         try:
             if oid is None:
                 oid = self.ws.hash_one(path, os.stat(path))
-            if self.ws.cache.has(oid):
+            if holds(self.ws.cache, oid):
                 return
             oid, _ = self.ws.cache.store_file(Path(path))
         except OSError as e:
@@ -121,11 +106,24 @@ class Restorer:
         self._safe_parents.add(parent)
         return os.fspath(path)
 
-    def _write(self, rel: str, oid: Oid, executable: bool, checked: bool = False) -> str:
-        """Write one file from the cache; "written", "missing" or "corrupt"."""
+    def _write(
+        self,
+        rel: str,
+        oid: Oid,
+        executable: bool,
+        checked: bool = False,
+        parts: TensorListing | None = None,
+    ) -> str:
+        """Write one file from the cache (from its `parts` when it is stored by parts);
+        "written", "missing" or "corrupt"."""
         dest = Path(self._target(rel, checked=checked))
         try:
-            self.ws.cache.materialize(oid, dest, executable=executable, link_type=self.link_type)
+            if parts is not None:
+                rebuild(self.ws.cache, parts, oid, os.fspath(dest), executable)
+            else:
+                self.ws.cache.materialize(
+                    oid, dest, executable=executable, link_type=self.link_type
+                )
         except MissingObject:
             return "missing"
         except CorruptObject:
@@ -142,8 +140,10 @@ class Restorer:
         else:
             getattr(self.report, outcome).append((rel, oid))
 
-    def _put(self, rel: str, oid: Oid, executable: bool) -> None:
-        self._report(rel, oid, self._write(rel, oid, executable))
+    def _put(
+        self, rel: str, oid: Oid, executable: bool, parts: TensorListing | None = None
+    ) -> None:
+        self._report(rel, oid, self._write(rel, oid, executable, parts=parts))
 
     def _put_many(self, items: list[Write]) -> None:
         """Write many files (rel, oid, executable, size) from the cache: the small ones in a
@@ -236,22 +236,24 @@ class Restorer:
                 self._save(f"{rel}/{found.rel}", found.path)
             shutil.rmtree(path)
 
-    def restore_file(self, rel: str, oid: Oid, executable: bool) -> None:
+    def restore_file(
+        self, rel: str, oid: Oid, executable: bool, parts: TensorListing | None = None
+    ) -> None:
         path = safe_target(self.root, rel)
         if path.is_dir() or (path.is_symlink() and self.link_type != "symlink"):
             self._clear_non_file(rel, path)
         try:
             st = self.ws._stat_file(path, rel)
         except FileNotFoundError:
-            self._put(rel, oid, executable)
+            self._put(rel, oid, executable, parts)
             return
         except (UnsafePath, GitModelError):
             self._clear_non_file(rel, path)
-            self._put(rel, oid, executable)
+            self._put(rel, oid, executable, parts)
             return
         current = self.ws.hash_one(path, st)
         if not self._settle(rel, path, st.st_mode, current, oid, executable):
-            self._put(rel, oid, executable)
+            self._put(rel, oid, executable, parts)
 
     def _settle(
         self, rel: str, path: str | Path, st_mode: int, current: Oid, oid: Oid, executable: bool
@@ -271,8 +273,10 @@ class Restorer:
         """Make one artifact match the manifest. Runs under the repository lock, so a temp
         file of ours found on the way is litter from a killed checkout, and goes."""
         if not art.is_dir:
+            # (a tensor listing that does not match its manifest entry is refused here)
+            parts = read_tensors(read, art) if art.layout is not None else None
             self._sweep(safe_target(self.root, art.path).parent)
-            self.restore_file(art.path, art.oid, art.executable)
+            self.restore_file(art.path, art.oid, art.executable, parts)
             return
         data = checked_listing(read, art, self.ws.state)
         what = listing_path(art.path)
@@ -370,34 +374,6 @@ class Restorer:
         self.report.removed.append(art.path)
 
 
-_CHECKED: dict[Oid, bytes] = {}  # listings read and validated in this process, by oid
-_CHECKED_BYTES = 64 << 20  # most bytes of listings kept for a second pass
-
-
-def checked_listing(read: Reader, art: Artifact, state: StateCache | None = None) -> bytes:
-    """`verified_listing` with every line checked, once per process (and once per clone, given
-    the stat cache `state`): a listing's bytes are named by the directory's oid, so the same oid
-    is the same checked bytes (the checkout lists what it needs, then restores). Iterate with
-    `iter_listing(..., checked=True)`."""
-    data = _CHECKED.get(art.oid)
-    if data is None or data.count(b"\n") != art.files:
-        data = verified_listing(read, art)
-        if state is None or not state.listing_checked(art.oid):
-            for _ in iter_listing(data, listing_path(art.path)):
-                pass  # a bad line is refused before anything is written
-            if state is not None:
-                state.mark_listing_checked(art.oid)
-        while _CHECKED and sum(map(len, _CHECKED.values())) + len(data) > _CHECKED_BYTES:
-            _CHECKED.pop(next(iter(_CHECKED)))
-        _CHECKED[art.oid] = data
-    return data
-
-
-def listing(read: Reader, art: Artifact) -> Iterator[Entry]:
-    """The entries of a tracked directory's listing, checked, one at a time."""
-    return iter_listing(checked_listing(read, art), listing_path(art.path), checked=True)
-
-
 def _merge(wanted: Iterator[Entry], present: Iterator[Found]) -> Iterator[Pair]:
     """Pair a listing's entries with the files there, both in path order."""
     e = next(wanted, None)
@@ -440,33 +416,3 @@ def _prune_empty_dirs(top: Path) -> None:
         if Path(dirpath) != top:
             with contextlib.suppress(OSError):
                 os.rmdir(dirpath)
-
-
-def needed_objects(
-    manifest: Manifest, read: Reader, paths: Iterable[str] | None = None
-) -> dict[Oid, str]:
-    """Every object the work tree needs for `manifest` (oid -> one path that uses it)."""
-    out: dict[Oid, str] = {}
-    for oid, top, path, _ in iter_needed(manifest, read, paths):
-        if oid not in out:
-            out[oid] = f"{top}/{path}" if top else path
-    return out
-
-
-def iter_needed(
-    manifest: Manifest, read: Reader, paths: Iterable[str] | None = None
-) -> Iterator[tuple[Oid, str, str, int]]:
-    """(oid, directory, path, size) of every file the work tree needs for `manifest` (of the
-    artifacts at `paths` when given), one at a time: an oid comes once for each file that holds
-    it. `path` is inside the tracked `directory` ("" for a file artifact)."""
-    selected = (
-        manifest.artifacts.values()
-        if paths is None
-        else [manifest.artifacts[p] for p in paths if p in manifest.artifacts]
-    )
-    for art in selected:
-        if art.is_dir:
-            for e in listing(read, art):
-                yield e.oid, art.path, e.relpath, e.size
-        else:
-            yield art.oid, "", art.path, art.size

@@ -2,7 +2,7 @@
 
 `scan` answers "what bytes does this artifact hold right now?" using the stat cache so that an
 unchanged file is never read, and hashing the rest in parallel (hashlib releases the GIL).
-Putting back what should be is `restore.Restorer` (re-exported here).
+Putting back what should be is `restore.Restorer`, one layer up.
 
 Memory stays flat however many files a directory holds: `walk` yields its files one at a time
 in listing order (folder by folder, no list of them all), and `scan` takes them a chunk at a
@@ -21,26 +21,15 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .cache import Cache, is_executable
-from .copying import SMALL_FILE
+from .copying import SMALL_FILE, is_temp_name
 from .errors import GitModelError, UnsafePath, disk_error
 from .hashing import Oid, hash_file
 from .manifest import Artifact, Entry, listing_line, listing_oid
 from .parallel import chunked, default_jobs, map_batched
 from .paths import check_relpath
-from .restore import Restorer, RestoreReport, is_temp_name, iter_needed, needed_objects
 from .statecache import Key, Known, StateCache, stat_key
 
-__all__ = [
-    "Found",
-    "Progress",
-    "RestoreReport",
-    "Restorer",
-    "Scanned",
-    "Workspace",
-    "default_jobs",
-    "iter_needed",
-    "needed_objects",
-]
+__all__ = ["Found", "Progress", "Scanned", "Workspace", "default_jobs"]
 
 Progress = Callable[[int], None]  # called with a number of bytes just processed
 

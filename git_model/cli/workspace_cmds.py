@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from typing import BinaryIO
 
 import click
 
 from ..hashing import Oid
 from ..ops.context import Context
-from ..workspace import RestoreReport
+from ..restore import RestoreReport
 from .app import command
 from .render import emit_json, note, progress_bar, say, style
 
@@ -317,6 +318,14 @@ def verify_cmd(as_json: bool) -> int:
     return 1 if result.corrupt else 0
 
 
+def _open_object(ctx: Context, oid: Oid) -> BinaryIO:
+    """A cache object, or a file the cache holds by parts (rebuilt, verified)."""
+    from ..partstore import open_rebuilt, recipe
+
+    parts = None if ctx.cache.has(oid) else recipe(ctx.cache, oid)
+    return ctx.cache.open(oid) if parts is None else open_rebuilt(ctx.cache, parts, oid, oid.short)
+
+
 @command(epilog="Example: git model cat 3f2a… > model.pt")
 @click.argument("oid")
 def cat_cmd(oid: str) -> int:
@@ -329,7 +338,7 @@ def cat_cmd(oid: str) -> int:
         wanted = Oid(oid)
     except ValueError:
         raise UsageError(f"{oid!r} is not a sha256 oid (64 hex digits)") from None
-    with Context.open() as ctx, ctx.cache.open(wanted) as f:
+    with Context.open() as ctx, _open_object(ctx, wanted) as f:
         digest = hashlib.sha256()
         out = sys.stdout.buffer
         while chunk := f.read(1 << 20):

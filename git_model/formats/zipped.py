@@ -11,7 +11,6 @@ opaque part.
 
 from __future__ import annotations
 
-import ast
 import struct
 from collections.abc import Callable
 from typing import BinaryIO, NamedTuple
@@ -212,6 +211,8 @@ def _npy_member(f: BinaryIO, m: Member) -> Part:
         raise FormatError(f"npz member {name!r} has a .npy header too large")
     f.seek(m.data + skip)
     text = f.read(n)
+    import ast  # (a literal only: nothing is run)
+
     try:
         header = ast.literal_eval(text.decode("latin-1"))
     except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):

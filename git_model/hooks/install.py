@@ -44,6 +44,7 @@ ATTRIBUTES_MARK = "# git-model: merge the manifest and listings entry by entry; 
 ATTRIBUTES = (
     f".gitmodel/manifest.toml merge={DRIVER} -text",
     f".gitmodel/dirs/** merge={DRIVER} -text",
+    f".gitmodel/tensors/** merge={DRIVER} -text",
 )
 
 

@@ -1,7 +1,7 @@
 """The `git-model` merge driver: the manifest and directory listings merge entry by entry.
 
 git runs `git model hook merge-driver %O %A %B %L %P` (set up by `git model init`, selected by
-`.gitattributes`) for `.gitmodel/manifest.toml` and `.gitmodel/dirs/**` whenever both sides
+`.gitattributes`) for `.gitmodel/manifest.toml`, `.gitmodel/dirs/**` and `.gitmodel/tensors/**` whenever both sides
 changed one of them. Each artifact, each model and each file of a directory listing is merged
 on its own: a side that left an entry as the base had it takes the other side's, so two
 branches that changed different artifacts (or different files of one tracked directory) merge
@@ -18,6 +18,11 @@ that side). A model both sides changed gets no version rather than a wrong one: 
 cannot see the merged params (git merges them in memory, the work tree still holds ours), git
 writes a merge commit's tree before any hook runs, and readers compute a missing version from
 the commit itself; the merge commit's versions note and the next commit's hook fill it in.
+
+A model file's tensor listing changed on both sides cannot be merged into a file: its bytes
+come from one side or the other, so the listing is left as ours and the conflict is named; the
+manifest's conflict on that file is what the user resolves, and the commit hook then writes the
+listing of the bytes the work tree holds.
 
 A real conflict (one entry changed differently on both sides) is named on stderr with both
 oids, and the file is left readable: the merged text with git's conflict markers around just
@@ -52,6 +57,7 @@ from ..manifest import (
     parse_listing,
     parse_manifest,
 )
+from ..tensors import TENSORS_PREFIX
 from . import say
 
 V = TypeVar("V")
@@ -336,6 +342,10 @@ def merge_driver(args: list[str]) -> int:
             merged, messages = merge_manifest_files(o, a, b, marker, repo)
         elif path.startswith(DIRS_PREFIX) and path.endswith(".tsv"):
             merged, messages = merge_listing_files(o, a, b, marker, path)
+        elif path.startswith(TENSORS_PREFIX) and path.endswith(".tsv"):
+            name = path[len(TENSORS_PREFIX) : -len(".tsv")]
+            conflict = f"conflict: {name} changed on both sides (its tensor listing)"
+            merged, messages = a, [] if a == b else [conflict]
         else:
             return line_merge(base, ours, theirs, marker)
     except ManifestError as e:

@@ -27,7 +27,7 @@ from ..manifest import Manifest
 from ..ops.checkout import checkout, default_fetcher
 from ..ops.context import Context
 from ..paths import GITMODEL_DIR
-from ..workspace import RestoreReport
+from ..restore import RestoreReport
 from . import open_context, say
 from .versionnote import ensure_versions_note, refresh_after_rewrite
 

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from ..errors import GitModelError, UsageError
 from ..hashing import Oid
 from ..manifest import Manifest, Reader
+from ..needs import iter_needed
 from ..paths import is_within, to_relpath
-from ..workspace import Progress, Restorer, RestoreReport, iter_needed
+from ..restore import Restorer, RestoreReport
+from ..workspace import Progress
 from .context import Context
 from .reachable import ObjectRef
 
@@ -78,10 +80,10 @@ def _fetch_missing(
     has = ctx.cache.has
     missing: dict[Oid, ObjectRef] = {}
     tried: set[Oid] = set()  # asked for and still missing: not asked again
-    for oid, top, path, size in iter_needed(target, read, selected):
+    for oid, top, path, size, part in iter_needed(target, read, selected):
         if oid in missing or oid in tried or has(oid):
             continue
-        missing[oid] = ObjectRef(path, size, top)
+        missing[oid] = ObjectRef(path, size, top, part=part)
         if len(missing) >= FETCH_CHUNK:
             fetch(ctx, missing)
             tried.update(o for o in missing if not has(o))

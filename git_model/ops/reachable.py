@@ -27,18 +27,20 @@ from ..manifest import (
     worktree_reader,
 )
 from ..paths import GITMODEL_DIR
+from ..tensors import read_tensors
 
 
 class ObjectRef:
-    """One file that uses an object (its path, for messages) and the object's size.
+    """One file that uses an object (its path, for messages) and the object's size; `part`
+    when the object is one part of that file (see partstore.py), not all of it.
 
     A file of a tracked directory keeps the directory and its path in it apart, joined only
     when a message needs it: a walk of 100,000 files holds no joined copy of each path."""
 
-    __slots__ = ("_rel", "_top", "size")
+    __slots__ = ("_rel", "_top", "part", "size")
 
-    def __init__(self, path: str, size: int, top: str = "") -> None:
-        self._rel, self.size, self._top = path, size, top
+    def __init__(self, path: str, size: int, top: str = "", *, part: bool = False) -> None:
+        self._rel, self.size, self._top, self.part = path, size, top, part
 
     @property
     def path(self) -> str:
@@ -81,7 +83,15 @@ class ObjectWalk:
         manifest = parse_manifest(data, what)
         objects, refs = self.objects, self.refs
         for art in manifest.artifacts.values():
-            if not art.is_dir:
+            if art.layout is not None and art.parts is not None:
+                if art.parts in self._dirs:  # (named by its SHA-256: the same lines)
+                    continue
+                self._dirs.add(art.parts)
+                for p in read_tensors(read, art).parts:
+                    if p.oid not in objects:
+                        ref = ObjectRef(art.path, p.length, part=True) if refs else UNNAMED
+                        objects[p.oid] = ref
+            elif not art.is_dir:
                 objects.setdefault(art.oid, ObjectRef(art.path, art.size) if refs else UNNAMED)
             elif art.oid not in self._dirs:
                 data = verified_listing(read, art)

@@ -6,12 +6,19 @@ Shared by `git model add` (new paths) and the pre-commit hook (every tracked pat
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from ..cache import is_executable
 from ..errors import GitModelError
 from ..manifest import Artifact, Entry, Manifest, listing_path
-from ..restore import listing
+from ..needs import listing
+from ..partstore import Hints, missing_parts, store_parts
+from ..statecache import StateCache, stat_key
+from ..tensors import TensorListing, format_tensors, read_tensors, tensors_oid, tensors_path
 from ..workspace import Workspace
 from .context import Context
 
@@ -33,7 +40,21 @@ def record(
 ) -> Recorded:
     out = Recorded()
     for rel in sorted(set(relpaths)):
-        scanned = ws.scan(rel, store=True, listed=_listed(ctx, manifest.artifacts.get(rel)))
+        old = manifest.artifacts.get(rel)
+        by_parts = _record_by_parts(ctx, ws, rel, old)
+        if by_parts is not None:
+            art, data = by_parts
+            if ctx.write_file(tensors_path(rel), data):
+                out.tracked_files.append(tensors_path(rel))
+            if old != art:
+                out.changed.append(rel)
+            manifest.artifacts[rel] = art
+            continue
+        if old is not None and old.layout is not None:  # no longer stored by parts
+            with contextlib.suppress(FileNotFoundError):
+                (ctx.root / tensors_path(rel)).unlink()
+            out.tracked_files.append(tensors_path(rel))
+        scanned = ws.scan(rel, store=True, listed=_listed(ctx, old))
         if scanned is None:
             if not allow_missing:
                 raise GitModelError(
@@ -41,7 +62,6 @@ def record(
                 )
             out.missing.append(rel)
             continue
-        old = manifest.artifacts.get(rel)
         art = scanned.artifact
         if scanned.listing is not None:
             if ctx.write_file(listing_path(rel), scanned.listing):
@@ -68,3 +88,59 @@ def _listed(ctx: Context, art: Artifact | None) -> Iterator[Entry] | None:
         return listing(ctx.reader(None), art)
     except GitModelError:
         return None
+
+
+def _record_by_parts(
+    ctx: Context, ws: Workspace, rel: str, old: Artifact | None
+) -> tuple[Artifact, bytes] | None:
+    """A model file git-model recognises (formats/), stored by parts: its artifact and tensor
+    listing. None for anything else (a directory, a file of no known format, a header that
+    does not parse): the caller keeps it whole. A file the stat cache says still holds what
+    the manifest records, with all its parts in the cache, is not read at all."""
+    path = ctx.root / rel
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    previous = _previous_parts(ctx, old)
+    if previous is not None and old is not None:
+        known = ws.state.lookup([str(path)]).get(str(path))
+        if StateCache.trusted_key(known, stat_key(st)) == old.oid:
+            listing_data, parts = previous
+            if not missing_parts(ctx.cache, parts):
+                exe = is_executable(st)
+                return Artifact(
+                    rel, old.oid, old.size, None, exe, old.layout, old.parts
+                ), listing_data
+    from ..formats import FormatError, recognise
+
+    try:
+        with open(path, "rb") as f:
+            layout = recognise(f, st.st_size)
+    except FormatError:
+        return None
+    except OSError as e:
+        raise GitModelError(f"cannot read {rel}: {e.strerror}") from None
+    hints: Hints = {}
+    if previous is not None:
+        hints = {(p.offset, p.length): p.oid for p in previous[1].parts}
+    parts, oid = store_parts(ctx.cache, Path(path), layout, hints)
+    ws.state.record(path, st, oid)
+    if ws.progress:
+        ws.progress(st.st_size)
+    data = format_tensors(parts)
+    exe = is_executable(st)
+    return Artifact(rel, oid, st.st_size, None, exe, layout.format, tensors_oid(data)), data
+
+
+def _previous_parts(ctx: Context, old: Artifact | None) -> tuple[bytes, TensorListing] | None:
+    """The tensor listing `old` was recorded with (its bytes and lines), if it can be read."""
+    if old is None or old.layout is None:
+        return None
+    try:
+        parts = read_tensors(ctx.reader(None), old)
+    except GitModelError:
+        return None
+    return format_tensors(parts), parts

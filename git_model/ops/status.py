@@ -12,6 +12,8 @@ from typing import Any
 
 from ..errors import GitModelError
 from ..manifest import Artifact, Entry, iter_listing, listing_path, verified_listing
+from ..partstore import missing_parts
+from ..tensors import read_tensors
 from .context import Context
 
 UNCHANGED, MODIFIED, MISSING, NOT_IN_CACHE = "unchanged", "modified", "missing", "not in cache"
@@ -61,6 +63,8 @@ def status(ctx: Context) -> list[ArtifactStatus]:
         if recorded is not None:
             what = listing_path(path)
             in_cache = all(ctx.cache.has(e.oid) for e in iter_listing(recorded, what))
+        elif art.layout is not None:  # stored by parts: every part there
+            in_cache = not missing_parts(ctx.cache, read_tensors(read, art))
         else:
             in_cache = ctx.cache.has(art.oid)
         st = ArtifactStatus(path, UNCHANGED, art, in_cache=in_cache)

@@ -23,7 +23,7 @@ from ..hashing import Oid, hash_bytes
 from ..parallel import THREAD_BYTES, batches
 from ..paths import safe_target
 from ..remotes import open_store
-from ..workspace import RestoreReport
+from ..restore import RestoreReport
 from . import notes_sync
 from .checkout import checkout
 from .context import Context
@@ -178,7 +178,7 @@ def known_size(oid: Oid, size: int) -> int | None:
 
 def _work_tree_path(ctx: Context, ref: ObjectRef) -> str | None:
     """Where in the work tree a file using the object goes (None if that is not safe)."""
-    if ref.size <= SMALL_FILE:
+    if ref.size <= SMALL_FILE or ref.part:  # (a part is not the file: see partstore.py)
         return None
     try:
         return os.fspath(safe_target(ctx.root, ref.path))
