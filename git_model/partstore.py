@@ -152,6 +152,30 @@ def _store_part(
     return oid
 
 
+def listing_of_file(path: Path) -> TensorListing | None:
+    """The tensor listing a file would get, its parts hashed but not stored (None: not a
+    format git-model splits). For a work-tree file that differs from what is recorded."""
+    from .formats import FormatError, recognise
+
+    try:
+        with open(path, "rb", buffering=0) as f:
+            layout = recognise(f, os.fstat(f.fileno()).st_size)
+            oids = []
+            for p in layout.parts:
+                digest = hashlib.sha256()
+                done = 0
+                while done < p.length:
+                    chunk = os.pread(f.fileno(), min(STEP, p.length - done), p.offset + done)
+                    if not chunk:
+                        return None
+                    digest.update(chunk)
+                    done += len(chunk)
+                oids.append(Oid(digest.hexdigest()))
+    except (FormatError, OSError):
+        return None
+    return with_oids(layout, oids)
+
+
 # -- rebuilding ----------------------------------------------------------------------------------
 
 

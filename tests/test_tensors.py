@@ -117,6 +117,15 @@ def test_a_tensor_shared_by_two_files_is_stored_once(repo: Shell) -> None:
     shared = set(a) & set(b)
     assert len(shared) == 8  # layers 2..9 are the same bytes in both
     assert cache_objects(repo) == set(a) | set(b)
+    # moved and dropped like any artifact, listings with them
+    repo.model("mv", "a.safetensors", "models/a.safetensors")
+    repo.model("rm", "b.safetensors")
+    repo.git("commit", "-q", "-m", "a moved, b untracked")
+    tracked = repo.git("ls-files", ".gitmodel/tensors").stdout.split()
+    assert tracked == [".gitmodel/tensors/models/a.safetensors.tsv"]
+    os.remove(repo.cwd / "models/a.safetensors")
+    repo.model("checkout")
+    assert listed_oids(repo, tracked[0]) == a
 
 
 @pytest.mark.parametrize("fmt", ["npz", "gguf", "torch"])

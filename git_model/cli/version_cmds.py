@@ -20,9 +20,11 @@ from .render import emit_json, human_size, note, say, style
 
 if TYPE_CHECKING:
     from ..ops.diff import ComponentChange, DiffResult
+    from ..ops.tensordiff import TensorDiff
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
 FILES_SHOWN = 20  # per category in text; --json lists them all
+TENSORS_SHOWN = 40  # changed tensors listed in text
 
 
 def fmt(value: Any) -> str:
@@ -49,21 +51,29 @@ Examples:
   git model diff                 # HEAD against the work tree
   git model diff v1              # tag v1 against the work tree
   git model diff HEAD~1 HEAD     # two commits (also: HEAD~1..HEAD)
-  git model diff v1 v2 --json    # for tools; see docs/json.md"""
+  git model diff v1 v2 --json    # for tools; see docs/json.md
+  git model diff v1 v2 --stats   # how far each changed tensor moved"""
 )
 @click.argument("revs", nargs=-1)
+@click.option(
+    "--stats",
+    is_flag=True,
+    help="For changed float tensors: relative change, max |change|, share of elements changed "
+    "(needs both versions' bytes: the cache or the work tree).",
+)
 @json_option
-def diff_cmd(revs: tuple[str, ...], as_json: bool) -> None:
+def diff_cmd(revs: tuple[str, ...], stats: bool, as_json: bool) -> None:
     """Show, per model, whether its version changed and why, with the metrics side by side.
 
-    Reasons: weights (size delta), data files added / removed / modified, each changed
-    hyperparameter (inline and inside YAML/JSON/TOML params files), code files. Needs only git:
-    no cache, no remote.
+    Reasons: weights (size delta, and for safetensors, GGUF, .npz and torch files the tensors
+    added, removed, reshaped, retyped and modified), data files added / removed / modified,
+    each changed hyperparameter (inline and inside YAML/JSON/TOML params files), code files.
+    Needs only git: no cache, no remote (--stats reads the tensors' bytes).
     """
     from ..ops.diff import diff
 
     with Context.open() as ctx:
-        result = diff(ctx, list(revs))
+        result = diff(ctx, list(revs), stats=stats)
     if as_json:
         emit_json(result.to_json())
         return
@@ -132,6 +142,37 @@ def _render_component(c: ComponentChange) -> None:
                 say(f"      … and {len(c.files[key]) - FILES_SHOWN} more {key} (--json lists all)")
     else:
         say(f"  {label} {c.path}: {c.status}{size}")
+    if c.tensors is not None:
+        _render_tensors(c.tensors)
+
+
+def _render_tensors(t: TensorDiff) -> None:
+    from ..ops.tensordiff import nbytes
+
+    say(f"      {t.summary()}")
+    marks = {"added": "+", "removed": "-", "reshaped": "~", "retyped": "~", "modified": "~"}
+    for change in t.changes[:TENSORS_SHOWN]:
+        x, y = change.old, change.new
+        side = y or x
+        assert side is not None
+        what = f"{side.dtype} [{','.join(map(str, side.shape or ()))}] {human_size(nbytes(side))}"
+        if change.status == "reshaped" and x is not None and y is not None:
+            what = f"[{','.join(map(str, x.shape or ()))}] → [{','.join(map(str, y.shape or ()))}]"
+        elif change.status == "retyped" and x is not None and y is not None:
+            what = f"{x.dtype} → {y.dtype}"
+        extra = ""
+        if change.stats is not None:
+            st = change.stats
+            rel, top, share = (
+                st[k] for k in ("relative_change", "max_abs_change", "fraction_changed")
+            )
+            extra = (
+                f"  ‖Δ‖/‖W‖ {'- (W was 0)' if rel is None else f'{rel:.3g}'}, "
+                f"max |Δ| {top or 0:.3g}, {100 * (share or 0):.1f}% of elements"
+            )
+        say(f"      {marks[change.status]} {change.name}  {change.status} {what}{extra}")
+    if len(t.changes) > TENSORS_SHOWN:
+        say(f"      … and {len(t.changes) - TENSORS_SHOWN} more (--json lists all)")
 
 
 @command(

@@ -32,6 +32,8 @@ from .snapshot import (
     stale_versions,
     work_tree,
 )
+from .tensordiff import TensorDiff
+from .tensordiff import compare as compare_tensors
 
 ADDED, REMOVED, MODIFIED, MISSING_NOW = "added", "removed", "modified", "missing"
 CHANGED, UNCHANGED = "changed", "unchanged"
@@ -47,6 +49,7 @@ class ComponentChange:
     old_size: int | None = None
     new_size: int | None = None
     files: dict[str, list[str]] | None = None  # directories: added / removed / modified
+    tensors: TensorDiff | None = None  # model files of a known format (see tensordiff.py)
 
     @property
     def size_delta(self) -> int | None:
@@ -65,6 +68,7 @@ class ComponentChange:
             "new_size": self.new_size,
             "size_delta": self.size_delta,
             "files": self.files,
+            "tensors": None if self.tensors is None else self.tensors.to_json(),
         }
 
 
@@ -153,8 +157,9 @@ def split_revs(revs: list[str]) -> list[str]:
     return revs
 
 
-def diff(ctx: Context, revs: list[str]) -> DiffResult:
-    """No revision: HEAD against the work tree; one: REV against the work tree; two: commits."""
+def diff(ctx: Context, revs: list[str], *, stats: bool = False) -> DiffResult:
+    """No revision: HEAD against the work tree; one: REV against the work tree; two: commits.
+    `stats`: measure how each modified float tensor moved, where both versions are at hand."""
     revs = split_revs(list(revs))
     if len(revs) > 2:
         raise UsageError("give at most two revisions: git model diff [REV_A [REV_B]]")
@@ -166,7 +171,17 @@ def diff(ctx: Context, revs: list[str]) -> DiffResult:
     commits = [s.commit for s in (old, new) if s.commit is not None]
     records = notes.records_by_commit(ctx.repo, commits)
     metrics = [_metrics_of(ctx, snap) for snap in (old, new)]
-    return compare(old, new, records, metrics)
+    result = compare(old, new, records, metrics)
+    if stats:
+        from .tensordiff import add_stats
+
+        add_stats(
+            ctx.cache,
+            old,
+            new,
+            [*(c for m in result.models for c in m.components), *result.artifacts],
+        )
+    return result
 
 
 def _metrics_of(ctx: Context, snap: Snapshot) -> dict[str, dict[str, MetricValue]]:
@@ -272,6 +287,9 @@ def _change(
         before, after = old.listing(path), new.listing(path)
         if before is not None and after is not None:
             change.files = _file_changes(before, after, listing_path(path))
+        parts_before, parts_after = old.tensors(path), new.tensors(path)
+        if parts_before is not None and parts_after is not None:
+            change.tensors = compare_tensors(parts_before, parts_after)
     return change
 
 

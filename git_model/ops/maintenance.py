@@ -12,6 +12,7 @@ from ..gitignore import remove_ignored
 from ..hashing import Oid
 from ..manifest import KINDS, MANIFEST_PATH, listing_path
 from ..paths import to_relpath
+from ..tensors import tensors_path
 from ..versions import refresh_versions
 from ..workspace import default_jobs
 from .context import Context
@@ -33,10 +34,11 @@ def rm(ctx: Context, paths: list[str]) -> list[str]:
             for m in manifest.models.values():
                 for kind in KINDS:
                     setattr(m, kind, [p for p in getattr(m, kind) if p != rel])
-            if art is not None and art.is_dir:
+            if art is not None and (art.is_dir or art.layout is not None):
+                listed = listing_path(rel) if art.is_dir else tensors_path(rel)
                 with contextlib.suppress(FileNotFoundError):
-                    (ctx.root / listing_path(rel)).unlink()
-                staged.append(listing_path(rel))
+                    (ctx.root / listed).unlink()
+                staged.append(listed)
         for name, m in list(manifest.models.items()):
             if not any(True for _ in m.components()) and not m.hyperparameters:
                 del manifest.models[name]  # nothing left in it: no version to compute

@@ -23,6 +23,7 @@ from ..gitignore import ensure_ignored, remove_ignored
 from ..manifest import KINDS, MANIFEST_PATH, Manifest, listing_path
 from ..paths import GITMODEL_DIR, is_within, to_relpath
 from ..registry_tags import check_name
+from ..tensors import tensors_path
 from ..versions import refresh_versions
 from .context import Context
 
@@ -61,8 +62,9 @@ def mv(ctx: Context, source: str, destination: str) -> tuple[str, str]:
             del manifest.artifacts[src]
             manifest.artifacts[dst] = replace(art, path=dst)
             staged = [MANIFEST_PATH, ".gitignore"]
-            if art.is_dir:
-                old, new = listing_path(src), listing_path(dst)
+            if art.is_dir or art.layout is not None:
+                listed = listing_path if art.is_dir else tensors_path
+                old, new = listed(src), listed(dst)
                 ctx.write_file(new, (ctx.root / old).read_bytes())
                 with contextlib.suppress(FileNotFoundError):
                     (ctx.root / old).unlink()

@@ -13,7 +13,8 @@ components hash to, and the version a note claims against the manifest's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from .. import notes
@@ -29,6 +30,7 @@ from ..manifest import (
     listing_path,
     read_listing,
 )
+from ..tensors import TensorListing, read_tensors
 from ..versions import RECIPE, component_oids, model_inputs, model_version
 from .context import Context
 
@@ -45,6 +47,8 @@ class Snapshot:
     missing: frozenset[str] = frozenset()  # artifacts absent from the work tree
     warnings: list[str] = field(default_factory=list)
     _listings: dict[str, bytes] = field(default_factory=dict)
+    _tensors: dict[str, TensorListing | None] = field(default_factory=dict)
+    root: Path | None = None  # the work tree's, for a work-tree snapshot
     _oids: dict[str, dict[tuple[str, str], str]] = field(default_factory=dict)
 
     @property
@@ -67,6 +71,24 @@ class Snapshot:
                 raise ManifestError(f"{listing_path(path)} cannot be read")  # pragma: no cover
             self._listings[path] = data
         return self._listings[path]
+
+    def tensors(self, path: str) -> TensorListing | None:
+        """A model file's tensor listing: recorded (verified), or for a work-tree file that
+        differs from its record, computed from the file (its parts hashed, not stored). None
+        for a file of no format git-model splits, or a directory."""
+        art = self.manifest.artifacts.get(path)
+        if art is None or art.is_dir:
+            return None
+        if path not in self._tensors:
+            if art.layout is not None:
+                self._tensors[path] = read_tensors(self.read, art)
+            elif self.root is not None:
+                from ..partstore import listing_of_file
+
+                self._tensors[path] = listing_of_file(self.root / path)
+            else:
+                self._tensors[path] = None
+        return self._tensors[path]
 
     def component_oids(self, model: Model) -> dict[tuple[str, str], str]:
         """(kind, path) -> oid for every component ("-" for a file that is absent)."""
@@ -164,11 +186,17 @@ def work_tree(ctx: Context) -> Snapshot:
             missing.add(path)
             del manifest.artifacts[path]  # its version then hashes the "-" of an absent file
             continue
-        manifest.artifacts[path] = scanned.artifact
+        recorded = manifest.artifacts[path]
+        if recorded.layout is not None and scanned.artifact.oid == recorded.oid:
+            # the bytes recorded: their recorded tensor listing holds
+            manifest.artifacts[path] = replace(recorded, executable=scanned.artifact.executable)
+        else:
+            manifest.artifacts[path] = scanned.artifact
         if scanned.listing is not None:
             listings[path] = scanned.listing
     ws.state.flush()
     snap = Snapshot(WORK_TREE, None, manifest, memo(ctx.reader(None)), frozenset(missing))
+    snap.root = ctx.root
     snap._listings.update(listings)
     snap.warnings += [
         f"{p} is missing from the work tree; 'git model checkout' puts it back"

@@ -1,0 +1,222 @@
+"""Diff inside the weights: which tensors of a model file changed between two versions.
+
+From the two tensor listings alone (git, no cache): tensors added, removed, reshaped, retyped
+and modified (same name, shape and dtype, other bytes), with their sizes, and a summary of how
+much of the model that is ("12 of 292 tensors changed (4.1% of parameters)"). Tensors whose
+part did not change are not listed: frozen layers show as what is missing from the list.
+
+`--stats` (`measure`) adds, for each modified float tensor (F64, F32, F16, BF16) whose two
+versions are both at hand (the cache, or the work tree's file), how it moved: ‖Δ‖/‖W‖ (W the
+old tensor), max |Δ| and the fraction of elements that changed. numpy is imported there only,
+and each tensor is read a slice at a time, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..cache import Cache
+from ..formats import FLOATS, ITEMSIZE, count
+from ..tensors import TensorListing, TensorPart
+from .snapshot import Snapshot
+
+ADDED, REMOVED, RESHAPED, RETYPED, MODIFIED = "added", "removed", "reshaped", "retyped", "modified"
+KINDS = (ADDED, REMOVED, RESHAPED, RETYPED, MODIFIED)
+SLICE = 4 << 20  # elements of one tensor compared at a time by --stats
+
+
+@dataclass
+class TensorChange:
+    name: str
+    status: str
+    old: TensorPart | None
+    new: TensorPart | None
+    stats: dict[str, float | None] | None = None
+
+    @property
+    def parameters(self) -> int:
+        side = self.new or self.old
+        assert side is not None and side.shape is not None
+        return count(side.shape)
+
+    def to_json(self) -> dict[str, Any]:
+        def side(p: TensorPart | None) -> dict[str, Any] | None:
+            if p is None:
+                return None
+            return {
+                "dtype": p.dtype,
+                "shape": list(p.shape or ()),
+                "bytes": nbytes(p),
+                "oid": p.oid,
+            }
+
+        return {
+            "name": self.name,
+            "status": self.status,
+            "old": side(self.old),
+            "new": side(self.new),
+            "stats": self.stats,
+        }
+
+
+@dataclass
+class TensorDiff:
+    format: str
+    tensors: int  # in the new version (the old one when the file was removed)
+    parameters: int
+    changes: list[TensorChange] = field(default_factory=list)
+
+    @property
+    def changed_parameters(self) -> int:
+        return sum(c.parameters for c in self.changes)
+
+    def summary(self) -> str:
+        share = self.changed_parameters / self.parameters if self.parameters else 0.0
+        return (
+            f"{len(self.changes)} of {self.tensors} tensors changed "
+            f"({100 * share:.1f}% of parameters)"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "tensors": self.tensors,
+            "parameters": self.parameters,
+            "changed": len(self.changes),
+            "changed_parameters": self.changed_parameters,
+            "changes": [c.to_json() for c in self.changes],
+        }
+
+
+def nbytes(p: TensorPart) -> int:
+    """The tensor's own bytes (its part's length where the element size is not known)."""
+    size = ITEMSIZE.get(p.dtype or "")
+    if size is None or p.shape is None:
+        return p.length - ((p.data or p.offset) - p.offset)
+    return count(p.shape) * size
+
+
+def compare(old: TensorListing, new: TensorListing) -> TensorDiff:
+    a = {p.name: p for p in old.parts if p.is_tensor}
+    b = {p.name: p for p in new.parts if p.is_tensor}
+    out = TensorDiff(new.format, len(b), sum(count(p.shape or ()) for p in b.values()))
+    for name in sorted(a.keys() | b.keys()):
+        x, y = a.get(name), b.get(name)
+        if x is None:
+            status = ADDED
+        elif y is None:
+            status = REMOVED
+        elif x.shape != y.shape:
+            status = RESHAPED
+        elif x.dtype != y.dtype:
+            status = RETYPED
+        elif x.oid != y.oid:
+            status = MODIFIED
+        else:
+            continue
+        out.changes.append(TensorChange(name, status, x, y))
+    return out
+
+
+# -- --stats -------------------------------------------------------------------------------------
+
+# a part -> (an open descriptor, where the part's first byte is in it), or None: not at hand
+Opener = Callable[[TensorPart], "tuple[int, int] | None"]
+
+
+def measure(diff: TensorDiff, old_fd: Opener, new_fd: Opener) -> None:
+    """Fill in `stats` for the modified float tensors whose bytes both sides can give."""
+    import numpy as np
+
+    for change in diff.changes:
+        x, y = change.old, change.new
+        if change.status != MODIFIED or x is None or y is None or x.dtype not in FLOATS:
+            continue
+        a = old_fd(x)
+        b = new_fd(y) if a is not None else None
+        try:
+            if a is not None and b is not None:
+                change.stats = _stats(np, x, y, a, b)
+        finally:
+            for opened in (a, b):
+                if opened is not None:
+                    os.close(opened[0])
+
+
+def _slices(fd: int, start: int, size: int, itemsize: int) -> Iterator[bytes]:
+    step = SLICE * itemsize
+    done = 0
+    while done < size:
+        chunk = os.pread(fd, min(step, size - done), start + done)
+        if not chunk:
+            raise OSError("a tensor's bytes ended early")
+        done += len(chunk)
+        yield chunk
+
+
+def _stats(
+    np: Any, x: TensorPart, y: TensorPart, a: tuple[int, int], b: tuple[int, int]
+) -> dict[str, float | None]:
+    dtype = x.dtype or ""
+    itemsize, size = ITEMSIZE[dtype], nbytes(x)
+    sq_diff = sq_old = 0.0
+    max_abs = 0.0
+    changed = 0
+    for ca, cb in zip(
+        _slices(a[0], a[1] + (x.data or 0) - x.offset, size, itemsize),
+        _slices(b[0], b[1] + (y.data or 0) - y.offset, size, itemsize),
+    ):
+        wa, wb = _floats(np, ca, dtype), _floats(np, cb, dtype)
+        d = wb - wa
+        sq_diff += float(np.dot(d, d))
+        sq_old += float(np.dot(wa, wa))
+        if d.size:
+            max_abs = max(max_abs, float(np.max(np.abs(d))))
+        changed += int(np.count_nonzero(ca_ne(np, ca, cb, itemsize)))
+    elements = size // itemsize
+    return {
+        "relative_change": (sq_diff**0.5) / (sq_old**0.5) if sq_old else None,  # (W was 0)
+        "max_abs_change": max_abs,
+        "fraction_changed": changed / elements if elements else 0.0,
+    }
+
+
+def ca_ne(np: Any, a: bytes, b: bytes, itemsize: int) -> Any:
+    """Which elements differ bit for bit (NaNs and -0.0 included)."""
+    kind = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[itemsize]
+    return np.frombuffer(a, kind) != np.frombuffer(b, kind)
+
+
+def _floats(np: Any, raw: bytes, dtype: str) -> Any:
+    """Little-endian floats as float64 (bf16: the top half of a float32)."""
+    if dtype == "BF16":
+        wide = np.frombuffer(raw, np.uint16).astype(np.uint32) << 16
+        return wide.view(np.float32).astype(np.float64)
+    kind = {"F64": "<f8", "F32": "<f4", "F16": "<f2"}[dtype]
+    return np.frombuffer(raw, kind).astype(np.float64)
+
+
+def opener(cache: Cache, snap: Snapshot, path: str) -> Opener:
+    """Where a snapshot's tensor bytes are: the work tree's file (for the work tree), else
+    the part's object in the cache (read for figures only, not verified)."""
+
+    def open_part(p: TensorPart) -> tuple[int, int] | None:
+        try:
+            if snap.root is not None:
+                return os.open(snap.root / path, os.O_RDONLY), p.offset
+            return os.open(cache.path(p.oid), os.O_RDONLY), 0
+        except OSError:
+            return None
+
+    return open_part
+
+
+def add_stats(cache: Cache, old: Snapshot, new: Snapshot, changes: list[Any]) -> None:
+    """`measure` every component change that has a tensor diff (ComponentChange of diff.py)."""
+    for change in changes:
+        if change.tensors is not None:
+            path = change.path
+            measure(change.tensors, opener(cache, old, path), opener(cache, new, path))

@@ -1,0 +1,118 @@
+"""`git model diff` inside the weights: which tensors changed, from the listings alone, and with
+`--stats` how far each moved. Model files are written by safetensors; git and hooks are real."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+from conftest import Shell
+
+
+def layers(n: int = 10) -> dict[str, np.ndarray]:
+    return {
+        f"layers.{i}.weight": np.random.default_rng(i).standard_normal((64, 64)).astype(np.float32)
+        for i in range(n)
+    }
+
+
+def save(sh: Shell, tensors: dict[str, np.ndarray], rel: str = "model.safetensors") -> None:
+    from safetensors.numpy import save_file
+
+    save_file(tensors, str(sh.cwd / rel))
+
+
+def commit(sh: Shell, message: str) -> None:
+    sh.model("add", "model.safetensors", "--model", "m")
+    sh.git("commit", "-q", "-m", message)
+
+
+def test_diff_names_each_kind_of_tensor_change(repo: Shell) -> None:
+    v1 = layers()
+    save(repo, v1)
+    commit(repo, "v1")
+    v2 = dict(v1)
+    v2["layers.3.weight"] = v1["layers.3.weight"].copy()
+    v2["layers.3.weight"][:32] += 0.5  # half the elements move by 0.5
+    v2["layers.7.weight"] = v1["layers.7.weight"].astype(np.float16)  # retyped
+    v2["layers.8.weight"] = v1["layers.8.weight"].reshape(32, 128)  # reshaped
+    del v2["layers.9.weight"]  # removed
+    v2["head.bias"] = np.zeros(64, np.float32)  # added
+    save(repo, v2)
+    commit(repo, "v2")
+
+    shutil.rmtree(repo.cwd / ".git/model/objects")  # the names need no cache
+    out = json.loads(repo.model("diff", "HEAD~1", "HEAD", "--json").stdout)
+    (component,) = out["models"][0]["components"]
+    tensors = component["tensors"]
+    statuses = {c["name"]: c["status"] for c in tensors["changes"]}
+    assert statuses == {
+        "head.bias": "added",
+        "layers.3.weight": "modified",
+        "layers.7.weight": "retyped",
+        "layers.8.weight": "reshaped",
+        "layers.9.weight": "removed",
+    }
+    assert (tensors["tensors"], tensors["changed"]) == (10, 5)
+    assert tensors["parameters"] == 9 * 64 * 64 + 64
+    modified = next(c for c in tensors["changes"] if c["status"] == "modified")
+    assert modified["new"] == {
+        "dtype": "F32",
+        "shape": [64, 64],
+        "bytes": 64 * 64 * 4,
+        "oid": modified["new"]["oid"],
+    }
+    assert modified["stats"] is None
+    text = repo.model("diff", "HEAD~1", "HEAD").stdout
+    share = 100 * (4 * 64 * 64 + 64) / (9 * 64 * 64 + 64)
+    assert f"5 of 10 tensors changed ({share:.1f}% of parameters)" in text
+    assert "layers.0.weight" not in text  # frozen layers: not listed
+
+
+def test_stats_measure_how_far_each_tensor_moved(repo: Shell) -> None:
+    v1 = layers(4)
+    save(repo, v1)
+    commit(repo, "v1")
+    v2 = dict(v1)
+    v2["layers.1.weight"] = v1["layers.1.weight"].copy()
+    v2["layers.1.weight"][:16] += 0.25
+    save(repo, v2)
+    out = json.loads(repo.model("diff", "--stats", "--json").stdout)  # HEAD vs the work tree
+    (change,) = out["models"][0]["components"][0]["tensors"]["changes"]
+    d = v2["layers.1.weight"].astype(np.float64) - v1["layers.1.weight"]
+    expected = np.linalg.norm(d) / np.linalg.norm(v1["layers.1.weight"].astype(np.float64))
+    assert abs(change["stats"]["relative_change"] - expected) < 1e-9
+    assert abs(change["stats"]["max_abs_change"] - float(np.abs(d).max())) < 1e-9
+    assert change["stats"]["fraction_changed"] == 0.25
+    commit(repo, "v2")
+    text = repo.model("diff", "HEAD~1", "HEAD", "--stats").stdout
+    assert "layers.1.weight  modified F32 [64,64]" in text and "25.0% of elements" in text
+
+
+def test_stats_of_bf16_tensors(repo: Shell) -> None:
+    from safetensors import TensorSpec, serialize_file
+
+    def write(values: np.ndarray) -> None:
+        bits = (values.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+        spec = TensorSpec(
+            dtype="bfloat16",
+            shape=list(values.shape),
+            data_ptr=bits.ctypes.data,
+            data_len=bits.nbytes,
+        )
+        serialize_file({"w": spec}, str(Path(repo.cwd / "model.safetensors")))
+
+    w = np.linspace(-2, 2, 256, dtype=np.float32).reshape(16, 16)
+    write(w)
+    commit(repo, "v1")
+    w2 = w.copy()
+    w2[0, 0] = 4.0  # exact in bf16
+    write(w2)
+    commit(repo, "v2")
+    out = json.loads(repo.model("diff", "HEAD~1", "HEAD", "--stats", "--json").stdout)
+    (change,) = out["models"][0]["components"][0]["tensors"]["changes"]
+    assert change["new"]["dtype"] == "BF16"
+    assert change["stats"]["fraction_changed"] == 1 / 256
+    assert change["stats"]["max_abs_change"] == 6.0  # from -2.0 to 4.0
