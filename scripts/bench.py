@@ -1027,7 +1027,7 @@ def bench_tensors(b: Bench) -> Iterator[Row]:
 
 
 def tensor_rows(b: Bench, dtype: str) -> Iterator[Row]:
-    sec = f"tensors {dtype}"
+    sec = dtype.lower()
     label = f"{b.size / GiB:g} GiB {dtype} safetensors"
     folder = b.tmp / "data" / f"checkpoints-{dtype}"
     folder.mkdir(parents=True)
@@ -1043,7 +1043,6 @@ def tensor_rows(b: Bench, dtype: str) -> Iterator[Row]:
     size = files[0].stat().st_size
     repo = b.repo(f"tensors-{dtype}")
     store = b.tmp / f"store-tensors-{dtype}"
-    b.sh("git", "model", "remote", "add", "store", str(store), "--default", cwd=repo)
 
     # add: the first checkpoint into an empty cache, beside a SHA-256 pass and cp
     place(files[0], repo / "model.safetensors")
@@ -1069,6 +1068,7 @@ def tensor_rows(b: Bench, dtype: str) -> Iterator[Row]:
     specs = [add]
 
     # five checkpoints committed and pushed one after the other
+    b.sh("git", "model", "remote", "add", "store", str(store), "--default", cwd=repo)
     b.sh("git", "model", "add", "model.safetensors", cwd=repo)
     b.sh("git", "commit", "-q", "-m", "ckpt1", cwd=repo)
     b.sh("git", "tag", "ckpt1", cwd=repo)
