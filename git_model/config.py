@@ -26,6 +26,7 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "lockTimeout": ("lock_timeout", 60),
     "jobs": ("jobs", 0),  # 0: pick from the number of cores
     "remote": ("remote", ""),  # name of the default remote
+    "compress": ("compress", "auto"),  # objects on remotes: auto, off or a zstd level
 }
 
 

@@ -6,7 +6,11 @@
   under the session's tmp dir. sshd insists on its privilege-separation directory
   (/run/sshd); when the machine has none, sshd runs in a private mount namespace with a tmpfs
   over /run, so nothing is created outside tmp. Tests skip, with the reason, where that fails.
-- `store` is parametrized over a directory, S3 and SSH: the same user session runs against each.
+- Azure: Azurite's blob service (npm; `.ci/run` installs it and names it in AZURITE_BIN, else
+  `azurite-blob` on PATH) on a free port, data under the session's tmp dir, telemetry off;
+  adlfs reaches it through AZURE_STORAGE_CONNECTION_STRING, as a user's would.
+- `store` is parametrized over a directory, S3 and SSH: the same user session runs against
+  each; `every_store` adds Azure.
 """
 
 from __future__ import annotations
@@ -102,6 +106,40 @@ def s3_endpoint_fixture() -> Iterator[str]:
         _stop(proc)
 
 
+AZURITE_ENV = "AZURITE_BIN"
+AZURITE_KEY = (  # Azurite's well-known development account key (public, in its docs)
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+@pytest.fixture(scope="session", name="azurite")
+def azurite_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An Azure Blob endpoint on 127.0.0.1: yields its connection string."""
+    binary = os.environ.get(AZURITE_ENV) or shutil.which("azurite-blob")
+    if not binary or not os.access(binary, os.X_OK):
+        pytest.skip("azurite is not installed (npm install azurite; .ci/run does)")
+    try:
+        import adlfs  # noqa: F401
+    except ImportError:
+        pytest.skip("adlfs is not installed (pip install -e '.[test]')")
+    d = tmp_path_factory.mktemp("azurite")
+    port = free_port()
+    cmd = [binary, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(d)]
+    cmd += ["--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry"]
+    log = d / "azurite.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=out, cwd=d, start_new_session=True)
+    try:
+        if not _wait_for_port(port, proc):
+            pytest.skip(f"azurite did not start: {log.read_text(errors='replace').strip()[:200]}")
+        yield (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            f"AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+        )
+    finally:
+        _stop(proc)
+
+
 @dataclass
 class SshServer:
     port: int
@@ -171,34 +209,65 @@ class Store:
     root: Path | None = None  # where a directory or SSH store lives on this machine
     bucket: str = ""
     s3: Any = None
+    azure: Any = None  # a ContainerClient
+
+    def keys(self) -> list[str]:
+        """Every object's name under objects/, as `ab/cdef…` (frames keep their suffix)."""
+        if self.s3 is not None:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix="store/objects/"
+            )
+            return sorted(o["Key"][14:] for page in pages for o in page.get("Contents", []))
+        if self.azure is not None:
+            return sorted(b.name[14:] for b in self.azure.list_blobs("store/objects/"))
+        assert self.root is not None
+        objects = self.root / "objects"
+        return sorted(f"{p.parent.name}/{p.name}" for p in objects.glob("*/*"))
+
+    def read(self, key: str) -> bytes:
+        """The bytes stored under objects/`key`."""
+        if self.s3 is not None:
+            body: bytes = self.s3.get_object(Bucket=self.bucket, Key=f"store/objects/{key}")[
+                "Body"
+            ].read()
+            return body
+        if self.azure is not None:
+            data: bytes = self.azure.download_blob(f"store/objects/{key}").readall()
+            return data
+        assert self.root is not None
+        return (self.root / "objects" / key).read_bytes()
+
+    def replace(self, key: str, data: bytes) -> None:
+        """Put other bytes under objects/`key` (a corrupted or hostile copy)."""
+        if self.s3 is not None:
+            self.s3.put_object(Bucket=self.bucket, Key=f"store/objects/{key}", Body=data)
+        elif self.azure is not None:
+            self.azure.upload_blob(f"store/objects/{key}", data, overwrite=True)
+        else:
+            assert self.root is not None
+            path = self.root / "objects" / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists():
+                path.chmod(0o644)
+            path.write_bytes(data)
 
     def configure(self, sh: Shell, name: str = "origin") -> None:
         for key, value in self.options.items():
             sh.git("config", f"model.remote.{name}.{key}", value)
 
     def oids(self) -> set[str]:
-        if self.s3 is not None:
-            pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix="store/objects/"
-            )
-            keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
-            return {k.split("/")[-2] + k.split("/")[-1] for k in keys}
-        assert self.root is not None
-        objects = self.root / "objects"
-        return {p.parent.name + p.name for p in objects.glob("*/*")} if objects.is_dir() else set()
+        """The objects held, raw or as a frame."""
+        return {k.replace("/", "").removesuffix(".zst") for k in self.keys()}
+
+    def frames(self) -> set[str]:
+        """The objects held as zstd frames (objects/ab/cdef….zst)."""
+        return {k.replace("/", "").removesuffix(".zst") for k in self.keys() if k.endswith(".zst")}
 
     def corrupt(self, oid: str) -> None:
-        if self.s3 is not None:
-            key = f"store/objects/{oid[:2]}/{oid[2:]}"
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=b"rotten bytes")
-            return
-        assert self.root is not None
-        path = self.root / "objects" / oid[:2] / oid[2:]
-        path.chmod(0o644)
-        path.write_bytes(b"rotten bytes")
+        self.replace(f"{oid[:2]}/{oid[2:]}", b"rotten bytes")
 
     def temp_files(self) -> list[str]:
-        if self.s3 is not None:
+        if self.s3 is not None or self.azure is not None:
             return []  # a PUT is atomic: no temp names on an object store
         assert self.root is not None
         tmp = self.root / "tmp"
@@ -207,9 +276,27 @@ class Store:
 
 @pytest.fixture(params=["dir", "s3", "ssh"], name="store")
 def store_fixture(request: pytest.FixtureRequest, tmp_path: Path, hermetic: Path) -> Store:
+    return make_store(request, tmp_path, hermetic)
+
+
+@pytest.fixture(params=["dir", "s3", "ssh", "az"], name="every_store")
+def every_store_fixture(request: pytest.FixtureRequest, tmp_path: Path, hermetic: Path) -> Store:
+    """`store` and Azure too (Azurite costs as much as S3 a test: one session covers it)."""
+    return make_store(request, tmp_path, hermetic)
+
+
+def make_store(request: pytest.FixtureRequest, tmp_path: Path, hermetic: Path) -> Store:
     kind = request.param
     if kind == "dir":
         return Store(kind, str(tmp_path / "store"), root=tmp_path / "store")
+    if kind == "az":
+        connection: str = request.getfixturevalue("azurite")
+        request.getfixturevalue("monkeypatch").setenv("AZURE_STORAGE_CONNECTION_STRING", connection)
+        from azure.storage.blob import BlobServiceClient
+
+        container = f"git-model-{uuid.uuid4().hex[:12]}"
+        service = BlobServiceClient.from_connection_string(connection)
+        return Store(kind, f"az://{container}/store", azure=service.create_container(container))
     if kind == "s3":
         endpoint = request.getfixturevalue("s3_endpoint")
         monkeypatch = request.getfixturevalue("monkeypatch")

@@ -1,4 +1,5 @@
-"""`git model push`, `fetch`, `pull`, and the hooks' ways in: `pre_push`, `fetch_missing`.
+"""`git model push`, `fetch`, and the hooks' ways in: `pre_push`, `fetch_missing` (`pull`, a
+fetch into a checkout, is pull.py: checkout fetches through here).
 
 Only missing objects move: the wanted set is checked against the destination in batches,
 then moved in parallel, largest first. Each object is all-or-nothing (see remotes.store and
@@ -23,9 +24,7 @@ from ..hashing import Oid, hash_bytes
 from ..parallel import THREAD_BYTES, batches
 from ..paths import safe_target
 from ..remotes import open_store
-from ..restore import RestoreReport
 from . import notes_sync
-from .checkout import checkout
 from .context import Context
 from .reachable import ObjectRef, ObjectWalk
 from .remote_config import RemoteSpec, require, resolve
@@ -55,10 +54,21 @@ class TransferResult:
     present: int = 0  # already where they had to go
     moved: list[Oid] = field(default_factory=list)
     bytes: int = 0
+    stored: int = 0  # what the moved objects take on the remote (compressed where it paid)
     missing: list[tuple[Oid, str]] = field(default_factory=list)  # (oid, path): nowhere to be had
     failed: list[tuple[Oid, str, str]] = field(default_factory=list)  # (oid, path, message)
     notes_merged: list[str] = field(default_factory=list)
     notes_error: str | None = None  # notes are history: failing to bring them is a warning
+
+    def add(self, part: TransferResult) -> None:
+        """Count in another transfer's outcome (a pull moves objects a chunk at a time)."""
+        self.wanted += part.wanted
+        self.present += part.present
+        self.moved += part.moved
+        self.bytes += part.bytes
+        self.stored += part.stored
+        self.missing += part.missing
+        self.failed += part.failed
 
     @property
     def ok(self) -> bool:
@@ -72,6 +82,7 @@ class TransferResult:
             "present": self.present,
             "transferred": len(self.moved),
             "bytes": self.bytes,
+            "stored_bytes": self.stored,
             "missing": [{"oid": o, "path": p} for o, p in self.missing],
             "failed": [{"oid": o, "path": p, "error": m} for o, p, m in self.failed],
             "notes_merged": self.notes_merged,
@@ -79,10 +90,15 @@ class TransferResult:
         }
 
 
-def open_remote(spec: RemoteSpec, root: Path) -> Store:
+def open_remote(spec: RemoteSpec, root: Path, compress: object = "off") -> Store:
     """The store behind a remote; `root` is the work tree (an LFS remote finds its server
-    from the git remote's set-up there)."""
-    return open_store(spec.name, spec.url, spec.options, root)
+    from the git remote's set-up there); `compress`: how uploads store objects
+    (model.compress; a store that takes no codec ignores it)."""
+    return open_store(spec.name, spec.url, spec.options, root, compress)
+
+
+def open_for_upload(ctx: Context, spec: RemoteSpec) -> Store:
+    return open_remote(spec, ctx.root, ctx.settings.get("compress"))
 
 
 def wanted_objects(ctx: Context, revs: list[str] | None, all_history: bool) -> dict[Oid, ObjectRef]:
@@ -204,7 +220,7 @@ def _in_cache(ctx: Context, oids: Iterable[Oid]) -> set[Oid]:
     return found
 
 
-def _transfer(
+def move_objects(
     ctx: Context,
     remote: Store,
     wanted: dict[Oid, ObjectRef],
@@ -233,6 +249,7 @@ def _transfer(
     if meter:
         meter.start(sum(wanted[o].size for o in todo), len(todo))
     lock = threading.Lock()
+    stored: dict[Oid, int] = getattr(remote, "stored", {})  # (a store with no codec has none)
     advance = meter.advance if meter else None
     # (a checkout that links work-tree files to the cache has no use for a copy)
     for_checkout = for_checkout and ctx.settings.link_type not in ("hardlink", "symlink")
@@ -257,6 +274,7 @@ def _transfer(
             else:
                 result.moved.append(oid)
                 result.bytes += outcome
+                result.stored += stored.get(oid, outcome)
 
     # small objects go in batches that share one flush to disk (each whole or not there when
     # a transfer is killed: a batch is bounded, so a rerun has little to send again)
@@ -273,6 +291,7 @@ def _transfer(
             for oid, size, message in late:  # written, but could not take its name
                 result.moved.remove(oid)
                 result.bytes -= size
+                result.stored -= stored.get(oid, size)
                 result.failed.append((oid, wanted[oid].path, message))
         if upload:
             remote.finish_uploads()
@@ -295,7 +314,9 @@ def push(
     """Upload the objects of the given revisions that the remote lacks."""
     spec = require(ctx.settings, remote)
     wanted = wanted_objects(ctx, revs, all_history)
-    return _transfer(ctx, open_remote(spec, ctx.root), wanted, upload=True, jobs=jobs, meter=meter)
+    return move_objects(
+        ctx, open_for_upload(ctx, spec), wanted, upload=True, jobs=jobs, meter=meter
+    )
 
 
 def fetch(
@@ -311,59 +332,16 @@ def fetch(
     """Download the objects of the given revisions that the cache lacks; bring in the notes."""
     spec = require(ctx.settings, remote)
     wanted = wanted_objects(ctx, revs, all_history)
-    result = _transfer(
+    result = move_objects(
         ctx, open_remote(spec, ctx.root), wanted, upload=False, jobs=jobs, meter=meter
     )
     if notes:
-        _pull_notes(ctx, result)
+        pull_notes(ctx, result)
     return result
 
 
-def pull(
-    ctx: Context, remote: str | None = None, *, jobs: int = 0, meter: Meter | None = None
-) -> tuple[TransferResult, RestoreReport]:
-    """Fetch what the work tree's manifest needs, then restore it (git model checkout)."""
-    spec = require(ctx.settings, remote)
-    result = TransferResult(spec.name, spec.url)
-    opened: list[Store] = []
-    progress = _cumulative(meter)
-
-    def fetcher(ctx: Context, missing: dict[Oid, ObjectRef]) -> None:
-        # checkout asks a chunk of objects at a time: one result, one remote, one progress bar
-        if not opened:
-            opened.append(open_remote(spec, ctx.root))
-        part = _transfer(
-            ctx, opened[0], missing, upload=False, jobs=jobs, meter=progress, for_checkout=True
-        )
-        result.wanted += part.wanted
-        result.present += part.present
-        result.moved += part.moved
-        result.bytes += part.bytes
-        result.missing += part.missing
-        result.failed += part.failed
-
-    report = checkout(ctx, fetch=fetcher)
-    result.missing.sort()
-    result.failed.sort()
-    _pull_notes(ctx, result)
-    return result, report
-
-
-def _cumulative(meter: Meter | None) -> Meter | None:
-    """A meter for transfers run one after another: each start adds to the totals."""
-    if meter is None:
-        return None
-    done = [0, 0]
-
-    def start(total: int, count: int) -> None:
-        done[0] += total
-        done[1] += count
-        meter.start(done[0], done[1])
-
-    return Meter(start, meter.advance)
-
-
-def _pull_notes(ctx: Context, result: TransferResult) -> None:
+def pull_notes(ctx: Context, result: TransferResult) -> None:
+    """Merge the git remote's notes; failing to is a warning kept in `result`."""
     try:
         result.notes_merged = notes_sync.pull(ctx.repo)
     except GitModelError as e:
@@ -382,7 +360,7 @@ def fetch_missing(ctx: Context, missing: dict[Oid, ObjectRef]) -> None:
         if spec is None or not missing:
             return
         remote = open_remote(spec, ctx.root)
-        _transfer(ctx, remote, missing, upload=False, jobs=0, meter=None, for_checkout=True)
+        move_objects(ctx, remote, missing, upload=False, jobs=0, meter=None, for_checkout=True)
     except GitModelError:
         return
 
@@ -409,8 +387,8 @@ def pre_push(
     spec = resolve(ctx.settings, None)
     result = None
     if walk.objects and spec is not None:
-        remote = open_remote(spec, ctx.root)
-        result = _transfer(ctx, remote, walk.objects, upload=True, jobs=0, meter=None)
+        remote = open_for_upload(ctx, spec)
+        result = move_objects(ctx, remote, walk.objects, upload=True, jobs=0, meter=None)
         _raise_for_push(result, remote)
     if not pushes_notes:
         notes_sync.push(ctx.repo, remote_name or remote_url)

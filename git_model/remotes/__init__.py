@@ -29,12 +29,14 @@ def is_lfs(url: str) -> bool:
     return low == "lfs" or low.startswith(("lfs:", "http://", "https://"))
 
 
-def open_store(name: str, url: str, options: dict[str, str], root: Path) -> Store:
+def open_store(
+    name: str, url: str, options: dict[str, str], root: Path, compress: object = "off"
+) -> Store:
     """The store behind a remote: a Git LFS server (lfs.py, which imports http.client only
     when used), or any fsspec URL (store.py). `root`: the work tree, whose git set-up says
-    where an LFS server is."""
+    where an LFS server is. `compress`: model.compress for uploads (codec.py; LFS takes none)."""
     if is_lfs(url):
         from .lfs import LfsRemote
 
         return LfsRemote.open(name, url, options, root)
-    return Remote.open(name, url, options)
+    return Remote.open(name, url, options, compress)

@@ -25,7 +25,7 @@ from pathlib import Path
 from ..copying import copy_and_hash, fsync_path, syncfs, watch_size, write_all
 from ..errors import CorruptObject
 from ..hashing import Oid
-from . import crashpoint
+from . import codec, crashpoint
 
 Pending = tuple[str, str, Oid, int]  # temp file, final name, oid, size: waiting for a flush
 Failure = tuple[Oid, int, OSError]  # an object that could not take its name at the flush
@@ -43,8 +43,17 @@ class DirectoryWriter:
         self._pending: list[Pending] | None = None
         self._renamed_into: set[str] = set()  # folders whose new entries are not yet durable
 
-    def write(self, src: Path, oid: Oid, dest: str, advance: Callable[[int], None] | None) -> int:
-        """Copy the cache object `src` to `dest`, hashing it on the way; returns its size.
+    def write(
+        self,
+        src: Path,
+        oid: Oid,
+        dest: str,
+        advance: Callable[[int], None] | None,
+        level: int | None = None,
+    ) -> tuple[int, int]:
+        """Copy the cache object `src` to `dest`, hashing it on the way; returns its size and
+        the bytes it takes on the remote. With a zstd `level`, an object that compresses by
+        10% goes to `dest`'s frame name as a frame instead (codec.py).
 
         CorruptObject (nothing written) when the bytes do not hash to `oid`.
         """
@@ -54,12 +63,25 @@ class DirectoryWriter:
                 src_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
                 try:
                     size = os.fstat(src_fd).st_size
+                    stored = size
+                    width = None
+                    if level is not None and size > SMALL:
+                        width = codec.probe(src_fd, size, level)
                     if size <= SMALL:  # one read: cheaper than a copy thread per file
                         data = os.read(src_fd, size + 1)  # (a 1 MiB buffer: 18 µs more)
-                        size = len(data)
+                        size = stored = len(data)
                         got = Oid(hashlib.sha256(data).hexdigest())
+                        frame = None if level is None else codec.pack(data, level)
+                        if frame is not None:
+                            data, dest, stored = frame, codec.frame_key(dest), len(frame)
                         write_all(fd, data)
                         synced = False
+                    elif width is not None and level is not None:
+                        encoded = codec.encode(src_fd, size, width, level, _writer(fd))
+                        got, size, stored = Oid(encoded.digest), encoded.size, encoded.stored
+                        dest = codec.frame_key(dest)
+                        os.fsync(fd)
+                        synced = True
                     else:  # the copy thread also flushes, alongside the hash
                         with watch_size(fd, advance):
                             got, size = copy_and_hash(src, fd, sync=True)
@@ -83,7 +105,7 @@ class DirectoryWriter:
             raise
         if advance:
             advance(size)
-        return size
+        return size, stored
 
     @contextlib.contextmanager
     def batch(self, failed: list[Failure]) -> Iterator[None]:
@@ -152,6 +174,10 @@ class DirectoryWriter:
             os.replace(tmp, dest)
         self._renamed_into.add(folder)
         crashpoint.visible()
+
+
+def _writer(fd: int) -> Callable[[bytes], None]:
+    return lambda data: write_all(fd, data)
 
 
 def _sweep_stale(folder: str) -> None:

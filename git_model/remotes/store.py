@@ -19,115 +19,48 @@ interface to all of them; this module adds what fsspec leaves to its callers:
   `<url>/quarantine/` so that a push from a clone with good bytes can repair it.
 - Retries with exponential backoff for transient errors (retry.py); a final failure names the
   object and the remote.
+- Compression (codec.py): with a zstd level set, an object that compresses by 10% or more is
+  stored as a frame, `objects/ab/cdef….zst`; reads look for a frame first, then raw bytes,
+  and the decoded bytes are verified like any download. A store that must hold exactly the
+  bytes its names hash (LFS) sets `compressible = False` and never writes or looks for one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import posixpath
-import stat
+import tempfile
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any, BinaryIO, TypeVar, cast
+from typing import Any, cast
 
 from ..cache import Cache
-from ..errors import CorruptObject, GitModelError, MissingObject, OversizedObject
-from ..hashing import Oid, hash_file
-from . import crashpoint
-from .directory import SMALL, DirectoryWriter, Failure
+from ..errors import CorruptObject, MissingObject
+from ..hashing import Oid, hash_bytes, hash_file
+from . import codec, crashpoint
+from .base import Advance, callback, file_size
+from .directory import Failure
+from .fetching import Fetching
 from .options import connect
-from .retry import ATTEMPTS, TransferError, describe, retry
+from .retry import TransferError, describe, retry
 
-T = TypeVar("T")
-Advance = Callable[[int], None]  # called with a number of bytes just moved
-
-OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"})
 LIST_THRESHOLD = 4  # more wanted objects than this under one prefix: list the prefix
-READ_BLOCK = 8 << 20  # read-ahead per download: memory stays flat whatever the object size
 
 
-class _Counting:
-    """A read-only stream that reports the bytes read through it."""
-
-    def __init__(self, f: Any, advance: Advance | None) -> None:
-        self._f = f
-        self._advance = advance
-
-    def read(self, n: int = -1) -> bytes:
-        data: bytes = self._f.read(n)
-        if data and self._advance:
-            self._advance(len(data))
-        return data
-
-
-def _callback(advance: Advance | None) -> Any:
-    """An fsspec callback that forwards byte counts to `advance`."""
-    from fsspec.callbacks import Callback
-
-    class Forward(Callback):  # type: ignore[misc]
-        sent = 0
-
-        def absolute_update(self, value: int) -> None:
-            if advance and value > self.sent:
-                advance(value - self.sent)
-            self.sent = value
-
-        def relative_update(self, inc: int = 1) -> None:
-            self.absolute_update(self.sent + inc)
-
-    return Forward()
-
-
-class Remote:
-    compressible = True  # (an LFS remote is not: its oids name the stored bytes)
-
-    def __init__(self, name: str, url: str, fs: Any, root: str) -> None:
-        self.name = name
-        self.url = url
-        self._fs = fs  # None for a local folder, worked with os (see `fs`)
-        self.root = root
-        protocol = "file" if fs is None else fs.protocol
-        protocols = protocol if isinstance(protocol, tuple) else (protocol,)
-        self.local = "file" in protocols or "local" in protocols
-        self.atomic_put = bool(OBJECT_STORES.intersection(protocols))
-        self.writer = DirectoryWriter(root)
-        self._attempts = 1 if self.atomic_put else ATTEMPTS  # their clients retry already
+class Remote(Fetching):
+    """One remote store (see the module docstring); downloads come from `Fetching`."""
 
     @classmethod
-    def open(cls, name: str, url: str, options: dict[str, str]) -> Remote:
+    def open(cls, name: str, url: str, options: dict[str, str], compress: object = "off") -> Remote:
+        """`compress`: the `model.compress` setting for uploads (auto, off, a zstd level);
+        `model.remote.NAME.compress` overrides it for this remote."""
+        level = codec.parse_level(options.get("compress", compress))
         label = url if name == url else f"{name} ({url})"
         fs, root = retry(label, f"connecting to remote {label}", lambda: connect(url, options))
-        return cls(name, url, fs, root)
-
-    @property
-    def fs(self) -> Any:
-        """The remote's fsspec file system (made on first use for a local folder)."""
-        if self._fs is None:
-            from fsspec.implementations.local import LocalFileSystem
-
-            self._fs = LocalFileSystem()
-        return self._fs
-
-    @property
-    def label(self) -> str:
-        return self.url if self.name == self.url else f"{self.name} ({self.url})"
-
-    @property
-    def default_jobs(self) -> int:
-        from ..workspace import default_jobs
-
-        return default_jobs() if self.local else 16
-
-    def key(self, oid: Oid) -> str:
-        return f"{self.root}/objects/{oid[:2]}/{oid[2:]}"
-
-    def _retry(self, what: str, fn: Callable[[], T]) -> T:
-        return retry(self.label, what, fn, self._attempts)
+        return cls(name, url, fs, root, level)
 
     # -- which objects are there -----------------------------------------------------------------
 
@@ -153,8 +86,13 @@ class Remote:
         def check(group: list[Oid]) -> list[Oid]:
             if len(group) > LIST_THRESHOLD:
                 found = self._list_prefix(group[0][:2])
-                return [o for o in group if _fits(found.get(o[2:], -1), sizes.get(o))]
-            return [o for o in group if _fits(self._size(o), sizes.get(o))]
+                return [
+                    o
+                    for o in group
+                    if _fits(found.get(o[2:], -1), sizes.get(o))
+                    or (self.compressible and found.get(codec.frame_key(o[2:]), -1) > 0)
+                ]
+            return [o for o in group if self._holds(o, sizes.get(o))]
 
         found: set[Oid] = set()
         if not by_prefix:
@@ -191,24 +129,16 @@ class Remote:
         except FileNotFoundError:
             return {}
         return {
-            posixpath.basename(str(e["name"]).rstrip("/")): _file_size(e)
+            posixpath.basename(str(e["name"]).rstrip("/")): file_size(e)
             for e in listed
             if isinstance(e, dict) and "name" in e
         }
 
-    def _size(self, oid: Oid) -> int:
-        """The size of the file named for `oid` on the remote; -1 if there is none."""
-        if self.local:
-            try:
-                st = os.stat(self.key(oid))
-            except (FileNotFoundError, NotADirectoryError):
-                return -1
-            return st.st_size if stat.S_ISREG(st.st_mode) else -1
-        try:
-            info = self._retry(f"checking object {oid.short}", lambda: self.fs.info(self.key(oid)))
-        except FileNotFoundError:
-            return -1
-        return _file_size(info)
+    def _holds(self, oid: Oid, size: int | None) -> bool:
+        """Does the remote hold `oid`: raw bytes of that size, or a frame (not empty)?"""
+        if _fits(self._size(self.key(oid)), size):
+            return True
+        return self.compressible and self._size(codec.frame_key(self.key(oid))) > 0
 
     # -- moving one object ---------------------------------------------------------------------
 
@@ -257,24 +187,87 @@ class Remote:
 
     def _upload_local(self, cache: Cache, oid: Oid, advance: Advance | None) -> int:
         try:
-            return self.writer.write(cache.path(oid), oid, self.key(oid), advance)
+            size, self.stored[oid] = self.writer.write(
+                cache.path(oid), oid, self.key(oid), advance, self.level
+            )
         except CorruptObject:
             raise self._corrupt_in_cache(cache, oid) from None
+        return size
 
     def _upload_fs(self, cache: Cache, oid: Oid, advance: Advance | None) -> int:
         src = cache.path(oid)
+        if self.level is not None:
+            sent = self._upload_frame(cache, oid, advance, self.level)
+            if sent is not None:
+                return sent
         got, size = hash_file(src)  # the network is slower than this read: verify first
         if got != oid:
             raise self._corrupt_in_cache(cache, oid)
-        key = self.key(oid)
+        self._put(str(src), self.key(oid), oid, advance)
+        self.stored[oid] = size
+        return size
+
+    def _upload_frame(
+        self, cache: Cache, oid: Oid, advance: Advance | None, level: int
+    ) -> int | None:
+        """Send `oid` as a frame if it compresses by 10% (its size), else None: send it raw.
+        The frame is made in the cache's tmp/ (hashing the object as it is read), then sent."""
+        fd = os.open(cache.path(oid), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            size = os.fstat(fd).st_size
+            if size <= codec.WHOLE:
+                data = os.read(fd, size + 1)
+                if hash_bytes(data) != oid:
+                    raise self._corrupt_in_cache(cache, oid)
+                frame = codec.pack(data, level)
+                if frame is None:
+                    return None
+                self._put_bytes(frame, codec.frame_key(self.key(oid)), oid)
+                self.stored[oid] = len(frame)
+                if advance:
+                    advance(len(data))
+                return len(data)
+            width = codec.probe(fd, size, level)
+            if width is None:
+                return None
+            cache.ensure()
+            with tempfile.NamedTemporaryFile(dir=cache.tmp, prefix="frame-") as tmp:
+                encoded = codec.encode(fd, size, width, level, tmp.write)
+                tmp.flush()
+                if encoded.digest != oid:
+                    raise self._corrupt_in_cache(cache, oid)
+                self._put(tmp.name, codec.frame_key(self.key(oid)), oid, None)
+        finally:
+            os.close(fd)
+        self.stored[oid] = encoded.stored
+        if advance:
+            advance(encoded.size)
+        return encoded.size
+
+    def _put_bytes(self, data: bytes, key: str, oid: Oid) -> None:
         if self.atomic_put:
             crashpoint.before_visible()
-            self.fs.put_file(str(src), key, callback=_callback(advance))
+            self.fs.pipe_file(key, data)
             crashpoint.visible()
-            return size
+            return
         tmp = f"{self.root}/tmp/{oid[:12]}.{uuid.uuid4().hex}"
         self.fs.makedirs(posixpath.dirname(tmp), exist_ok=True)
-        self.fs.put_file(str(src), tmp, callback=_callback(advance))
+        self.fs.pipe_file(tmp, data)
+        self._move_into_place(tmp, key)
+
+    def _put(self, src: str, key: str, oid: Oid, advance: Advance | None) -> None:
+        """Send the local file `src` to `key`, never visible there in part."""
+        if self.atomic_put:
+            crashpoint.before_visible()
+            self.fs.put_file(src, key, callback=callback(advance))
+            crashpoint.visible()
+            return
+        tmp = f"{self.root}/tmp/{oid[:12]}.{uuid.uuid4().hex}"
+        self.fs.makedirs(posixpath.dirname(tmp), exist_ok=True)
+        self.fs.put_file(src, tmp, callback=callback(advance))
+        self._move_into_place(tmp, key)
+
+    def _move_into_place(self, tmp: str, key: str) -> None:
         try:
             crashpoint.before_visible()
             self.fs.makedirs(posixpath.dirname(key), exist_ok=True)
@@ -284,123 +277,8 @@ class Remote:
                 self.fs.rm_file(tmp)
             raise
         crashpoint.visible()
-        return size
-
-    def download(
-        self,
-        cache: Cache,
-        oid: Oid,
-        advance: Advance | None = None,
-        size: int | None = None,
-        tee_to: str | None = None,
-    ) -> int:
-        """Fetch one object into the cache, verified before it enters; returns its size.
-
-        FileNotFoundError when the remote lacks it. A copy that twice arrives as other bytes
-        is moved to the remote's quarantine folder and reported. With the object's `size`
-        known, a remote copy larger than that is refused before it is read (and not
-        quarantined: the size might be what lies, not the copy). `tee_to`: a work-tree file
-        the checkout that asked will write with these bytes (see prepared.py).
-        """
-        what = f"downloading object {oid.short}"
-        oversized = OversizedObject(
-            f"object {oid.short} on remote {self.label} is larger than the {size} bytes it "
-            "has: it was refused, nothing stored; push it again from a clone that has it"
-        )
-        try:
-            return self._retry(what, lambda: self._download_once(cache, oid, advance, size, tee_to))
-        except OversizedObject:
-            raise oversized from None
-        except CorruptObject:
-            pass
-        except FileNotFoundError:
-            if self._in_quarantine(oid):
-                raise CorruptObject(
-                    f"object {oid.short} on remote {self.label} was found corrupt and set aside "
-                    "in its quarantine/ folder; push it again from a clone that has it"
-                ) from None
-            raise
-        try:  # once more: tell a transfer glitch from a bad copy at rest
-            return self._retry(what, lambda: self._download_once(cache, oid, None, size, tee_to))
-        except OversizedObject:
-            raise oversized from None
-        except CorruptObject:
-            where = self._quarantine(oid)
-            raise CorruptObject(
-                f"object {oid.short} on remote {self.label} does not match its oid: it was "
-                f"refused{where}; push it again from a clone that has it"
-            ) from None
-
-    def _download_once(
-        self,
-        cache: Cache,
-        oid: Oid,
-        advance: Advance | None,
-        size: int | None,
-        tee_to: str | None = None,
-    ) -> int:
-        key = self.key(oid)
-        if self.local:
-            # O_NONBLOCK: a FIFO bearing an object's name must not hang the download
-            with open(os.open(key, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
-                st = os.fstat(f.fileno())
-                if not stat.S_ISREG(st.st_mode):
-                    raise FileNotFoundError(errno.ENOENT, "not a regular file", key)
-                _check_size(oid, st.st_size, size)
-                if st.st_size <= SMALL:
-                    n = cache.store_stream(f, oid, size)
-                    if advance:
-                        advance(n)
-                    return n
-            return cache.store_copy(Path(key), oid, advance, tee_to)
-        kwargs: dict[str, Any] = {}
-        if self.atomic_put:
-            kwargs = {"block_size": READ_BLOCK, "cache_type": "readahead"}
-        with self.fs.open(key, "rb", **kwargs) as f:
-            announced = getattr(f, "size", None)
-            if isinstance(announced, int):
-                _check_size(oid, announced, size)
-            stream = cast(BinaryIO, _Counting(f, advance))
-            return cache.store_stream(stream, oid, size, tee_to)
-
-    def _in_quarantine(self, oid: Oid) -> bool:
-        path = f"{self.root}/quarantine/{oid}"
-        if self.local:
-            return os.path.isfile(path)
-        try:
-            self._retry(f"checking object {oid.short}", lambda: self.fs.info(path))
-        except (FileNotFoundError, GitModelError):
-            return False
-        return True
-
-    def _quarantine(self, oid: Oid) -> str:
-        dest = f"{self.root}/quarantine/{oid}"
-        try:
-            if self.local:
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                os.replace(self.key(oid), dest)
-            else:
-                if not self.atomic_put:
-                    self.fs.makedirs(posixpath.dirname(dest), exist_ok=True)
-                self.fs.mv(self.key(oid), dest)
-        except Exception:
-            return ""
-        return " and moved to the remote's quarantine/ folder"
 
 
 def _fits(found: int, wanted: int | None) -> bool:
     """Does a remote file of size `found` (-1: none) stand for an object of size `wanted`?"""
     return found >= 0 and (wanted is None or found == wanted)
-
-
-def _file_size(info: Any) -> int:
-    """The size in an fsspec info/ls entry when it is a file, else -1."""
-    if not isinstance(info, dict) or info.get("type") != "file":
-        return -1
-    size = info.get("size")
-    return size if isinstance(size, int) and size >= 0 else -1
-
-
-def _check_size(oid: Oid, found: int, size: int | None) -> None:
-    if size is not None and found > size:
-        raise OversizedObject(f"object {oid.short} is {found} bytes, more than its {size}")

@@ -1,0 +1,130 @@
+"""What the two halves of a remote store share: where it is, object names, retries, sizes.
+
+`Remote` (store.py: which objects are there, uploads) is built on `Fetching` (fetching.py:
+verified downloads, quarantine), which is built on this; the split keeps each file one
+concern. Both halves know the two shapes an object may take on a remote (codec.py): raw
+bytes at `objects/ab/cdef…`, or a zstd frame at the same name plus `.zst`.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..hashing import Oid
+from . import codec
+from .directory import DirectoryWriter
+from .retry import ATTEMPTS, retry
+
+T = TypeVar("T")
+Advance = Callable[[int], None]  # called with a number of bytes just moved
+
+OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"})
+
+
+class Counting:
+    """A read-only stream that reports the bytes read through it."""
+
+    def __init__(self, f: Any, advance: Advance | None) -> None:
+        self._f = f
+        self._advance = advance
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self._f.read(n)
+        if data and self._advance:
+            self._advance(len(data))
+        return data
+
+
+def callback(advance: Advance | None) -> Any:
+    """An fsspec callback that forwards byte counts to `advance`."""
+    from fsspec.callbacks import Callback
+
+    class Forward(Callback):  # type: ignore[misc]
+        sent = 0
+
+        def absolute_update(self, value: int) -> None:
+            if advance and value > self.sent:
+                advance(value - self.sent)
+            self.sent = value
+
+        def relative_update(self, inc: int = 1) -> None:
+            self.absolute_update(self.sent + inc)
+
+    return Forward()
+
+
+class StoreBase:
+    """What every store shares: where it is, how its objects are named, how to retry."""
+
+    compressible = True  # may hold zstd frames (codec.py); an LFS remote is not: its oids name the stored bytes
+
+    def __init__(self, name: str, url: str, fs: Any, root: str, level: int | None = None) -> None:
+        self.name = name
+        self.url = url
+        self._fs = fs  # None for a local folder, worked with os (see `fs`)
+        self.root = root
+        protocol = "file" if fs is None else fs.protocol
+        protocols = protocol if isinstance(protocol, tuple) else (protocol,)
+        self.local = "file" in protocols or "local" in protocols
+        self.atomic_put = bool(OBJECT_STORES.intersection(protocols))
+        self.writer = DirectoryWriter(root)
+        self._attempts = 1 if self.atomic_put else ATTEMPTS  # their clients retry already
+        self.level = level if self.compressible else None  # zstd level for uploads; None: raw
+        self.stored: dict[Oid, int] = {}  # bytes each object moved takes on the remote
+
+    @property
+    def fs(self) -> Any:
+        """The remote's fsspec file system (made on first use for a local folder)."""
+        if self._fs is None:
+            from fsspec.implementations.local import LocalFileSystem
+
+            self._fs = LocalFileSystem()
+        return self._fs
+
+    @property
+    def label(self) -> str:
+        return self.url if self.name == self.url else f"{self.name} ({self.url})"
+
+    @property
+    def default_jobs(self) -> int:
+        from ..workspace import default_jobs
+
+        return default_jobs() if self.local else 16
+
+    def key(self, oid: Oid) -> str:
+        return f"{self.root}/objects/{oid[:2]}/{oid[2:]}"
+
+    def _retry(self, what: str, fn: Callable[[], T]) -> T:
+        return retry(self.label, what, fn, self._attempts)
+
+    def _keys(self, oid: Oid) -> list[str]:
+        """Where `oid` may be, in the order to look: a frame first, then raw bytes."""
+        key = self.key(oid)
+        return [codec.frame_key(key), key] if self.compressible else [key]
+
+    def _size(self, key: str) -> int:
+        """The size of the file `key` on the remote; -1 if there is none."""
+        if self.local:
+            try:
+                st = os.stat(key)
+            except (FileNotFoundError, NotADirectoryError):
+                return -1
+            return st.st_size if stat.S_ISREG(st.st_mode) else -1
+        name = posixpath.basename(key)[:10]
+        try:
+            info = self._retry(f"checking object {name}", lambda: self.fs.info(key))
+        except FileNotFoundError:
+            return -1
+        return file_size(info)
+
+
+def file_size(info: Any) -> int:
+    """The size in an fsspec info/ls entry when it is a file, else -1."""
+    if not isinstance(info, dict) or info.get("type") != "file":
+        return -1
+    size = info.get("size")
+    return size if isinstance(size, int) and size >= 0 else -1

@@ -1,0 +1,189 @@
+"""Downloads from a remote store: verified before they enter the cache, bad copies set aside.
+
+Each object is looked for as a frame first, then as raw bytes (codec.py). A frame is decoded
+as it streams into the cache, which hashes the decoded bytes: nothing enters that does not
+hash to the oid. A copy that twice arrives as other bytes (or a frame that does not decode,
+or decodes past the size it records) is moved to `<url>/quarantine/`, so that a push from a
+clone with good bytes repairs it; raw bytes beside a bad frame are still tried.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+import stat
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+from ..cache import Cache
+from ..errors import CorruptObject, GitModelError, OversizedObject
+from ..hashing import Oid
+from . import codec
+from .base import Advance, Counting, StoreBase
+from .directory import SMALL
+
+READ_BLOCK = 8 << 20  # read-ahead per download: memory stays flat whatever the object size
+
+
+class Fetching(StoreBase):
+    def download(
+        self,
+        cache: Cache,
+        oid: Oid,
+        advance: Advance | None = None,
+        size: int | None = None,
+        tee_to: str | None = None,
+    ) -> int:
+        """Fetch one object into the cache, verified before it enters; returns its size.
+
+        FileNotFoundError when the remote lacks it. A copy that twice arrives as other bytes
+        is moved to the remote's quarantine folder and reported. With the object's `size`
+        known, a remote copy larger than that is refused before it is read (and not
+        quarantined: the size might be what lies, not the copy). `tee_to`: a work-tree file
+        the checkout that asked will write with these bytes (see prepared.py).
+        """
+        error: CorruptObject | None = None
+        for key in self._keys(oid):
+            try:
+                return self._download_key(cache, oid, key, advance, size, tee_to)
+            except OversizedObject:
+                raise
+            except CorruptObject as e:  # set aside: raw bytes beside a bad frame may be good
+                error = e
+            except FileNotFoundError:
+                continue
+        if error is not None:
+            raise error
+        if self._in_quarantine(oid):
+            raise CorruptObject(
+                f"object {oid.short} on remote {self.label} was found corrupt and set aside "
+                "in its quarantine/ folder; push it again from a clone that has it"
+            )
+        raise FileNotFoundError(errno.ENOENT, "no such object on the remote", self.key(oid))
+
+    def _download_key(
+        self,
+        cache: Cache,
+        oid: Oid,
+        key: str,
+        advance: Advance | None,
+        size: int | None,
+        tee_to: str | None,
+    ) -> int:
+        what = f"downloading object {oid.short}"
+        oversized = OversizedObject(
+            f"object {oid.short} on remote {self.label} is larger than the {size} bytes it "
+            "has: it was refused, nothing stored; push it again from a clone that has it"
+        )
+        try:
+            return self._retry(
+                what, lambda: self._download_once(cache, oid, key, advance, size, tee_to)
+            )
+        except OversizedObject:
+            raise oversized from None
+        except CorruptObject:
+            pass
+        try:  # once more: tell a transfer glitch from a bad copy at rest
+            return self._retry(
+                what, lambda: self._download_once(cache, oid, key, None, size, tee_to)
+            )
+        except OversizedObject:
+            raise oversized from None
+        except CorruptObject as e:
+            where = self._quarantine(oid, key)
+            raise CorruptObject(
+                f"object {oid.short} on remote {self.label} does not match its oid "
+                f"({e}): it was refused{where}; push it again from a clone that has it"
+            ) from None
+
+    def _download_once(
+        self,
+        cache: Cache,
+        oid: Oid,
+        key: str,
+        advance: Advance | None,
+        size: int | None,
+        tee_to: str | None = None,
+    ) -> int:
+        framed = codec.is_frame_name(key)
+        if self.local:
+            # O_NONBLOCK: a FIFO bearing an object's name must not hang the download
+            with open(os.open(key, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+                st = os.fstat(f.fileno())
+                if not stat.S_ISREG(st.st_mode):
+                    raise FileNotFoundError(errno.ENOENT, "not a regular file", key)
+                if framed:
+                    return self._store_frame(cache, oid, f, st.st_size, advance, size, tee_to)
+                _check_size(oid, st.st_size, size)
+                self.stored[oid] = st.st_size
+                if st.st_size <= SMALL:
+                    n = cache.store_stream(f, oid, size)
+                    if advance:
+                        advance(n)
+                    return n
+            return cache.store_copy(Path(key), oid, advance, tee_to)
+        kwargs: dict[str, Any] = {}
+        if self.atomic_put:
+            kwargs = {"block_size": READ_BLOCK, "cache_type": "readahead"}
+        with self.fs.open(key, "rb", **kwargs) as f:
+            announced = getattr(f, "size", None)
+            if framed:
+                return self._store_frame(cache, oid, f, announced, advance, size, tee_to)
+            if isinstance(announced, int):
+                _check_size(oid, announced, size)
+                self.stored[oid] = announced
+            stream = cast(BinaryIO, Counting(f, advance))
+            return cache.store_stream(stream, oid, size, tee_to)
+
+    def _store_frame(
+        self,
+        cache: Cache,
+        oid: Oid,
+        f: BinaryIO,
+        stored: object,
+        advance: Advance | None,
+        size: int | None,
+        tee_to: str | None,
+    ) -> int:
+        """Decode the frame `f` into the cache as `oid`: verified, and never past its size."""
+        reader = codec.FrameReader(f, f"object {oid.short} on remote {self.label}")
+        _check_size(oid, reader.size, size)
+        if isinstance(stored, int):
+            self.stored[oid] = stored
+        stream = cast(BinaryIO, Counting(reader, advance))
+        return cache.store_stream(stream, oid, reader.size if size is None else size, tee_to)
+
+    def _in_quarantine(self, oid: Oid) -> bool:
+        path = f"{self.root}/quarantine/{oid}"
+        paths = [path, codec.frame_key(path)] if self.compressible else [path]
+        if self.local:
+            return any(os.path.isfile(p) for p in paths)
+        for p in paths:
+            try:
+                self._retry(f"checking object {oid.short}", lambda: self.fs.info(p))  # noqa: B023
+            except (FileNotFoundError, GitModelError):
+                continue
+            return True
+        return False
+
+    def _quarantine(self, oid: Oid, key: str) -> str:
+        dest = f"{self.root}/quarantine/{oid}"
+        if codec.is_frame_name(key):
+            dest = codec.frame_key(dest)
+        try:
+            if self.local:
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                os.replace(key, dest)
+            else:
+                if not self.atomic_put:
+                    self.fs.makedirs(posixpath.dirname(dest), exist_ok=True)
+                self.fs.mv(key, dest)
+        except Exception:
+            return ""
+        return " and moved to the remote's quarantine/ folder"
+
+
+def _check_size(oid: Oid, found: int, size: int | None) -> None:
+    if size is not None and found > size:
+        raise OversizedObject(f"object {oid.short} is {found} bytes, more than its {size}")
