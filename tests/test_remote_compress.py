@@ -269,3 +269,32 @@ def test_bad_and_unbounded_frames_never_reach_the_cache(repo: Shell, tmp_path: P
         (objects / oid[:2] / oid[2:]).unlink()
     repo.model("fetch")
     assert all((objects / o[:2] / o[2:]).is_file() for o in frames)
+
+
+MEMORY_SCRIPT = """\
+import io, resource, sys, zstandard
+from git_model.remotes import codec
+size = int(sys.argv[1])
+cobj = zstandard.ZstdCompressor(level=1).compressobj(size=size)
+body = b"".join(cobj.compress(bytes(1 << 26)) for _ in range(size >> 26)) + cobj.flush()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+reader = codec.FrameReader(io.BytesIO(codec.header(size, 4) + body), "big")
+total = 0
+while chunk := reader.read(1 << 20):
+    total += len(chunk)
+print(total, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+@pytest.mark.slow
+def test_decoding_a_10_gib_frame_keeps_memory_flat() -> None:
+    import subprocess
+    import sys
+
+    size = 10 << 30
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, str(size)], capture_output=True, text=True, check=True
+    )
+    total, grew_kib = map(int, out.stdout.split())
+    assert total == size
+    assert grew_kib < 64 << 10  # a few chunks, never the object
