@@ -9,6 +9,8 @@ transfer adapter) behind a small WSGI wrapper that stands in for a git host's to
   their own headers (giftless's signed tokens), as a host's presigned URLs do.
 - --die-after-puts N: the process exits at once (no reply) on the N+1th upload: a server
   that goes away mid-push.
+- Downloads are served by the wrapper in 1 MiB blocks with a Content-Length, as a host's
+  storage serves them (see _serve); the batch API, uploads and verify are giftless's.
 - --corrupt-downloads: every download sends other bytes of the same size (the first 64
   inverted): a server that returns the wrong object.
 
@@ -80,7 +82,7 @@ def make_app(storage: str, user: str, token: str, die_after: int, corrupt: bool)
             if puts[0] >= die_after:
                 os._exit(3)
             puts[0] += 1
-        if corrupt and method == "GET" and "/objects/storage/" in path:
+        if method == "GET" and "/objects/storage/" in path and "/verify" not in path:
             oid = path.rstrip("/").rsplit("/", 1)[-1]
             file = os.path.join(storage, "team", "models", oid)
             if os.path.isfile(file):
@@ -91,7 +93,10 @@ def make_app(storage: str, user: str, token: str, die_after: int, corrupt: bool)
 
 
 def _serve(file: str, start: Callable[..., Any], corrupt: bool) -> Iterable[bytes]:
-    """The object's size in other bytes: its first 64 bytes inverted."""
+    """An object as a host's storage sends it: a Content-Length and large blocks (giftless's
+    own GET sends the file as an iterator of lines, one chunked-encoding chunk per line:
+    ~4 million chunks for 1 GiB of random bytes, which any client spends a minute parsing).
+    With `corrupt`, the same size in other bytes: its first 64 bytes inverted."""
     size = os.path.getsize(file)
     start(
         "200 OK",
