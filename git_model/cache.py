@@ -36,6 +36,7 @@ from .copying import (
 from .errors import CorruptObject, GitModelError, MissingObject, OversizedObject, disk_error
 from .hashing import CHUNK, Oid, hash_file
 from .prepared import Prepared
+from .stamps import REMOVALS
 
 __all__ = ["LINK_TYPES", "Cache", "copy_and_hash", "is_executable", "watch_size"]
 
@@ -323,7 +324,14 @@ class Cache:
         self.verified.discard(oid)
         with contextlib.suppress(FileNotFoundError):
             os.replace(self.path(oid), dest)
+            self.note_removal()
         return dest
+
+    def note_removal(self) -> None:
+        """Say that objects have left the cache (call it after they left): what status
+        remembered as complete in the cache is checked again (stamps.removal_generation)."""
+        with open(self.model_dir / REMOVALS, "ab") as f:
+            f.write(b".")
 
     def materialize(
         self, oid: Oid, dest: Path, *, executable: bool = False, link_type: str = "copy"

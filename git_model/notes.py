@@ -10,6 +10,7 @@ Every record carries `"format"`; lines that are not valid records are skipped, n
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +19,13 @@ from .git import Repo
 NOTES_REF = "refs/notes/model"
 FORMAT = 1
 Record = dict[str, Any]
+
+
+def now() -> str:
+    """A record's time: UTC ISO-8601 with microseconds, so that it sorts as text and the latest
+    record wins (no `datetime` import: the commit hook's fast path stamps records too)."""
+    seconds, ns = divmod(time.time_ns(), 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1000:06d}Z"
 
 
 def encode(record: Record) -> str:

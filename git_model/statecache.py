@@ -131,7 +131,9 @@ class StateCache:
         known, oid, hashed_ns = entry
         if known != key:
             return None
-        return None if racy(key[1], hashed_ns) else oid
+        # the later of mtime and ctime: a write that `touch -d` or utime() dated back still
+        # moved ctime, and ctime cannot be set
+        return None if racy(max(key[1], key[3]), hashed_ns) else oid
 
     def get(self, path: Path, st: os.stat_result) -> Oid | None:
         return self.trusted(self.lookup([str(path)]).get(str(path)), st)

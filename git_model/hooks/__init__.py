@@ -25,12 +25,9 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import TYPE_CHECKING
 
-from ..errors import UsageError
-from ..paths import GITMODEL_DIR
-
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typing costs a hook ~3 ms to import)
     from ..ops.context import Context
 
 HANDLERS = {
@@ -47,6 +44,8 @@ HANDLERS = {
 
 def run_hook(args: list[str]) -> int:
     if not args or args[0] not in HANDLERS:
+        from ..errors import UsageError
+
         raise UsageError(
             f"usage: git model hook NAME [ARGS...] with NAME one of {', '.join(HANDLERS)} "
             "(the hooks installed by 'git model init' call it)"
@@ -66,6 +65,7 @@ def open_context(*, anyway: bool = False) -> Context | None:
     core.hooksPath can run the shims in any repository: there they do nothing). With `anyway`
     the context comes all the same (post-checkout: git-model may have been set up before)."""
     from ..ops.context import Context
+    from ..paths import GITMODEL_DIR
 
     ctx = Context.open(require_init=False)
     if not anyway and not (ctx.root / GITMODEL_DIR).is_dir():

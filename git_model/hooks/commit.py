@@ -45,12 +45,12 @@ from ..manifest import (
 from ..notes import encode
 from ..ops.context import Context
 from ..ops.record import Recorded, record
+from ..stamps import Stamps
 from ..versions import all_inputs, refresh_versions
 from . import handoff, open_context, say
-from .fastpath import make_seal, operation_in_progress
 from .guard import merged_in, missing_message
+from .seal import make_seal, operation_in_progress
 from .sizes import check_git_file_sizes
-from .stamps import Stamps
 from .versionnote import recover_lost_note, versions_record_of
 
 
@@ -178,7 +178,7 @@ def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
             _version_inputs(committed),
             versions_record_of(out.models, out.inputs),
         )
-    stamps.save(keep=set(committed.artifacts), seal=seal)
+    stamps.save(keep=set(committed.artifacts), seal=seal, reseal=True)
     return out
 
 

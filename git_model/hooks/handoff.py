@@ -18,7 +18,6 @@ has no note and the left note is exactly HEAD's (versionnote.recover_lost_note).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -81,6 +80,8 @@ def leave_note(repo: Repo, text: str) -> None:
     """The note post-commit gives the new commit: `text` (its versions record, or nothing)
     plus the metrics that were logged for exactly those versions before the commit."""
     if text:
+        import json
+
         from .. import pending
         from ..notes import encode
 
@@ -91,11 +92,15 @@ def leave_note(repo: Repo, text: str) -> None:
 
 
 def leave_marker(repo: Repo, data: dict[str, Any]) -> None:
+    import json
+
     _write(_dir(repo) / MARKER, json.dumps({**data, "git_pid": git_pid()}))
 
 
 def take_marker(repo: Repo) -> dict[str, Any]:
     """pre-commit's marker ({} if none); `same_commit` tells whether it is this commit's."""
+    import json
+
     path = _dir(repo) / MARKER
     try:
         data = json.loads(path.read_text("utf-8"))

@@ -10,7 +10,6 @@ Standard library and git.py only: the fast path runs it on every commit.
 from __future__ import annotations
 
 import os
-import shlex
 
 from ..config import Settings
 from ..errors import GitModelError
@@ -68,6 +67,8 @@ def check_git_file_sizes(repo: Repo, settings: Settings) -> None:
         return
     path, size = big[0]
     more = f" and {len(big) - 1} more file(s)" if len(big) > 1 else ""
+    import shlex
+
     names = shlex.join(p for p, _ in big[:5])
     raise GitModelError(
         f"{path} ({_human(size)}){more} would go into git itself, over model.maxGitFileSize "

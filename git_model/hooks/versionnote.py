@@ -28,7 +28,6 @@ from .. import notes
 from ..git import run_git
 from ..ops.context import Context
 from ..versions import INPUTS_RECIPE, RECIPE, all_inputs, refresh_versions
-from .fastpath import now
 
 
 def versions_record(ctx: Context, commit: str) -> notes.Record | None:
@@ -51,7 +50,7 @@ def versions_record_of(
         "format": notes.FORMAT,
         "type": "versions",
         "recipe": RECIPE,
-        "time": now(),
+        "time": notes.now(),
         "models": models,
     }
     if inputs:

@@ -140,6 +140,8 @@ def gc(
                 result.kept_unique.append(oid)
                 result.kept_unique_bytes += size
         if not dry_run:
+            if result.freed:
+                ctx.cache.note_removal()
             result.tmp_removed = _clean_tmp(ctx)
     return result
 

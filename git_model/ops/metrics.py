@@ -13,7 +13,6 @@ model version hash: they are outcomes, not inputs.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
 import numbers
@@ -55,11 +54,6 @@ class MetricValue:
     value: Any
     time: str
     model: str | None  # the record's model (None: recorded for the whole commit)
-
-
-def now() -> str:
-    """UTC ISO-8601 with microseconds: sorts as text, so the latest record wins."""
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # -- input ---------------------------------------------------------------------------------------
@@ -168,7 +162,7 @@ def make_record(
     record: dict[str, Any] = {
         "format": notes.FORMAT,
         "type": TYPE,
-        "time": now(),
+        "time": notes.now(),
         "model": model,
         "metrics": dict(sorted(metrics.items())),
         "host": socket.gethostname(),

@@ -1,0 +1,136 @@
+"""The seal: the proof, cheap to check, that a commit needs nothing from git-model.
+
+When pre-commit has done its full work (commit.py) it seals the state it left: the index blobs
+of the manifest, of the directory listings and of every params and code component (all the
+inputs of the model versions), the oid of every artifact (each with its stamp: stamps.py), and
+the versions record the commit gets. The next pre-commit checks the seal with one
+`git ls-files` and one pass of `lstat`s (`nothing_to_do`). If nothing differs, the manifest in
+the index is already right: the hook only runs its big-file check and leaves the note for
+post-commit, without parsing the manifest, opening the stat cache, or importing the modules
+that do.
+
+Anything different, unusual or unknown takes the full path: no seal, a stamp that now holds
+another oid than the sealed one (`git model status` stamps what it finds), a merge or rebase
+in progress, a temporary index (`git commit <paths>`), a worktree whose git dir is not `.git`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..config import GIT_CONFIG_ARGS, Settings
+from ..git import Repo, discard_started, run_git, start_git
+from ..stamps import Stamps, files_in, fingerprint, trusted
+from . import handoff
+from .sizes import DIFF_ARGS, check_git_file_sizes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
+
+
+def operation_in_progress(git_dir: Path) -> bool:
+    """A merge, cherry-pick, revert or rebase is under way in this worktree."""
+    return any(os.path.exists(os.path.join(git_dir, name)) for name in IN_PROGRESS)
+
+
+def _ls_args(paths: list[str]) -> list[str]:
+    return ["ls-files", "-s", "-z", "--", *paths]
+
+
+def index_blobs(repo: Repo, paths: list[str]) -> dict[str, str]:
+    """path -> blob id in the index git is using (absent paths left out)."""
+    out = run_git(_ls_args(paths), cwd=repo.root).stdout
+    blobs = {}
+    for item in out.decode("utf-8", "surrogateescape").split("\0"):
+        meta, _, path = item.partition("\t")
+        if path:
+            blobs[path] = meta.split()[1]
+    return blobs
+
+
+def make_seal(
+    repo: Repo,
+    stamps: Stamps,
+    artifacts: dict[str, str],
+    paths: list[str],
+    record: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The seal for the state pre-commit leaves: `artifacts` (path -> oid) as committed,
+    `paths` the index files the versions depend on. None when an artifact has no stamp."""
+    stamped = {p: s[1] for p, s in stamps.artifacts.items() if isinstance(s, tuple) and s[1:]}
+    if stamped != artifacts:
+        return None
+    return {
+        "artifacts": dict(artifacts),
+        "index": index_blobs(repo, paths),
+        "paths": paths,
+        "record": record,
+    }
+
+
+def _hook_repo() -> Repo | None:
+    """The repository of a hook git runs (in the work tree's top directory), without asking
+    git; None when it is not the plain layout."""
+    if "GIT_DIR" in os.environ or "GIT_WORK_TREE" in os.environ:
+        return None
+    root = Path.cwd()
+    git_dir = root / ".git"
+    if not git_dir.is_dir() or (git_dir / "commondir").exists():
+        return None
+    return Repo(root=root, git_dir=git_dir, common_dir=git_dir)
+
+
+def _has_note(repo: Repo, rev: str) -> bool:
+    proc = run_git(["notes", "--ref=refs/notes/model", "list", rev], cwd=repo.root, check=False)
+    return proc.returncode == 0
+
+
+def nothing_to_do() -> bool:
+    """True when the seal holds: the commit's manifest is already right (the big-file check
+    has run, and post-commit's note is left ready)."""
+    repo = _hook_repo()
+    if repo is None or operation_in_progress(repo.git_dir):
+        return False
+    index = os.environ.get("GIT_INDEX_FILE")
+    if index and os.path.basename(os.path.abspath(index)) not in ("index", "index.lock"):
+        return False  # a partial commit: the full path hands post-commit what it needs
+    stamps = Stamps(repo.git_dir, repo.root)
+    seal = stamps.seal
+    if (
+        not seal
+        or not isinstance(seal.get("paths"), list)
+        or not isinstance(seal.get("index"), dict)
+        or not isinstance(seal.get("artifacts"), dict)
+    ):
+        return False
+    # git answers these while the walk below takes the artifacts' fingerprints
+    start_git(_ls_args(seal["paths"]), repo.root)
+    start_git(GIT_CONFIG_ARGS, repo.root)
+    start_git([*DIFF_ARGS, "HEAD"], repo.root)
+    try:
+        for path, oid in seal["artifacts"].items():
+            stamp = stamps.artifacts.get(path)
+            if stamp is None or stamp[1] != oid:
+                return False
+            if not trusted(stamp, fingerprint(repo.root, path, files_in(stamp))):
+                return False
+        if index_blobs(repo, seal["paths"]) != seal["index"]:
+            return False
+        if handoff.leftover_notes(repo) and not _has_note(repo, "HEAD"):
+            return False  # an interrupted commit may have left HEAD without its note
+        check_git_file_sizes(repo, Settings(repo))
+    finally:
+        discard_started()
+    handoff.clear(repo)
+    record = seal.get("record")
+    if isinstance(record, dict):
+        from ..notes import encode, now
+
+        handoff.leave_note(repo, encode({**record, "time": now()}) + "\n")
+    else:
+        handoff.leave_note(repo, "")
+    return True

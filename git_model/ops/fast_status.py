@@ -1,0 +1,125 @@
+"""`git model status` when nothing changed: the last answer, proven still true by `lstat`s.
+
+status.py leaves its answer in the stamps (stamps.py) when every artifact was unchanged. This
+module gives it again, without git, click, the manifest parser, sqlite or the cache, when:
+
+- the repository is the plain layout (a `.git` folder above the current one, no `GIT_DIR`
+  and friends, owned by this user), set up for git-model;
+- the manifest and the listings have the very stat data they had when that answer was
+  taken (the racy-timestamp rule applies as to every stamp);
+- every artifact's fingerprint is the one stamped for the oid the manifest gives;
+- no object has left the cache since each artifact was seen complete in it.
+
+Anything else (`None`) runs the full status, which stamps again. The output is the full
+status's, byte for byte (tests/test_fast_status.py holds the two side by side).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..stamps import (
+    Stamps,
+    files_fingerprint,
+    files_in,
+    fingerprint,
+    removal_generation,
+    trusted,
+)
+
+MANIFEST_PATH = ".gitmodel/manifest.toml"  # (manifest.py's, not imported: it loads tomllib)
+_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES")
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def _root() -> str | None:
+    """The work tree's top folder, found as git finds it in the plain layout; None for
+    anything else (git then says)."""
+    if any(name in os.environ for name in _ENV):
+        return None
+    cwd = here = os.getcwd()
+    while True:
+        git_dir = os.path.join(here, ".git")
+        try:
+            st = os.lstat(git_dir)
+        except FileNotFoundError:
+            parent = os.path.dirname(here)
+            if parent == here:
+                return None
+            here = parent
+            continue
+        except OSError:
+            return None
+        import stat
+
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            return None  # a worktree or submodule (`.git` file), or not ours: ask git
+        if os.path.exists(os.path.join(git_dir, "commondir")):
+            return None
+        if os.path.relpath(cwd, here).split(os.sep)[0] == ".git":
+            return None  # inside the git dir: git has its own answer
+        return here
+
+
+def answer(as_json: bool) -> str | None:
+    """What `git model status [--json]` prints, or None when it has to be worked out."""
+    root = _root()
+    if root is None:
+        return None
+    git_dir = os.path.join(root, ".git")
+    stamps = Stamps(git_dir, root)
+    known = stamps.status
+    if not known:
+        return None
+    try:
+        inputs, listings, rows = known["inputs"], known["listings"], known["rows"]
+        current = files_fingerprint(root, [MANIFEST_PATH, *listings])
+        if not trusted(inputs, current) or not rows:
+            return None
+        generation = removal_generation(os.path.join(git_dir, "model"))
+        for path, oid, *_ in rows:
+            stamp = stamps.artifacts.get(path)
+            if stamps.cached.get(oid) != generation:
+                return None
+            if stamp is None or not trusted(stamp, fingerprint(root, path, files_in(stamp))):
+                return None
+            if stamp[1] != oid:
+                return None
+    except (KeyError, TypeError, ValueError):
+        return None  # a stamps file of another shape: the full status writes a new one
+    return _json(rows) if as_json else _text(rows)
+
+
+def _text(rows: list[Any]) -> str:
+    label = "unchanged"  # (every row is: ops/status.py remembers no other answer)
+    if "NO_COLOR" not in os.environ and sys.stdout.isatty():
+        label = f"\x1b[32m{label}\x1b[0m"  # as click.style(fg="green")
+    return "".join(f"{label}  {row[0]}\n" for row in rows)
+
+
+def _json(rows: list[Any]) -> str:
+    import json
+
+    artifacts = []
+    for path, oid, size, files, _executable, is_dir in rows:
+        artifacts.append(
+            {
+                "path": path,
+                "state": "unchanged",
+                "oid": oid,
+                "size": size,
+                "current_oid": oid,
+                "current_size": size,
+                "in_cache": True,
+                "files": files if is_dir else None,
+                "added": [] if is_dir else None,
+                "removed": [] if is_dir else None,
+                "modified": [] if is_dir else None,
+            }
+        )
+    document = {"format": 1, "artifacts": artifacts}  # (cli/render.py's emit_json)
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
