@@ -8,13 +8,17 @@ the ssh agent, as each remote's library expects.
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
-from typing import Any
 
 from .errors import GitModelError
-from .git import Repo
+from .git import run_git
 from .paths import GITMODEL_DIR
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typing and pathlib: not imported by the commit hook)
+    from pathlib import Path
+    from typing import Any
 
 CONFIG_PATH = f"{GITMODEL_DIR}/config.toml"
 GIT_CONFIG_ARGS = ("config", "-z", "--get-regexp", r"^model\.")  # every model.* value
@@ -57,31 +61,41 @@ def _has_settings(text: str) -> bool:
     return any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines())
 
 
+def _parse_git_config(out: bytes) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for item in out.decode(errors="replace").split("\0"):
+        if item:
+            key, _, value = item.partition("\n")
+            values[key] = value
+    return values
+
+
 class Settings:
-    def __init__(self, repo: Repo) -> None:
-        self.repo = repo
+    """The settings of the work tree at `root`; `git_config`, when given, is the output of
+    `git config` with GIT_CONFIG_ARGS, already read (else it is read when first needed)."""
+
+    def __init__(self, root: str | os.PathLike[str], git_config: bytes | None = None) -> None:
+        self.root = root
         self._git: dict[str, str] | None = None
         self._team: dict[str, Any] | None = None
+        if git_config is not None:
+            self._git = _parse_git_config(git_config)
 
     @property
     def git(self) -> dict[str, str]:
         """Every `model.*` git config value, read in one git call (keys lower-cased by git)."""
         if self._git is None:
-            out = self.repo.git(*GIT_CONFIG_ARGS, check=False)
-            values: dict[str, str] = {}
-            for item in out.decode(errors="replace").split("\0"):
-                if item:
-                    key, _, value = item.partition("\n")
-                    values[key] = value
-            self._git = values
+            self._git = _parse_git_config(
+                run_git(GIT_CONFIG_ARGS, cwd=self.root, check=False).stdout
+            )
         return self._git
 
     @property
     def team(self) -> dict[str, Any]:
         if self._team is None:
-            path = self.repo.root / CONFIG_PATH
             try:
-                text = path.read_text("utf-8")
+                with open(os.path.join(self.root, CONFIG_PATH), encoding="utf-8") as f:
+                    text = f.read()
             except FileNotFoundError:
                 text = ""
             except UnicodeDecodeError as e:
@@ -119,9 +133,11 @@ class Settings:
         return value
 
     def write_team(self, doc: dict[str, Any]) -> Path:
+        from pathlib import Path
+
         import tomli_w
 
-        path = self.repo.root / CONFIG_PATH
+        path = Path(self.root, CONFIG_PATH)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(tomli_w.dumps(doc), "utf-8")
         self._team = None

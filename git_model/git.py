@@ -7,42 +7,66 @@ Machine-readable output only (`-z`), and one long-lived `cat-file --batch` for b
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
-import subprocess
-from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from .errors import GitError, NotARepository
 
-_LOCKED = re.compile(r"Unable to create '([^']+\.lock)': File exists")
-_started: dict[tuple[tuple[str, ...], str], subprocess.Popen[bytes]] = {}
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # subprocess, re and pathlib load lazily: ~10 ms the no-change hook skips
+    import subprocess
+    from collections.abc import Iterable, Sequence
+    from pathlib import Path
+
+_LOCKED = r"Unable to create '([^']+\.lock)': File exists"
 
 
-def start_git(args: Sequence[str], cwd: str | os.PathLike[str]) -> None:
-    """Start a git command now; the `run_git` call with the same arguments collects it.
+class Spawned:
+    """A git command started now, in the current folder, and read when its answer is wanted.
 
-    A commit hook starts the few git commands it will need, then walks the work tree while
-    they run: on two cores their ~4 ms each hide behind its own work.
+    The commit hook starts the few git commands it needs, then walks the work tree while
+    they run. `posix_spawn` starts them without importing `subprocess`; git's stderr goes to
+    /dev/null, and a command that fails (or a git that cannot be started) answers with a
+    non-zero code, for the caller to take its slower path, which reports errors in full.
     """
-    key = (tuple(args), os.fspath(cwd))
-    if key not in _started:
-        with contextlib.suppress(FileNotFoundError):  # no git: run_git says so
-            _started[key] = subprocess.Popen(
-                ["git", *args],
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
 
+    def __init__(self, args: Sequence[str]) -> None:
+        self._out: bytes | None = None
+        self._code = 127
+        self.pid: int | None = None
+        r, w = os.pipe()
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, w, 1),
+            (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+        ]
+        try:
+            self.pid = os.posix_spawnp("git", ["git", *args], os.environ, file_actions=actions)
+        except OSError:
+            os.close(r)
+            self._out = b""
+        else:
+            self._r = r
+        finally:
+            os.close(w)
 
-def discard_started() -> None:
-    """Drop the started commands nobody collected: their output may no longer be true."""
-    while _started:
-        _, proc = _started.popitem()
-        proc.communicate()
+    @staticmethod
+    def available() -> bool:
+        return hasattr(os, "posix_spawnp")
+
+    def result(self) -> tuple[int, bytes]:
+        """(exit code, standard output), once the command has ended."""
+        if self._out is None:
+            chunks = []
+            try:
+                while chunk := os.read(self._r, 1 << 16):
+                    chunks.append(chunk)
+            finally:
+                os.close(self._r)
+                assert self.pid is not None
+                _, status = os.waitpid(self.pid, 0)
+            self._code = os.waitstatus_to_exitcode(status)
+            self._out = b"".join(chunks)
+        return self._code, self._out
 
 
 def run_git(
@@ -53,22 +77,17 @@ def run_git(
     check: bool = True,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
-    started = None
-    if input is None and env is None and cwd is not None:
-        started = _started.pop((tuple(args), os.fspath(cwd)), None)
+    import subprocess
+
     try:
-        if started is not None:
-            out, err = started.communicate()
-            proc = subprocess.CompletedProcess(started.args, started.returncode, out, err)
-        else:
-            proc = subprocess.run(
-                ["git", *args],
-                cwd=cwd,
-                input=input,
-                capture_output=True,
-                env=env,
-                check=False,
-            )
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            input=input,
+            capture_output=True,
+            env=env,
+            check=False,
+        )
     except FileNotFoundError as e:
         raise GitError("git is not installed or not on PATH; install git and retry") from e
     if check and proc.returncode != 0:
@@ -79,8 +98,10 @@ def run_git(
 def _detail(proc: subprocess.CompletedProcess[bytes]) -> str:
     """The line of git's complaint that says what is wrong; for a lock file left by a git
     that was killed, which file, and what to do about it."""
+    import re
+
     text = proc.stderr.decode(errors="replace")
-    locked = _LOCKED.search(text)
+    locked = re.search(_LOCKED, text)
     if locked:
         return (
             f"{locked.group(1)} exists (a git process still running, or one killed while "
@@ -118,6 +139,8 @@ class Repo:
             raise NotARepository(
                 "not inside a git work tree; run 'git init' first or cd into a repository"
             )
+        from pathlib import Path
+
         top, git_dir, common = proc.stdout.decode().splitlines()[:3]
         root = Path(top)
         common_path = Path(common)
@@ -180,6 +203,8 @@ class CatFile:
     """A long-lived `git cat-file --batch`: ~35 µs a blob instead of a process each."""
 
     def __init__(self, cwd: Path) -> None:
+        import subprocess
+
         self._proc = subprocess.Popen(
             ["git", "cat-file", "--batch"],
             cwd=cwd,

@@ -9,9 +9,12 @@ likes; it can never make git-model write outside the work tree or into `.git/`.
 from __future__ import annotations
 
 import os
-from pathlib import Path, PurePosixPath
 
 from .errors import UnsafePath
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (pathlib is imported where a function needs it: not by the commit hook)
+    from pathlib import Path
 
 GITMODEL_DIR = ".gitmodel"
 
@@ -40,6 +43,8 @@ def check_relpath(path: str, *, what: str = "path") -> str:
 
 def to_relpath(root: Path, path: str | os.PathLike[str], cwd: Path | None = None) -> str:
     """Turn a command-line path into a checked POSIX path relative to the work tree."""
+    from pathlib import Path, PurePosixPath
+
     p = Path(path)
     if not p.is_absolute():
         p = (cwd or Path.cwd()) / p

@@ -61,10 +61,10 @@ def pre_commit(args: list[str]) -> int:
     # the lock comes before the index is read: a `git model add` that stages meanwhile must
     # not be overwritten by a manifest read before it
     with ctx, ctx.lock("the pre-commit hook"):
-        recovered = recover_lost_note(ctx, handoff.leftover_notes(ctx.repo))
+        recovered = recover_lost_note(ctx, handoff.leftover_notes(ctx.repo.git_dir))
         if recovered:
             say(f"gave {recovered[:12]} the note its interrupted commit did not write")
-        handoff.clear(ctx.repo)
+        handoff.clear(ctx.repo.git_dir)
         staged = ctx.reader("")(MANIFEST_PATH)
         if staged is None:
             return 0  # the commit takes git-model out (or never had it)
@@ -75,7 +75,7 @@ def pre_commit(args: list[str]) -> int:
         partial = _partial_commit(ctx.repo)
         if merging or (partial and result.staged):
             handoff.leave_marker(
-                ctx.repo,
+                ctx.repo.git_dir,
                 {
                     "head": ctx.repo.head() if partial else None,
                     "partial": result.staged if partial else [],
@@ -84,7 +84,7 @@ def pre_commit(args: list[str]) -> int:
             )
         else:
             record = versions_record_of(result.models, result.inputs)
-            handoff.leave_note(ctx.repo, "" if record is None else encode(record) + "\n")
+            handoff.leave_note(ctx.repo.git_dir, "" if record is None else encode(record) + "\n")
         anyway: bool | None = True
         if result.changed and result.nothing_else:
             from .gitcommand import commits_anyway

@@ -30,8 +30,8 @@ def post_commit(args: list[str]) -> int:
 
     with ctx:
         try:
-            marker = handoff.take_marker(ctx.repo)
-            handoff.clear(ctx.repo)
+            marker = handoff.take_marker(ctx.repo.git_dir)
+            handoff.clear(ctx.repo.git_dir)
             head = ctx.repo.head()
             if head is None:
                 return 0

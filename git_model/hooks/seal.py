@@ -17,22 +17,23 @@ in progress, a temporary index (`git commit <paths>`), a worktree whose git dir 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from ..config import GIT_CONFIG_ARGS, Settings
-from ..git import Repo, discard_started, run_git, start_git
+from ..git import Spawned, run_git
 from ..stamps import Stamps, files_in, fingerprint, trusted
 from . import handoff
-from .sizes import DIFF_ARGS, check_git_file_sizes
+from .sizes import DIFF_ARGS, check_staged_sizes
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (typing, pathlib: not on the no-change path)
     from typing import Any
+
+    from ..git import Repo
 
 IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
 
 
-def operation_in_progress(git_dir: Path) -> bool:
+def operation_in_progress(git_dir: str | os.PathLike[str]) -> bool:
     """A merge, cherry-pick, revert or rebase is under way in this worktree."""
     return any(os.path.exists(os.path.join(git_dir, name)) for name in IN_PROGRESS)
 
@@ -41,15 +42,18 @@ def _ls_args(paths: list[str]) -> list[str]:
     return ["ls-files", "-s", "-z", "--", *paths]
 
 
-def index_blobs(repo: Repo, paths: list[str]) -> dict[str, str]:
-    """path -> blob id in the index git is using (absent paths left out)."""
-    out = run_git(_ls_args(paths), cwd=repo.root).stdout
+def _blobs(out: bytes) -> dict[str, str]:
     blobs = {}
     for item in out.decode("utf-8", "surrogateescape").split("\0"):
         meta, _, path = item.partition("\t")
         if path:
             blobs[path] = meta.split()[1]
     return blobs
+
+
+def index_blobs(repo: Repo, paths: list[str]) -> dict[str, str]:
+    """path -> blob id in the index git is using (absent paths left out)."""
+    return _blobs(run_git(_ls_args(paths), cwd=repo.root).stdout)
 
 
 def make_seal(
@@ -72,33 +76,31 @@ def make_seal(
     }
 
 
-def _hook_repo() -> Repo | None:
-    """The repository of a hook git runs (in the work tree's top directory), without asking
-    git; None when it is not the plain layout."""
+def _hook_git_dir() -> str | None:
+    """The git dir of a hook git runs in the work tree's top folder (the current one),
+    without asking git; None when it is not the plain layout."""
     if "GIT_DIR" in os.environ or "GIT_WORK_TREE" in os.environ:
         return None
-    root = Path.cwd()
-    git_dir = root / ".git"
-    if not git_dir.is_dir() or (git_dir / "commondir").exists():
+    git_dir = os.path.join(os.getcwd(), ".git")
+    if not os.path.isdir(git_dir) or os.path.exists(os.path.join(git_dir, "commondir")):
         return None
-    return Repo(root=root, git_dir=git_dir, common_dir=git_dir)
-
-
-def _has_note(repo: Repo, rev: str) -> bool:
-    proc = run_git(["notes", "--ref=refs/notes/model", "list", rev], cwd=repo.root, check=False)
-    return proc.returncode == 0
+    return git_dir
 
 
 def nothing_to_do() -> bool:
     """True when the seal holds: the commit's manifest is already right (the big-file check
-    has run, and post-commit's note is left ready)."""
-    repo = _hook_repo()
-    if repo is None or operation_in_progress(repo.git_dir):
+    has run, and post-commit's note is left ready).
+
+    Standard library and plain strings only (no Repo, pathlib or subprocess): git's three
+    answers come from commands started before the artifacts' fingerprints are taken."""
+    git_dir = _hook_git_dir()
+    if git_dir is None or operation_in_progress(git_dir) or not Spawned.available():
         return False
     index = os.environ.get("GIT_INDEX_FILE")
     if index and os.path.basename(os.path.abspath(index)) not in ("index", "index.lock"):
         return False  # a partial commit: the full path hands post-commit what it needs
-    stamps = Stamps(repo.git_dir, repo.root)
+    root = os.getcwd()
+    stamps = Stamps(git_dir, root)
     seal = stamps.seal
     if (
         not seal
@@ -108,29 +110,39 @@ def nothing_to_do() -> bool:
     ):
         return False
     # git answers these while the walk below takes the artifacts' fingerprints
-    start_git(_ls_args(seal["paths"]), repo.root)
-    start_git(GIT_CONFIG_ARGS, repo.root)
-    start_git([*DIFF_ARGS, "HEAD"], repo.root)
+    ls_files = Spawned(_ls_args(seal["paths"]))
+    config = Spawned(GIT_CONFIG_ARGS)
+    diff = Spawned([*DIFF_ARGS, "HEAD"])
     try:
         for path, oid in seal["artifacts"].items():
             stamp = stamps.artifacts.get(path)
             if stamp is None or stamp[1] != oid:
                 return False
-            if not trusted(stamp, fingerprint(repo.root, path, files_in(stamp))):
+            if not trusted(stamp, fingerprint(root, path, files_in(stamp))):
                 return False
-        if index_blobs(repo, seal["paths"]) != seal["index"]:
+        code, out = ls_files.result()
+        if code != 0 or _blobs(out) != seal["index"]:
             return False
-        if handoff.leftover_notes(repo) and not _has_note(repo, "HEAD"):
+        if handoff.leftover_notes(git_dir) and not _has_note("HEAD"):
             return False  # an interrupted commit may have left HEAD without its note
-        check_git_file_sizes(repo, Settings(repo))
+        code, out = diff.result()
+        if code != 0:
+            return False
+        settings = Settings(root, git_config=config.result()[1])
+        check_staged_sizes(root, out, int(settings.get("maxGitFileSize")))
     finally:
-        discard_started()
-    handoff.clear(repo)
+        for started in (ls_files, config, diff):
+            started.result()
+    handoff.clear(git_dir)
     record = seal.get("record")
     if isinstance(record, dict):
         from ..notes import encode, now
 
-        handoff.leave_note(repo, encode({**record, "time": now()}) + "\n")
+        handoff.leave_note(git_dir, encode({**record, "time": now()}) + "\n")
     else:
-        handoff.leave_note(repo, "")
+        handoff.leave_note(git_dir, "")
     return True
+
+
+def _has_note(rev: str) -> bool:
+    return Spawned(["notes", "--ref=refs/notes/model", "list", rev]).result()[0] == 0

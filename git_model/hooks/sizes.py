@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import os
 
-from ..config import Settings
 from ..errors import GitModelError
-from ..git import Repo, run_git
+from ..git import run_git
 from ..paths import GITMODEL_DIR
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..git import Repo
 
 _REGULAR = ("100644", "100755")
 DIFF_ARGS = ("diff-index", "--cached", "-z", "--no-renames", "--diff-filter=AMT")  # + a base
@@ -38,14 +42,21 @@ def check_git_file_sizes(repo: Repo, settings: Settings) -> None:
     if proc.returncode != 0:  # no commit yet: everything staged is new
         empty = run_git(["hash-object", "-t", "tree", "--stdin"], cwd=repo.root, input=b"")
         proc = run_git([*args, empty.stdout.decode().strip()], cwd=repo.root)
-    items = proc.stdout.decode("utf-8", errors="surrogateescape").split("\0")
+    check_staged_sizes(repo.root, proc.stdout, limit)
+
+
+def check_staged_sizes(root: str | os.PathLike[str], diff: bytes, limit: int) -> None:
+    """The same, given what `git diff-index` (DIFF_ARGS) printed against the commit's base."""
+    if limit <= 0:
+        return
+    items = diff.decode("utf-8", errors="surrogateescape").split("\0")
     suspects: dict[str, str] = {}  # path -> staged blob
     for meta, path in zip(items[::2], items[1::2]):
         fields = meta.split()
         if len(fields) < 4 or fields[1] not in _REGULAR or path.startswith(GITMODEL_DIR + "/"):
             continue
         try:
-            size = os.lstat(repo.root / path).st_size
+            size = os.lstat(os.path.join(root, path)).st_size
         except OSError:
             size = limit + 1  # staged, then deleted: ask git
         if size > limit:
@@ -54,7 +65,7 @@ def check_git_file_sizes(repo: Repo, settings: Settings) -> None:
         return
     out = run_git(
         ["cat-file", "--batch-check"],
-        cwd=repo.root,
+        cwd=root,
         input="".join(f"{blob}\n" for blob in suspects.values()).encode(),
     )
     sizes = {}

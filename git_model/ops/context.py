@@ -43,7 +43,7 @@ class Context:
             raise NotInitialized(
                 f"git-model is not set up in {repo.root}; run 'git model init' first"
             )
-        return cls(repo, Settings(repo), Cache(repo.model_dir))
+        return cls(repo, Settings(repo.root), Cache(repo.model_dir))
 
     @property
     def root(self) -> Path:

@@ -156,7 +156,7 @@ def add_remote(ctx: Context, name: str, url: str, *, default: bool = False) -> R
         doc["remote"] = name
         ctx.settings.write_team(doc)
         ctx.repo.add([CONFIG_PATH])
-    ctx.settings = Settings(ctx.repo)  # re-read on next use
+    ctx.settings = Settings(ctx.repo.root)  # re-read on next use
     return next(s for s in list_remotes(ctx.settings) if s.name == name)
 
 
@@ -178,5 +178,5 @@ def remove_remote(ctx: Context, name: str) -> RemoteSpec:
             doc.pop("remote")
         ctx.settings.write_team(doc)
         ctx.repo.add([CONFIG_PATH])
-    ctx.settings = Settings(ctx.repo)
+    ctx.settings = Settings(ctx.repo.root)
     return spec
