@@ -12,8 +12,9 @@ through the stat cache.
 The fingerprint is taken before the artifact is hashed, so a change made while it is being
 hashed shows up next time. Git's racy-timestamp rule applies, to the later of each file's
 mtime and ctime (a write dated back with `touch -d` or utime() still moves ctime, which cannot
-be set): a stamp whose files changed in the same second it was taken is not trusted, since a
-second write within the same timestamp tick could leave every stat field as it was. The time a
+be set): a stamp whose files changed too close to the moment it was taken (`racy`: the same
+second on a file system of whole seconds, else 100 ms) is not trusted, since a second write
+within the same timestamp tick could leave every stat field as it was. The time a
 stamp is taken is read from the coarse clock, the one the kernel gives file timestamps from,
 so that a write just after the stamp can never carry a timestamp from before it (`now_ns`). Anything unusual (a symlink, a
 special file, a path that vanished) has no fingerprint and takes the full path.
@@ -57,6 +58,19 @@ OLD_FILE = "stamps.json"  # the first version's (JSON, removed on the next save)
 VERSION = 2
 REMOVALS = "objects-removed"  # in the model dir: grows by a byte with each removal
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+
+
+RACY_NS = 100_000_000  # 10× the coarsest sub-second timestamp tick in use (exFAT: 10 ms)
+
+
+def racy(mtime_ns: int, taken_ns: int) -> bool:
+    """Whether a file modified at `mtime_ns` may have changed again, under the same stat, after
+    its stat or hash was taken at `taken_ns`: modified in the same second on a file system that
+    keeps whole seconds, else within RACY_NS. Such a record is never trusted as it stands (the
+    stat cache's and the stamps' one rule)."""
+    if mtime_ns % 1_000_000_000 == 0:  # whole seconds: a coarse file system
+        return mtime_ns // 1_000_000_000 >= taken_ns // 1_000_000_000
+    return mtime_ns + RACY_NS >= taken_ns
 
 
 def now_ns() -> int:
@@ -248,8 +262,7 @@ def trusted(stamp: Any, current: str | None) -> bool:
     fp, _oid, taken_ns = stamp
     if fp != current or not isinstance(taken_ns, int):
         return False
-    newest = int(current.rsplit(":", 1)[1])
-    return newest // 10**9 < taken_ns // 10**9
+    return not racy(int(current.rsplit(":", 1)[1]), taken_ns)
 
 
 def files_in(stamp: Any) -> int:

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .hashing import Oid
+from .stamps import RACY_NS, racy
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files_2 (
@@ -39,22 +40,13 @@ CREATE TABLE IF NOT EXISTS checked_listings_1 (oid TEXT PRIMARY KEY)
 """
 
 Key = tuple[int, int, int, int]
-RACY_NS = 100_000_000  # 10× the coarsest sub-second timestamp tick in use (exFAT: 10 ms)
 FLUSH_EVERY = 4096  # pending records written out at most this many at a time (flat memory)
+__all__ = ["RACY_NS", "Key", "Known", "StateCache", "racy", "stat_key"]
 Known = dict[str, tuple[Key, Oid, int]]  # absolute path -> (stat key, oid, hashed_ns)
 
 
 def stat_key(st: os.stat_result) -> Key:
     return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-
-
-def racy(mtime_ns: int, hashed_ns: int) -> bool:
-    """Whether a file modified at `mtime_ns` may have changed again, under the same stat, after
-    its hash was taken at `hashed_ns`: modified in the same second on a file system that keeps
-    whole seconds, else within RACY_NS. Such an entry is never trusted as it stands."""
-    if mtime_ns % 1_000_000_000 == 0:  # whole seconds: a coarse file system
-        return mtime_ns // 1_000_000_000 >= hashed_ns // 1_000_000_000
-    return mtime_ns + RACY_NS >= hashed_ns
 
 
 class StateCache:
