@@ -8,14 +8,15 @@ only when there is something to write or fetch. tests/test_hooks_install.py chec
 
 | hook | module | work |
 |---|---|---|
-| pre-commit | fastpath, commit | record changed artifacts into the index being committed |
+| pre-commit | fastpath, seal, commit | record changed artifacts into the index being committed |
 | pre-merge-commit | commit | check the merged manifest against its listings |
 | post-commit | shim, postcommit | the versions note; partial commits; commits git made itself |
 | post-checkout, post-merge, post-rewrite | restore | artifacts follow HEAD; notes follow rewrites |
 | pre-push | push | hand the pushed refs to the transfer module (uploads) |
 | merge-driver | mergedriver | 3-way merge of the manifest and directory listings |
 
-Helpers: `stamps` (is an artifact as last recorded? one pass of lstats), `handoff` (what
+Helpers: `seal` (is the commit's manifest already right? `git_model.stamps` and one pass of
+lstats), `handoff` (what
 pre-commit leaves for post-commit), `sizes` (big files bound for git), `guard` (missing
 artifacts, what a merge brought in), `versionnote` (the versions record on each commit),
 `install` (the shims and the git settings behind them).
