@@ -78,6 +78,7 @@ class Settings:
         self.root = root
         self._git: dict[str, str] | None = None
         self._team: dict[str, Any] | None = None
+        self._text: str | None = None
         if git_config is not None:
             self._git = _parse_git_config(git_config)
 
@@ -93,24 +94,33 @@ class Settings:
     @property
     def team(self) -> dict[str, Any]:
         if self._team is None:
-            try:
-                with open(os.path.join(self.root, CONFIG_PATH), encoding="utf-8") as f:
-                    text = f.read()
-            except FileNotFoundError:
-                text = ""
-            except UnicodeDecodeError as e:
-                raise GitModelError(
-                    f"{CONFIG_PATH} is not UTF-8 ({e}); fix it or 'git checkout -- {CONFIG_PATH}'"
-                ) from None
+            text = self._team_text()
             # the file init writes holds only comments: no parser to import (a hook's 3 ms)
             self._team = _parse_toml(text) if _has_settings(text) else {}
         return self._team
 
+    def _team_text(self) -> str:
+        if self._text is None:
+            try:
+                with open(os.path.join(self.root, CONFIG_PATH), encoding="utf-8") as f:
+                    self._text = f.read()
+            except FileNotFoundError:
+                self._text = ""
+            except UnicodeDecodeError as e:
+                raise GitModelError(
+                    f"{CONFIG_PATH} is not UTF-8 ({e}); fix it or 'git checkout -- {CONFIG_PATH}'"
+                ) from None
+        return self._text
+
     def get(self, key: str) -> Any:
         team_key, default = DEFAULTS[key]
         raw: Any = self.git.get(f"model.{key.lower()}")
-        if raw is None:
+        if raw is None and team_key in self._team_text():
+            # (a key the file does not even spell needs no TOML parser: the commit hook asks
+            # for maxGitFileSize on every commit, and the file names the default model)
             raw = self.team.get(team_key, default)
+        elif raw is None:
+            raw = default
         if isinstance(default, int) and not isinstance(raw, int):
             try:
                 return _parse_size(str(raw))
@@ -140,5 +150,5 @@ class Settings:
         path = Path(self.root, CONFIG_PATH)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(tomli_w.dumps(doc), "utf-8")
-        self._team = None
+        self._team = self._text = None
         return path

@@ -17,7 +17,13 @@ if TYPE_CHECKING:  # subprocess, re and pathlib load lazily: ~10 ms the no-chang
     from collections.abc import Iterable, Sequence
     from pathlib import Path
 
+IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
 _LOCKED = r"Unable to create '([^']+\.lock)': File exists"
+
+
+def operation_in_progress(git_dir: str | os.PathLike[str]) -> bool:
+    """A merge, cherry-pick, revert or rebase is under way in the worktree of `git_dir`."""
+    return any(os.path.exists(os.path.join(git_dir, name)) for name in IN_PROGRESS)
 
 
 class Spawned:

@@ -9,16 +9,19 @@ Every record carries `"format"`; lines that are not valid records are skipped, n
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterable
-from typing import Any
 
-from .git import Repo
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (the commit hook stamps its note's time from here: typing stays out)
+    from collections.abc import Iterable
+    from typing import Any
+
+    from .git import Repo
+
+    Record = dict[str, Any]
 
 NOTES_REF = "refs/notes/model"
 FORMAT = 1
-Record = dict[str, Any]
 
 
 def now() -> str:
@@ -29,11 +32,15 @@ def now() -> str:
 
 
 def encode(record: Record) -> str:
+    import json
+
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def parse_note(text: str) -> list[Record]:
     """Valid records of a note; anything else (blank lines, garbage, newer formats) is skipped."""
+    import json
+
     out = []
     for line in text.splitlines():
         line = line.strip()

@@ -332,6 +332,12 @@ class Stamps:
                 self.artifacts[relpath] = new
                 self.changed = True
 
+    def keep_only(self, paths: set[str]) -> None:
+        """Forget the stamps of paths that are no longer artifacts."""
+        for relpath in set(self.artifacts) - paths:
+            del self.artifacts[relpath]
+            self.changed = True
+
     def set_cached(self, oids: dict[str, Any]) -> None:
         """Artifact oids whose objects were all seen in the cache, under its generation."""
         if any(self.cached.get(oid) != gen for oid, gen in oids.items()):
@@ -346,9 +352,7 @@ class Stamps:
     def save(self, keep: set[str], seal: dict[str, Any] | None = None, *, reseal: bool) -> None:
         """Write the stamps out, keeping those of the artifacts in `keep`; with `reseal` the
         seal becomes `seal` (else the one read stays)."""
-        for relpath in set(self.artifacts) - keep:
-            del self.artifacts[relpath]
-            self.changed = True
+        self.keep_only(keep)
         live = {s[1] for s in self.artifacts.values() if isinstance(s, (tuple, list)) and s[1:]}
         for oid in set(self.cached) - live:
             del self.cached[oid]

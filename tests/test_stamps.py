@@ -163,3 +163,43 @@ def test_a_stale_seal_never_hides_a_change_status_stamped(repo: Shell) -> None:
     out = repo.git("commit", "-q", "-m", "readme")
     assert "recorded model.bin" in out.stderr
     assert _states(repo) == {"model.bin": "unchanged"}
+
+
+def _hook_imports(repo: Shell, *args: str) -> set[str]:
+    out = repo.git(*args, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    names = set()
+    for line in out.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert "git_model" in names  # the hook did run in a profiled interpreter
+    return names
+
+
+def test_the_commit_after_add_finds_the_index_sealed(repo: Shell) -> None:
+    """`git model add` stages the manifest the commit will hold and seals it: the commit's
+    hook checks the seal (no TOML parser, no stat cache) and the note still gets the version."""
+    from git_model.hooks.handoff import PENDING
+    from git_model.pending import NAME
+
+    assert PENDING == NAME
+    repo.write("model.bin", os.urandom(5000))
+    repo.write("data/a.bin", os.urandom(100))
+    time.sleep(0.15)  # older than the racy window: add's stamps hold at commit time
+    repo.model("add", "model.bin", "data")
+    assert not _hook_imports(repo, "commit", "-q", "-m", "v1") & (HEAVY | {"tomllib"})
+    manifest = repo.read(".gitmodel/manifest.toml").decode()
+    note = json.loads(repo.git("notes", "--ref=model", "show", "HEAD").stdout)
+    (name, version), *_ = note["models"].items()
+    assert f'version = "{version}"' in manifest
+    repo.write("README.md", "code only")
+    repo.git("add", "README.md")
+    assert not _hook_imports(repo, "commit", "-q", "-m", "code") & (HEAVY | {"tomllib"})
+    assert json.loads(repo.git("notes", "--ref=model", "show", "HEAD").stdout)["models"] == {
+        name: version
+    }
+    # an artifact edited after the seal: the full path records it
+    repo.write("model.bin", os.urandom(5000))
+    repo.write("README.md", "and the weights")
+    assert "tomllib" in _hook_imports(repo, "commit", "-q", "-am", "edited")
+    assert _states(repo) == {"data": "unchanged", "model.bin": "unchanged"}
+    assert repo.git("diff", "HEAD~1", "--stat", "--", ".gitmodel").stdout.strip()

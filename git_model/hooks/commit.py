@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import GitModelError
-from ..git import Repo, run_git
+from ..git import Repo, operation_in_progress, run_git
 from ..manifest import (
     MANIFEST_PATH,
     Manifest,
@@ -45,13 +45,13 @@ from ..manifest import (
 from ..notes import encode
 from ..ops.context import Context
 from ..ops.record import Recorded, record
+from ..ops.sealing import make_seal, versions_record_of
 from ..stamps import Stamps
 from ..versions import all_inputs, refresh_versions
 from . import handoff, open_context, say
 from .guard import merged_in, missing_message
-from .seal import make_seal, operation_in_progress
 from .sizes import check_git_file_sizes
-from .versionnote import recover_lost_note, versions_record_of
+from .versionnote import recover_lost_note
 
 
 def pre_commit(args: list[str]) -> int:
@@ -171,24 +171,9 @@ def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
         out.staged = _write_and_stage(ctx, staged, committed, listings)
     seal = None
     if not merging and not _partial_commit(ctx.repo):
-        seal = make_seal(
-            ctx.repo,
-            stamps,
-            {p: str(a.oid) for p, a in committed.artifacts.items()},
-            _version_inputs(committed),
-            versions_record_of(out.models, out.inputs),
-        )
+        seal = make_seal(ctx.repo, stamps, committed, out.inputs)
     stamps.save(keep=set(committed.artifacts), seal=seal, reseal=True)
     return out
-
-
-def _version_inputs(manifest: Manifest) -> list[str]:
-    """Index files the manifest and its versions depend on: it, listings, params and code."""
-    paths = {MANIFEST_PATH}
-    paths |= {listing_path(p) for p, a in manifest.artifacts.items() if a.is_dir}
-    for model in manifest.models.values():
-        paths |= set(model.params) | set(model.code)
-    return sorted(paths)
 
 
 def _write_and_stage(

@@ -28,6 +28,9 @@ if TYPE_CHECKING:  # (the commit hook's no-change path imports neither)
 MARKER = "pre-commit.json"
 NOTE_PREFIX = "post-commit-"
 NOTE_SUFFIX = ".note"
+PENDING = (
+    "pending-metrics.jsonl"  # pending.NAME (not imported: pathlib, json; a test holds them equal)
+)
 
 
 def git_pid() -> int:
@@ -93,7 +96,7 @@ def leftover_notes(git_dir: GitDir) -> list[str]:
 def leave_note(git_dir: GitDir, text: str) -> None:
     """The note post-commit gives the new commit: `text` (its versions record, or nothing)
     plus the metrics that were logged for exactly those versions before the commit."""
-    if text:
+    if text and os.path.exists(os.path.join(_dir(git_dir), PENDING)):
         import json
         from pathlib import Path
 

@@ -19,23 +19,10 @@ from __future__ import annotations
 import os
 
 from ..config import GIT_CONFIG_ARGS, Settings
-from ..git import Spawned, run_git
+from ..git import Spawned, operation_in_progress
 from ..stamps import Stamps, files_in, fingerprint, trusted
 from . import handoff
 from .sizes import DIFF_ARGS, check_staged_sizes
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # (typing, pathlib: not on the no-change path)
-    from typing import Any
-
-    from ..git import Repo
-
-IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
-
-
-def operation_in_progress(git_dir: str | os.PathLike[str]) -> bool:
-    """A merge, cherry-pick, revert or rebase is under way in this worktree."""
-    return any(os.path.exists(os.path.join(git_dir, name)) for name in IN_PROGRESS)
 
 
 def _ls_args(paths: list[str]) -> list[str]:
@@ -49,31 +36,6 @@ def _blobs(out: bytes) -> dict[str, str]:
         if path:
             blobs[path] = meta.split()[1]
     return blobs
-
-
-def index_blobs(repo: Repo, paths: list[str]) -> dict[str, str]:
-    """path -> blob id in the index git is using (absent paths left out)."""
-    return _blobs(run_git(_ls_args(paths), cwd=repo.root).stdout)
-
-
-def make_seal(
-    repo: Repo,
-    stamps: Stamps,
-    artifacts: dict[str, str],
-    paths: list[str],
-    record: dict[str, Any] | None,
-) -> dict[str, Any] | None:
-    """The seal for the state pre-commit leaves: `artifacts` (path -> oid) as committed,
-    `paths` the index files the versions depend on. None when an artifact has no stamp."""
-    stamped = {p: s[1] for p, s in stamps.artifacts.items() if isinstance(s, tuple) and s[1:]}
-    if stamped != artifacts:
-        return None
-    return {
-        "artifacts": dict(artifacts),
-        "index": index_blobs(repo, paths),
-        "paths": paths,
-        "record": record,
-    }
 
 
 def _hook_git_dir() -> str | None:
@@ -107,6 +69,7 @@ def nothing_to_do() -> bool:
         or not isinstance(seal.get("paths"), list)
         or not isinstance(seal.get("index"), dict)
         or not isinstance(seal.get("artifacts"), dict)
+        or "note" not in seal
     ):
         return False
     # git answers these while the walk below takes the artifacts' fingerprints
@@ -134,11 +97,12 @@ def nothing_to_do() -> bool:
         for started in (ls_files, config, diff):
             started.result()
     handoff.clear(git_dir)
-    record = seal.get("record")
-    if isinstance(record, dict):
-        from ..notes import encode, now
+    note = seal.get("note")
+    if isinstance(note, tuple) and len(note) == 2:
+        from ..notes import now
 
-        handoff.leave_note(git_dir, encode({**record, "time": now()}) + "\n")
+        text, then = note
+        handoff.leave_note(git_dir, text.replace(f'"time":"{then}"', f'"time":"{now()}"', 1) + "\n")
     else:
         handoff.leave_note(git_dir, "")
     return True

@@ -27,7 +27,8 @@ from typing import Any
 from .. import notes
 from ..git import run_git
 from ..ops.context import Context
-from ..versions import INPUTS_RECIPE, RECIPE, all_inputs, refresh_versions
+from ..ops.sealing import versions_record_of
+from ..versions import RECIPE, all_inputs, refresh_versions
 
 
 def versions_record(ctx: Context, commit: str) -> notes.Record | None:
@@ -38,25 +39,6 @@ def versions_record(ctx: Context, commit: str) -> notes.Record | None:
         {n: str(m.version) for n, m in sorted(manifest.models.items())},
         all_inputs(manifest, read),
     )
-
-
-def versions_record_of(
-    models: dict[str, str], inputs: dict[str, str] | None = None
-) -> notes.Record | None:
-    """The record for these versions and input hashes (None when there are no models)."""
-    if not models:
-        return None
-    record: notes.Record = {
-        "format": notes.FORMAT,
-        "type": "versions",
-        "recipe": RECIPE,
-        "time": notes.now(),
-        "models": models,
-    }
-    if inputs:
-        record["inputs_recipe"] = INPUTS_RECIPE
-        record["inputs"] = inputs
-    return record
 
 
 def same_versions(record: dict[str, Any], fresh: notes.Record) -> bool:

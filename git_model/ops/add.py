@@ -14,10 +14,12 @@ from ..hyperparams import check_toml_value, parse_assignment
 from ..kinds import infer_kind
 from ..manifest import ARTIFACT_KINDS, KINDS, MANIFEST_PATH, Manifest, Model
 from ..paths import GITMODEL_DIR, is_within, to_relpath
+from ..stamps import Stamps
 from ..versions import refresh_versions
 from ..workspace import Progress
 from .context import Context
 from .record import record
+from .sealing import seal_after_add
 
 
 @dataclass
@@ -83,6 +85,7 @@ def add(
             raise GitModelError(f"{rel} does not exist; check the path and retry")
     result = AddResult(model=model, params=inline)
     with ctx.lock("git model add"):
+        stamps = Stamps(ctx.repo.git_dir, ctx.root)
         manifest = ctx.manifest()
         members = {p for m in manifest.models.values() for _, p in m.components()}
         joining = rels if model is not None else [r for r in rels if r not in members]
@@ -106,7 +109,7 @@ def add(
                     {r for r in rels if any(is_within(f, r) for f in in_git)}
                 )
             before = dict(manifest.artifacts)
-            recorded = record(ctx, manifest, rels, ctx.workspace(progress))
+            recorded = record(ctx, manifest, rels, ctx.workspace(progress), stamps=stamps)
             staged += recorded.tracked_files
             for rel in rels:
                 if rel not in before:
@@ -141,6 +144,7 @@ def add(
         ctx.write_manifest(manifest)
         staged.append(MANIFEST_PATH)
         ctx.repo.add(sorted(set(staged)))
+        seal_after_add(ctx, manifest, stamps)  # the commit that follows needs no full hook
     return result
 
 

@@ -17,6 +17,7 @@ from ..errors import GitModelError
 from ..manifest import Artifact, Entry, Manifest, listing_path
 from ..needs import listing
 from ..partstore import Hints, missing_parts, store_parts
+from ..stamps import Stamps
 from ..statecache import StateCache, stat_key
 from ..tensors import TensorListing, format_tensors, read_tensors, tensors_oid, tensors_path
 from ..workspace import Workspace
@@ -37,9 +38,14 @@ def record(
     ws: Workspace,
     *,
     allow_missing: bool = False,
+    stamps: Stamps | None = None,
 ) -> Recorded:
+    """Hash, store and list `relpaths` into `manifest`; with `stamps`, stamp each with the oid
+    it was found to have (its fingerprint taken before it is read)."""
     out = Recorded()
     for rel in sorted(set(relpaths)):
+        if stamps is not None:
+            stamps.take(rel)
         old = manifest.artifacts.get(rel)
         by_parts = _record_by_parts(ctx, ws, rel, old)
         if by_parts is not None:
@@ -49,6 +55,8 @@ def record(
             if old != art:
                 out.changed.append(rel)
             manifest.artifacts[rel] = art
+            if stamps is not None:
+                stamps.stamp(rel, art.oid)
             continue
         if old is not None and old.layout is not None:  # no longer stored by parts
             with contextlib.suppress(FileNotFoundError):
@@ -73,6 +81,8 @@ def record(
         if old != art:
             out.changed.append(rel)
         manifest.artifacts[rel] = art
+        if stamps is not None:
+            stamps.stamp(rel, art.oid)
     ws.state.flush()
     return out
 
