@@ -313,6 +313,7 @@ def artifact_rows(
     else:
         yield Row(sec, "copy + fsync (dd conv=fsync): the disk", disk.best, cpu=disk.cpu)
         yield ratio_row(sec, f"git model add {label}", add, "hashlib", hashed.best, 1.25)
+        yield from add_commit_rows(b, sec, repo, rel, label, hashed)
 
     readd = Spec(["git", "model", "add", rel], repo)
     version = Spec(["git", "model", "--version"], repo)  # start-up, measured alongside
@@ -372,6 +373,25 @@ def artifact_rows(
         note=note,
         unit="MiB",
     )
+
+
+def add_commit_rows(
+    b: Bench, sec: str, repo: Path, rel: str, label: str, hashed: Spec
+) -> Iterator[Row]:
+    """`git model add` and the `git commit` after it, as a user runs them, against one
+    SHA-256 pass; then the repo as the add left it (re-add follows)."""
+    base = b.sh("git", "rev-parse", "HEAD", cwd=repo).strip()
+    empty = reset_model_repo(b, repo)
+
+    def fresh() -> None:
+        b.sh("git", "reset", "-q", "--hard", base, cwd=repo)
+        empty()
+
+    both = Spec(["sh", "-c", f"git model add {rel} && git commit -q -m add"], repo, setup=fresh)
+    b.measure(both, hashed)
+    yield ratio_row(sec, f"git model add + git commit {label}", both, "hashlib", hashed.best, 1.25)
+    fresh()
+    b.sh("git", "model", "add", rel, cwd=repo)
 
 
 def lfs_rows(b: Bench, sec: str, source: Path, rel: str, label: str) -> Iterator[Row]:
@@ -1514,6 +1534,39 @@ def peak_run(b: Bench, cmd: list[str], cwd: Path) -> tuple[float, float, float]:
     return elapsed, float(cpu), int(kib) / 1024
 
 
+def everyday_at_scale(b: Bench, repo: Path, label: str) -> Iterator[Row]:
+    """status and a no-op commit against `git status` in the same repository (where git
+    itself never looks inside the ignored artifacts)."""
+    settle(b, repo)
+    status = Spec(["git", "model", "status"], repo)
+    git_status = Spec(["git", "status", "--porcelain"], repo)
+    no_hooks = b.tmp / "no-hooks"
+    no_hooks.mkdir(exist_ok=True)
+    hooked, plain = commit_specs(b, repo, no_hooks)
+    b.measure(status, git_status, hooked, plain)
+    yield Row("scale", "git status (same repo)", git_status.best, cpu=git_status.cpu)
+    yield ratio_row(
+        "scale",
+        f"git model status, nothing changed ({label})",
+        status,
+        "git status",
+        git_status.best,
+        3,
+    )
+    overhead = hooked.best - plain.best
+    yield Row(
+        "scale",
+        "no-op commit hook overhead",
+        overhead,
+        "git status",
+        git_status.best,
+        "≤ 3×",
+        overhead <= 3 * git_status.best,
+        f"with hooks {fmt_value(hooked.best)} − plain {fmt_value(plain.best)}",
+        cpu=hooked.cpu - plain.cpu,
+    )
+
+
 @section("scale", default=False)
 def bench_scale(b: Bench) -> Iterator[Row]:
     """A directory of `--scale-files` files and a `--scale-gib` file through add, commit,
@@ -1553,6 +1606,8 @@ def bench_scale(b: Bench) -> Iterator[Row]:
         elapsed, cpu, peak = peak_run(b, cmd, repo)
         took = f"{fmt_value(elapsed)} wall, {fmt_value(cpu)} cpu"
         yield Row("scale", what, peak, "", None, "< 100 MiB", peak < 100, took, unit="MiB")
+        if what.startswith("git commit"):
+            yield from everyday_at_scale(b, repo, label)
     assert (repo / "model.bin").stat().st_size == size
     remove(repo)
     remove(store)
