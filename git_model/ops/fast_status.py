@@ -8,7 +8,9 @@ module gives it again, without git, click, the manifest parser, sqlite or the ca
 - the manifest and the listings have the very stat data they had when that answer was
   taken (the racy-timestamp rule applies as to every stamp);
 - every artifact's fingerprint is the one stamped for the oid the manifest gives;
-- no object has left the cache since each artifact was seen complete in it.
+- no object has left the cache since each artifact was seen complete in it;
+- (text output) every path prints as it is: one that git would quote is left to the full
+  status, which quotes it.
 
 Anything else (`None`) runs the full status, which stamps again. The output is the full
 status's, byte for byte (tests/test_fast_status.py holds the two side by side).
@@ -91,7 +93,16 @@ def answer(as_json: bool) -> str | None:
                 return None
     except (KeyError, TypeError, ValueError):
         return None  # a stamps file of another shape: the full status writes a new one
-    return _json(rows) if as_json else _text(rows)
+    if as_json:
+        return _json(rows)
+    if not all(_plain(row[0]) for row in rows):
+        return None  # a path to quote: the full status prints it (cli/render, termtext)
+    return _text(rows)
+
+
+def _plain(path: str) -> bool:
+    """A path every output prints as it is (git's quoting leaves it alone)."""
+    return path.isascii() and path.isprintable() and '"' not in path and "\\" not in path
 
 
 def _text(rows: list[Any]) -> str:
