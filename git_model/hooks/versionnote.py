@@ -28,7 +28,7 @@ from .. import notes
 from ..git import run_git
 from ..ops.context import Context
 from ..ops.sealing import versions_record_of
-from ..versions import RECIPE, all_inputs, refresh_versions
+from ..versions import all_inputs, refresh_versions
 
 
 def versions_record(ctx: Context, commit: str) -> notes.Record | None:

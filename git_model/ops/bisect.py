@@ -217,7 +217,7 @@ def max_runs(n: int) -> int:
     return math.ceil(math.log2(max(n, 2))) + 2
 
 
-Evaluator = Callable[[str], list[notes.Record]]  # commit -> the metrics records CMD made
+Evaluator = Callable[[str], "list[notes.Record]"]  # commit -> the metrics records CMD made
 
 
 def bisect(
