@@ -142,6 +142,37 @@ class Settings:
             )
         return value
 
+    def set_team_value(self, key: str, value: str, comment: str) -> Path:
+        """Set a top-level key of the team file by editing its text, so that its comments and
+        the rest of it stay as they are (`write_team` rewrites the whole file)."""
+        import re
+
+        import tomli_w
+
+        path = self.repo.root / CONFIG_PATH
+        try:
+            lines = path.read_text("utf-8").splitlines(keepends=True)
+        except FileNotFoundError:
+            lines = []
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        line = f"{tomli_w.dumps({key: value}).strip()}  # {comment}\n"
+        tables = next((i for i, t in enumerate(lines) if t.lstrip().startswith("[")), len(lines))
+        mine = re.compile(rf"\s*{re.escape(key)}\s*=")
+        at = next((i for i in range(tables) if mine.match(lines[i])), None)
+        if at is None:
+            while tables > 0 and not lines[tables - 1].strip():
+                tables -= 1  # before the blank line(s) that set the tables apart
+            lines.insert(tables, line)
+        else:
+            lines[at] = line
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(lines), "utf-8")
+        self._team = None
+        if self.team.get(key) != value:  # (parsed back: the edit must say what it meant)
+            raise GitModelError(f"could not set {key} in {CONFIG_PATH}; set it there by hand")
+        return path
+
     def write_team(self, doc: dict[str, Any]) -> Path:
         from pathlib import Path
 

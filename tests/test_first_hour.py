@@ -124,7 +124,9 @@ def test_add_without_a_model_makes_the_repositorys_default_model(repo: Shell) ->
         "added model.bin to model work as weights",
         "added data/train to model work as data",
     ]
-    assert 'default_model = "work"' in repo.read(".gitmodel/config.toml").decode()
+    config = repo.read(".gitmodel/config.toml").decode()
+    assert "default_model = \"work\"  # the model 'git model add' fills without --model" in config
+    assert "# git-model team settings" in config  # the rest of the file as it was
     repo.git("commit", "-q", "-m", "v1")
     (line,) = repo.model("log").stdout.splitlines()
     assert " work " in line
@@ -149,6 +151,7 @@ def test_add_without_a_model_makes_the_repositorys_default_model(repo: Shell) ->
 
     # renamed: the default follows, and the next add joins it
     assert "still the repository's default model" in repo.model("rename", "work", "digits").stdout
+    assert 'default_model = "digits"' in repo.read(".gitmodel/config.toml").decode()
     repo.write("extra.pt", b"\x80\x02x")
     assert "to model digits as weights" in repo.model("add", "extra.pt").stdout
     repo.git("commit", "-q", "-m", "v3")

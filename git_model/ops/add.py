@@ -138,7 +138,7 @@ def add(
             m.hyperparameters.update(inline)
         if model is None and result.model and "default_model" not in ctx.settings.team:
             # the default model's name, recorded on its first use
-            ctx.settings.write_team({**ctx.settings.team, "default_model": result.model})
+            ctx.settings.set_team_value("default_model", result.model, DEFAULT_MODEL_COMMENT)
             staged.append(CONFIG_PATH)
         refresh_versions(manifest, ctx.reader(None))
         ctx.write_manifest(manifest)
@@ -146,6 +146,9 @@ def add(
         ctx.repo.add(sorted(set(staged)))
         seal_after_add(ctx, manifest, stamps)  # the commit that follows needs no full hook
     return result
+
+
+DEFAULT_MODEL_COMMENT = "the model 'git model add' fills without --model"
 
 
 def _kinds(ctx: Context, rels: list[str], kind: str | None) -> dict[str, str]:

@@ -25,6 +25,7 @@ from ..paths import GITMODEL_DIR, is_within, to_relpath
 from ..registry_tags import check_name
 from ..tensors import tensors_path
 from ..versions import refresh_versions
+from .add import DEFAULT_MODEL_COMMENT
 from .context import Context
 
 
@@ -118,7 +119,7 @@ def rename(ctx: Context, old: str, new: str) -> bool:
         staged = [MANIFEST_PATH]
         default = ctx.settings.team.get("default_model") == old
         if default:
-            ctx.settings.write_team({**ctx.settings.team, "default_model": new})
+            ctx.settings.set_team_value("default_model", new, DEFAULT_MODEL_COMMENT)
             staged.append(CONFIG_PATH)
         refresh_versions(manifest, ctx.reader(None))
         ctx.write_manifest(manifest)
