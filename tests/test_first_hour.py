@@ -292,3 +292,18 @@ def test_pip_install_from_a_git_url_gives_git_model_and_its_manual(
     init = sh.model("init", env=env)
     assert "linked the manual page" not in init.stdout  # the install put it there
     assert "version machine-learning models" in sh.git("model", "--help", env=env).stdout
+
+
+def test_mv_of_a_file_changed_before_the_move_records_the_new_bytes(repo: Shell) -> None:
+    """mv carries the stat cache's record only while it still describes the file."""
+    repo.write("model.bin", b"weights v1")
+    repo.model("add", "model.bin")
+    repo.git("commit", "-q", "-m", "v1")
+    repo.write("model.bin", b"weights v2")  # same size, not recorded yet
+    repo.model("mv", "model.bin", "final.bin")
+    repo.git("commit", "-q", "-m", "moved")
+    assert manifest_oid(repo, "HEAD", "final.bin") == sha(b"weights v2")
+    repo.model("mv", "final.bin", "again.bin")  # unchanged: its record moves with it
+    repo.git("commit", "-q", "-m", "again")
+    assert manifest_oid(repo, "HEAD", "again.bin") == sha(b"weights v2")
+    assert repo.model("status").stdout.split() == ["unchanged", "again.bin"]

@@ -4,7 +4,9 @@ mv moves an artifact (a file or a directory) in the work tree and renames it eve
 git-model keeps it: its manifest entry (the same oid and size), its directory listing, the
 models that have it (with its kind), and `.gitignore`; all of it staged, like `git mv`. A
 params or code component (a file git keeps) is moved with `git mv` and renamed in its models.
-The bytes are not read: the commit hook checks them as for any artifact.
+The bytes are not read: a file's stat cache record moves with it (a rename changes only its
+ctime), so the next commit does not hash it again; a directory's files are hashed by that
+commit as for any artifact whose stat is new.
 
 rename gives a model a new name in the manifest (and in `default_model` when it is the
 repository's default). Its versions keep their hashes (the recipe has no name in it); notes
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import replace
+from pathlib import Path
 
 from ..config import CONFIG_PATH
 from ..errors import GitModelError, UsageError
@@ -23,6 +26,7 @@ from ..gitignore import ensure_ignored, remove_ignored
 from ..manifest import KINDS, MANIFEST_PATH, Manifest, listing_path
 from ..paths import GITMODEL_DIR, is_within, to_relpath
 from ..registry_tags import check_name
+from ..statecache import StateCache, stat_key
 from ..tensors import tensors_path
 from ..versions import refresh_versions
 from .add import DEFAULT_MODEL_COMMENT
@@ -59,7 +63,10 @@ def mv(ctx: Context, source: str, destination: str) -> tuple[str, str]:
             ctx.repo.git("mv", "--", src, dst)  # a params or code file: git keeps it
             staged = [MANIFEST_PATH]
         else:
+            before = os.lstat(ctx.root / src)
             os.rename(ctx.root / src, ctx.root / dst)
+            if not art.is_dir:
+                _carry_stat_record(ctx, src, dst, before)
             del manifest.artifacts[src]
             manifest.artifacts[dst] = replace(art, path=dst)
             staged = [MANIFEST_PATH, ".gitignore"]
@@ -81,6 +88,19 @@ def mv(ctx: Context, source: str, destination: str) -> tuple[str, str]:
         ctx.write_manifest(manifest)
         ctx.repo.git("add", "-A", "--", *staged)
     return src, dst
+
+
+def _carry_stat_record(ctx: Context, src: str, dst: str, before: os.stat_result) -> None:
+    """A renamed file keeps its bytes, inode and mtime (only its ctime changes): its stat
+    cache record moves with it, so the next commit does not hash it again."""
+    old, new = str(ctx.root / src), str(ctx.root / dst)
+    entry = ctx.state.lookup([old]).get(old)
+    oid = StateCache.trusted(entry, before)
+    after = os.lstat(new)
+    if entry is None or oid is None or stat_key(after)[:3] != stat_key(before)[:3]:
+        return
+    ctx.state.record(Path(new), after, oid, hashed_ns=entry[2])
+    ctx.state.flush()
 
 
 def _check_destination(ctx: Context, manifest: Manifest, src: str, dst: str) -> None:
