@@ -307,3 +307,14 @@ def test_mv_of_a_file_changed_before_the_move_records_the_new_bytes(repo: Shell)
     repo.git("commit", "-q", "-m", "again")
     assert manifest_oid(repo, "HEAD", "again.bin") == sha(b"weights v2")
     assert repo.model("status").stdout.split() == ["unchanged", "again.bin"]
+
+
+def test_a_repository_with_one_named_model_makes_it_the_default(repo: Shell) -> None:
+    repo.write("model.bin", b"w")
+    repo.model("add", "model.bin", "--model", "digits")
+    repo.git("commit", "-q", "-m", "v1")
+    repo.write("data/a.csv", "1\n")
+    out = repo.model("add", "data")
+    assert "created model" not in out.stdout
+    assert "added data to model digits as data" in out.stdout
+    assert 'default_model = "digits"' in repo.read(".gitmodel/config.toml").decode()

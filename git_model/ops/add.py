@@ -168,11 +168,15 @@ def _kinds(ctx: Context, rels: list[str], kind: str | None) -> dict[str, str]:
 
 def default_model(ctx: Context, manifest: Manifest) -> tuple[str, bool]:
     """The repository's default model, which `git model add` without `--model` fills: named by
-    `default_model` in .gitmodel/config.toml; the first time, after the repository's folder,
-    recorded there by `add`. True when the model is made just now."""
+    `default_model` in .gitmodel/config.toml; the first time, the repository's only model if it
+    has exactly one, else a new one named after the repository's folder (recorded there by
+    `add`). True when the model is made just now."""
     name = ctx.settings.team.get("default_model")
     if not isinstance(name, str) or not name:
-        name = _model_name(ctx.root.name)
+        # a repository with one model already (named with --model before there was a
+        # default): that one, rather than a second model beside it
+        only = list(manifest.models)
+        name = only[0] if len(only) == 1 else _model_name(ctx.root.name)
     return name, name not in manifest.models
 
 
