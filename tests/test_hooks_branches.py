@@ -35,7 +35,7 @@ def start(repo: Shell) -> None:
     repo.model("add", "model.bin", "--model", "m")
     repo.model("add", "data", "--model", "m", "--kind", "data")
     repo.model("add", "params.yaml", "--model", "m", "--kind", "params")
-    repo.model("add", "other.bin")  # into the repository's default model, "work"
+    repo.model("add", "other.bin", "--model", "other")
     repo.git("commit", "-q", "-m", "v1")
 
 
@@ -118,7 +118,7 @@ def test_merge_of_branches_that_changed_different_things(repo: Shell) -> None:
     # merge commit's note has it
     assert "version" not in head["models"]["m"]
     (versions,) = versions_in_note(repo, "HEAD")
-    assert set(versions) == {"m", "work"}
+    assert set(versions) == {"m", "other"}
     repo.write("README.md", "after the merge")
     repo.git("commit", "-q", "-am", "next")
     assert manifest_at(repo, "HEAD")["models"]["m"]["version"] == versions["m"]
@@ -159,7 +159,7 @@ def test_conflicting_merge_names_the_artifact_and_the_resolution_sticks(repo: Sh
     assert status_clean(repo)
     versions = versions_in_note(repo, "HEAD")
     models = manifest_at(repo, "HEAD")["models"]
-    assert versions == [{"m": models["m"]["version"], "work": models["work"]["version"]}]
+    assert versions == [{"m": models["m"]["version"], "other": models["other"]["version"]}]
 
 
 def test_directory_conflict_resolved_in_the_listing(repo: Shell) -> None:
@@ -256,7 +256,7 @@ def test_rebase_moves_notes_and_bytes(repo: Shell) -> None:
         for line in repo.git("notes", "--ref=refs/notes/model", "show", "HEAD").stdout.splitlines()
     ]
     assert [r["models"] for r in records if r["type"] == "versions"] == [
-        {"m": head["models"]["m"]["version"], "work": head["models"]["work"]["version"]}
+        {"m": head["models"]["m"]["version"], "other": head["models"]["other"]["version"]}
     ]
     assert [r["metrics"] for r in records if r["type"] == "metrics"] == [{"acc": 0.9}]
     assert status_clean(repo)

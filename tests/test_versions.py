@@ -104,8 +104,8 @@ def test_inline_hyperparameters_are_versioned_and_diffed(repo: Shell) -> None:
     ]
     bad = repo.model("add", "--model", "digits", "--param", "x=null", check=False)
     assert bad.returncode == 2 and "null" in bad.stderr
-    # with no --model, the repository's default model takes it
-    assert "set x = 1 on model work" in repo.model("add", "--param", "x=1").stdout
+    # with no --model, the repository's default model takes it (its only model)
+    assert "set x = 1 on model digits" in repo.model("add", "--param", "x=1").stdout
 
 
 def test_data_files_added_and_modified_are_listed_exactly(repo: Shell) -> None:
@@ -136,7 +136,7 @@ def test_weights_and_code_changes_are_explained(repo: Shell) -> None:
     repo.write("model.bin", b"w" * 1500)
     repo.write("prep.py", "print('prep v2')\n")
     repo.write("extra.bin", b"x")
-    repo.model("add", "extra.bin")  # an artifact of another model (the default one)
+    repo.model("add", "extra.bin", "--model", "other")  # an artifact of another model
     commit(repo, "retrain", "model.bin")
     out = as_json(repo, "diff", "HEAD~1", "HEAD")
     (m,) = [m for m in out["models"] if m["name"] == "digits"]
@@ -145,8 +145,8 @@ def test_weights_and_code_changes_are_explained(repo: Shell) -> None:
     assert changes["model.bin"]["size_delta"] == 500
     assert changes["prep.py"]["status"] == "modified" and changes["prep.py"]["kind"] == "code"
     assert m["hyperparameters"] == []
-    (work,) = [m for m in out["models"] if m["name"] == "work"]  # new in this commit
-    assert [(c["path"], c["status"]) for c in work["components"]] == [("extra.bin", "added")]
+    (other,) = [m for m in out["models"] if m["name"] == "other"]  # new in this commit
+    assert [(c["path"], c["status"]) for c in other["components"]] == [("extra.bin", "added")]
 
 
 def test_metrics_from_python_and_cli_appear_in_diff_and_log(repo: Shell) -> None:
