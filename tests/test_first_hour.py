@@ -318,3 +318,12 @@ def test_a_repository_with_one_named_model_makes_it_the_default(repo: Shell) -> 
     assert "created model" not in out.stdout
     assert "added data to model digits as data" in out.stdout
     assert 'default_model = "digits"' in repo.read(".gitmodel/config.toml").decode()
+
+
+def test_new_output_quotes_paths_as_git_does(repo: Shell) -> None:
+    name = "e\x1b]0;pwn\x07.bin"
+    repo.write(name, b"w")
+    out = repo.model("add", name)
+    assert '"e\\033]0;pwn\\a.bin"' in out.stdout and "\x1b" not in out.stdout
+    out = repo.model("mv", name, "clean.bin")
+    assert 'moved "e\\033]0;pwn\\a.bin" to clean.bin' in out.stdout

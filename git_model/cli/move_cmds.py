@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..ops.context import Context
+from ..termtext import quote_path, visible
 from .app import command
 from .render import say
 
@@ -29,7 +30,7 @@ def mv_cmd(source: str, destination: str) -> None:
 
     with Context.open() as ctx:
         src, dst = mv(ctx, source, destination)
-    say(f"moved {src} to {dst}; commit to record it: git commit -m '...'")
+    say(f"moved {quote_path(src)} to {quote_path(dst)}; commit to record it: git commit -m '...'")
 
 
 @command(epilog="Example: git model rename my-project digits")
@@ -46,7 +47,7 @@ def rename_cmd(old: str, new: str) -> None:
     with Context.open() as ctx:
         default = rename(ctx, old, new)
     say(
-        f"renamed model {old} to {new}"
+        f"renamed model {visible(old)} to {visible(new)}"
         + (" (still the repository's default model)" if default else "")
         + "; commit to record it: git commit -m '...'"
     )

@@ -12,6 +12,7 @@ import click
 from ..hashing import Oid
 from ..ops.context import Context
 from ..restore import RestoreReport
+from ..termtext import quote_path, visible
 from .app import command
 from .render import emit_json, note, progress_bar, say, style
 
@@ -163,21 +164,23 @@ def add_cmd(
         return
     for path in result.untracked_from_git:
         note(f"{path} was in git's index: it is now kept by git-model instead (git rm --cached)")
+    model = visible(result.model or "")  # (the default model's name comes from a tracked file)
     if result.created_model:
         say(
-            f"created model {result.model}, this repository's default model "
-            f"(rename it: git model rename {result.model} NEW)"
+            f"created model {model}, this repository's default model "
+            f"(rename it: git model rename {model} NEW)"
         )
     for path in result.added:
         kind_of = result.kinds.get(path)
-        say(f"added {path}" + (f" to model {result.model} as {kind_of}" if kind_of else ""))
+        joined = f" to model {model} as {kind_of}" if kind_of else ""
+        say(f"added {quote_path(path)}{joined}")
     for state, group in (("updated", result.updated), ("unchanged", result.unchanged)):
         for path in group:
             kind_of = result.kinds.get(path)  # (an artifact that was in no model joins one)
-            joined = f" (now in model {result.model} as {kind_of})" if kind_of else ""
-            say(f"{state} {path}{joined}")
+            joined = f" (now in model {model} as {kind_of})" if kind_of else ""
+            say(f"{state} {quote_path(path)}{joined}")
     for key, value in sorted(result.params.items()):
-        say(f"set {key} = {json.dumps(value, ensure_ascii=False)} on model {result.model}")
+        say(f"set {key} = {json.dumps(value, ensure_ascii=False)} on model {model}")
     say("commit to record them: git commit -m '...'")
 
 
@@ -216,13 +219,18 @@ def status_cmd(as_json: bool) -> None:
         say(f"{label}  {r.path}{extra}")
     missing = [r.path for r in rows if r.state == MISSING]
     if missing:
-        paths = " ".join(shlex.quote(p) for p in missing)
+        paths = shell_words(missing)
         note(f"put back what is missing: git model checkout -- {paths} (or: git model rm {paths})")
     modified = [r.path for r in rows if r.state == MODIFIED]
     if modified:
         # `git commit` alone would find nothing to commit (git decides before its hook runs)
-        paths = " ".join(shlex.quote(p) for p in modified)
-        say(f"record the change: git model add {paths} && git commit")
+        say(f"record the change: git model add {shell_words(modified)} && git commit")
+
+
+def shell_words(paths: list[str]) -> str:
+    """Paths for a command to paste: shell-quoted, unless git would quote one (a control
+    character, a byte >= 0x80): then as git prints it, safe on a terminal."""
+    return " ".join(shlex.quote(p) if quote_path(p) == p else quote_path(p) for p in paths)
 
 
 def restore_json(report: RestoreReport) -> dict[str, object]:

@@ -47,6 +47,7 @@ from ..ops.context import Context
 from ..ops.record import Recorded, record
 from ..ops.sealing import make_seal, versions_record_of
 from ..stamps import Stamps
+from ..termtext import quote_path
 from ..versions import all_inputs, refresh_versions
 from . import handoff, open_context, say
 from .guard import merged_in, missing_message
@@ -106,7 +107,7 @@ def pre_commit(args: list[str]) -> int:
 def _rerun_message(result: Refreshed) -> str:
     """One sentence for a commit in which only artifacts changed: git found nothing to commit
     before this hook ran, so it stops it (as git would have) and says what to run."""
-    changed = ", ".join(result.changed[:3]) + (
+    changed = ", ".join(quote_path(p) for p in result.changed[:3]) + (
         f" and {len(result.changed) - 3} more" if len(result.changed) > 3 else ""
     )
     index = os.path.basename(os.environ.get("GIT_INDEX_FILE", "index"))

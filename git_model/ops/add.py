@@ -15,6 +15,7 @@ from ..kinds import infer_kind
 from ..manifest import ARTIFACT_KINDS, KINDS, MANIFEST_PATH, Manifest, Model
 from ..paths import GITMODEL_DIR, is_within, to_relpath
 from ..stamps import Stamps
+from ..termtext import quote_path
 from ..versions import refresh_versions
 from ..workspace import Progress
 from .context import Context
@@ -158,9 +159,10 @@ def _kinds(ctx: Context, rels: list[str], kind: str | None) -> dict[str, str]:
     kinds = {rel: infer_kind(str(ctx.root / rel)) for rel in rels}
     unknown = [rel for rel, k in kinds.items() if k is None]
     if unknown:
-        names = " ".join(shlex.quote(r) for r in unknown)
+        names = " ".join(shlex.quote(r) if quote_path(r) == r else quote_path(r) for r in unknown)
+        shown = " and ".join(quote_path(r) for r in unknown)
         raise UsageError(
-            f"say what {' and '.join(unknown)} {'is' if len(unknown) == 1 else 'are'}: "
+            f"say what {shown} {'is' if len(unknown) == 1 else 'are'}: "
             f"git model add {names} --kind weights (or data, params, code)"
         )
     return {rel: k for rel, k in kinds.items() if k is not None}

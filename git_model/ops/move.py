@@ -28,6 +28,8 @@ from ..paths import GITMODEL_DIR, is_within, to_relpath
 from ..registry_tags import check_name
 from ..statecache import StateCache, stat_key
 from ..tensors import tensors_path
+from ..termtext import quote_path as q
+from ..termtext import visible
 from ..versions import refresh_versions
 from .add import DEFAULT_MODEL_COMMENT
 from .context import Context
@@ -43,7 +45,7 @@ def mv(ctx: Context, source: str, destination: str) -> tuple[str, str]:
         in_models = any(src in getattr(m, k) for m in manifest.models.values() for k in KINDS)
         if art is None and not in_models:
             raise GitModelError(
-                f"{src} is not tracked by git-model ('git model status' lists what is); "
+                f"{q(src)} is not tracked by git-model ('git model status' lists what is); "
                 "for other files use git mv"
             )
         target = ctx.root / dst
@@ -55,8 +57,8 @@ def mv(ctx: Context, source: str, destination: str) -> tuple[str, str]:
         _check_destination(ctx, manifest, src, dst)
         if not os.path.lexists(ctx.root / src):
             raise GitModelError(
-                f"{src} is not in the work tree; put it back first "
-                f"('git model checkout -- {src}', or 'git checkout -- {src}')"
+                f"{q(src)} is not in the work tree; put it back first "
+                f"('git model checkout -- {q(src)}', or 'git checkout -- {q(src)}')"
             )
         (ctx.root / dst).parent.mkdir(parents=True, exist_ok=True)
         if art is None:
@@ -105,24 +107,24 @@ def _carry_stat_record(ctx: Context, src: str, dst: str, before: os.stat_result)
 
 def _check_destination(ctx: Context, manifest: Manifest, src: str, dst: str) -> None:
     if dst == src:
-        raise UsageError(f"{src} is already there")
+        raise UsageError(f"{q(src)} is already there")
     if is_within(dst, GITMODEL_DIR):
-        raise UsageError(f"{dst} is inside git-model's own metadata; choose another place")
+        raise UsageError(f"{q(dst)} is inside git-model's own metadata; choose another place")
     if dst in manifest.artifacts:
         raise GitModelError(
-            f"{dst} is a tracked artifact; 'git model rm {dst}' first to replace it"
+            f"{q(dst)} is a tracked artifact; 'git model rm {q(dst)}' first to replace it"
         )
     if is_within(dst, src):
-        raise UsageError(f"cannot move {src} into itself")
+        raise UsageError(f"cannot move {q(src)} into itself")
     for other in manifest.artifacts:
         if other != src and (is_within(dst, other) or is_within(other, dst)):
             raise GitModelError(
-                f"{dst} overlaps the tracked artifact {other}; choose another place"
+                f"{q(dst)} overlaps the tracked artifact {q(other)}; choose another place"
             )
     if os.path.lexists(ctx.root / dst):
-        raise GitModelError(f"{dst} already exists; move it away or choose another name")
+        raise GitModelError(f"{q(dst)} already exists; move it away or choose another name")
     if ctx.repo.ls_files(dst):
-        raise GitModelError(f"git tracks {dst}; 'git rm' it first or choose another name")
+        raise GitModelError(f"git tracks {q(dst)}; 'git rm' it first or choose another name")
 
 
 def rename(ctx: Context, old: str, new: str) -> bool:
@@ -132,9 +134,9 @@ def rename(ctx: Context, old: str, new: str) -> bool:
         manifest = ctx.manifest()
         if old not in manifest.models:
             known = ", ".join(sorted(manifest.models)) or "none yet"
-            raise GitModelError(f"there is no model {old} (models: {known})")
+            raise GitModelError(f"there is no model {visible(old)} (models: {visible(known)})")
         if new in manifest.models:
-            raise GitModelError(f"model {new} exists already; choose another name")
+            raise GitModelError(f"model {visible(new)} exists already; choose another name")
         manifest.models[new] = replace(manifest.models.pop(old), name=new)
         staged = [MANIFEST_PATH]
         default = ctx.settings.team.get("default_model") == old
