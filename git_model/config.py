@@ -70,6 +70,12 @@ def _parse_git_config(out: bytes) -> dict[str, str]:
     return values
 
 
+def _spells(text: str, key: str) -> bool:
+    """Might `text` set `key`: a line that starts with it, outside a comment (a commented-out
+    default, as init writes them, does not count)."""
+    return key in text and any(line.lstrip().startswith(key) for line in text.splitlines())
+
+
 class Settings:
     """The settings of the work tree at `root`; `git_config`, when given, is the output of
     `git config` with GIT_CONFIG_ARGS, already read (else it is read when first needed)."""
@@ -115,9 +121,9 @@ class Settings:
     def get(self, key: str) -> Any:
         team_key, default = DEFAULTS[key]
         raw: Any = self.git.get(f"model.{key.lower()}")
-        if raw is None and team_key in self._team_text():
-            # (a key the file does not even spell needs no TOML parser: the commit hook asks
-            # for maxGitFileSize on every commit, and the file names the default model)
+        if raw is None and _spells(self._team_text(), team_key):
+            # (a key no line of the file sets needs no TOML parser: the commit hook asks for
+            # maxGitFileSize on every commit, and the file names the default model)
             raw = self.team.get(team_key, default)
         elif raw is None:
             raw = default
@@ -146,10 +152,11 @@ class Settings:
         """Set a top-level key of the team file by editing its text, so that its comments and
         the rest of it stay as they are (`write_team` rewrites the whole file)."""
         import re
+        from pathlib import Path
 
         import tomli_w
 
-        path = self.repo.root / CONFIG_PATH
+        path = Path(self.root, CONFIG_PATH)
         try:
             lines = path.read_text("utf-8").splitlines(keepends=True)
         except FileNotFoundError:
@@ -168,7 +175,7 @@ class Settings:
             lines[at] = line
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(lines), "utf-8")
-        self._team = None
+        self._team = self._text = None
         if self.team.get(key) != value:  # (parsed back: the edit must say what it meant)
             raise GitModelError(f"could not set {key} in {CONFIG_PATH}; set it there by hand")
         return path
