@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import Shell
 
-from git_model.hooks.install import HOOKS
+from git_model.ops.hookinstall import HOOKS
 
 ROOT = Path(__file__).resolve().parent.parent
 

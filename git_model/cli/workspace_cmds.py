@@ -77,7 +77,7 @@ def uninstall_cmd(as_json: bool) -> None:
     cache and your files stay; 'git model init' sets the hooks up again.
     """
     from ..git import Repo
-    from ..hooks.install import uninstall
+    from ..ops.hookinstall import uninstall
 
     repo = Repo.discover()
     report = uninstall(repo)

@@ -1,6 +1,6 @@
 """Git hooks: what git-model does inside `git commit`, `checkout`, `merge`, `rebase` and `push`.
 
-`git model hook NAME ARGS...` is what the shims (see `install.py`) call. It is dispatched by
+`git model hook NAME ARGS...` is what the shims (see `ops/hookinstall.py`) call. It is dispatched by
 `git_model.cli.main` before click is imported, and each hook lives in its own module, imported
 only when that hook runs. On the no-change path a hook uses the standard library and git
 subprocesses alone: heavy libraries (tomli-w to write a manifest, fsspec to fetch) are imported
@@ -18,8 +18,9 @@ only when there is something to write or fetch. tests/test_hooks_install.py chec
 Helpers: `seal` (is the commit's manifest already right? `git_model.stamps` and one pass of
 lstats), `handoff` (what
 pre-commit leaves for post-commit), `sizes` (big files bound for git), `guard` (missing
-artifacts, what a merge brought in), `versionnote` (the versions record on each commit),
-`install` (the shims and the git settings behind them).
+artifacts, what a merge brought in), `versionnote` (the versions record on each commit).
+Installing the shims and the git settings behind them is an operation (`ops/hookinstall.py`,
+called by `git model init`): ops never import hooks.
 """
 
 from __future__ import annotations

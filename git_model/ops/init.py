@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config import CONFIG_PATH
-from ..hooks.install import install
 from ..manifest import MANIFEST_PATH, Manifest, format_manifest
 from . import notes_sync
 from .context import Context
+from .hookinstall import install
 
 CONFIG_TEMPLATE = (
     "# git-model team settings (tracked). Personal overrides: git config model.<key> <value>\n"
