@@ -161,14 +161,52 @@ def test_a_forged_input_hash_is_not_reused(tiny: Shell) -> None:
     assert "not reused" in out.stderr
 
 
-def test_check_compares_outputs(tiny: Shell) -> None:
+def test_an_uncommitted_run_is_restored_not_run_again(tiny: Shell) -> None:
     sh = tiny
+
+    def run(*args: str) -> dict[str, object]:
+        out = sh.model("run", "--json", *args, "--", PY, "train.py")
+        doc: dict[str, object] = json.loads(out.stdout)
+        return doc
+
+    sh.write("params.json", '{"lr": 2}\n')
+    first = run()
+    assert first["action"] == "ran"
+    two = sh.read("w.bin")
+    sh.write("w.bin", b"overwritten by an experiment")
+    again = sh.model("run", "--", PY, "train.py")  # no commit in between
+    assert "already trained: model m" in again.stdout
+    assert "by an earlier run, not committed yet" in again.stdout and "loss=0.2" in again.stdout
+    assert "restored w.bin from the cache instead of running" in again.stdout
+    assert sh.read("w.bin") == two
+
+    sh.write("params.json", '{"lr": 3}\n')  # another experiment, then back
+    assert run()["action"] == "ran" and sh.read("w.bin") != two
+    sh.write("params.json", '{"lr": 2}\n')
+    back = run()
+    assert back["action"] == "reused" and back["inputs"] == first["inputs"]
+    assert back["reused"]["commit"] is None  # type: ignore[index]
+    assert back["reused"]["metrics"] == {"loss": 0.2}  # type: ignore[index]
+    assert sh.read("w.bin") == two
+    assert sh.model("status").stdout.count("modified") == 0
+    assert run("--force")["action"] == "ran"  # --force trains anyway
+    sh.git("commit", "-q", "-am", "m: lr 2")  # the restored run's metrics go with it
+    metrics = [r for r in note_records(sh) if r["type"] == "metrics"]
+    assert metrics and metrics[-1]["metrics"] == {"loss": 0.2}
+
+
+def test_check_compares_outputs_and_keeps_the_recorded_ones(tiny: Shell) -> None:
+    sh = tiny
+    recorded = sh.read("w.bin")
     same = sh.model("run", "--check", "--", PY, "train.py")
     assert "same outputs: w.bin" in same.stdout
     differs = sh.model("run", "--check", "--", PY, "train.py", "random", check=False)
     assert differs.returncode == 1
     assert "differs: w.bin: recorded" in differs.stdout
-    assert sh.git("status", "--porcelain", MANIFEST_PATH).stdout == ""  # nothing recorded
+    assert "the work tree holds the recorded outputs again" in differs.stdout
+    assert sh.read("w.bin") == recorded  # the rerun's outputs are not left behind
+    assert sh.git("status", "--porcelain").stdout == ""  # nothing recorded
+    assert sh.model("status").stdout.count("modified") == 0
 
 
 # -- bisect --------------------------------------------------------------------------------------

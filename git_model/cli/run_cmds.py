@@ -51,10 +51,12 @@ def run_cmd(
     The model's input hash (data, params, code, inline hyperparameters: everything but the
     weights) is computed from the work tree. If a commit of any local or fetched branch or tag
     holds a version trained from the same inputs (checked against that commit, not taken from
-    its note), its weights are restored into the work tree instead of running CMD. Otherwise
-    CMD runs (its exit code is git model run's); when it succeeds its outputs are hashed,
-    stored and recorded in the manifest (staged), and the metrics it records with
-    git_model.log_metrics wait for the commit. A failed or interrupted CMD records nothing.
+    its note), or an earlier run here did and is not committed yet, its weights are restored
+    into the work tree instead of running CMD. Otherwise CMD runs (its exit code is git model
+    run's); when it succeeds its outputs are hashed, stored and recorded in the manifest
+    (staged), and the metrics it records with git_model.log_metrics wait for the commit. A
+    failed or interrupted CMD records nothing. --check records nothing either: it says which
+    outputs differ, then puts the recorded ones back.
     """
     from ..ops.run import CHECKED, FAILED, REUSED, RunResult, run
 
@@ -96,10 +98,14 @@ def run_cmd(
             " ".join(f"{visible(k)}={visible(fmt(v))}" for k, v in r["metrics"].items())
             or "no metrics"
         )
+        where = (
+            f"at {r['commit'][:10]} ({visible(r['name'])})"
+            if r["commit"]
+            else "by an earlier run, not committed yet"
+        )
         say(
             style("already trained: ", bold=True)
-            + f"{label} at {r['commit'][:10]} ({visible(r['name'])}), version {r['version'][:12]}, "
-            + metrics
+            + f"{label} {where}, version {r['version'][:12]}, {metrics}"
         )
         restored = ", ".join(map(quote_path, r["restored"]))
         say(
@@ -118,10 +124,11 @@ def run_cmd(
             for d in result.differ:
                 now = d["now"][:12] if d["now"] else "(not written)"
                 say(f"differs: {quote_path(d['path'])}: recorded {d['recorded'][:12]}, now {now}")
-            say(
-                "the command is not deterministic (or its inputs changed); the work tree now "
-                "holds this run's outputs: 'git model checkout' puts the recorded ones back"
-            )
+            if not result.warnings:
+                say(
+                    "not deterministic (or its inputs changed): the work tree holds the recorded "
+                    "outputs again, this run's are kept in the cache (--json gives their oids)"
+                )
             return 1
     else:
         shown = ", ".join(f"{quote_path(p)} {oid[:12]}" for p, oid in result.outputs.items())

@@ -42,21 +42,41 @@ def checkout(
         target = ctx.manifest(rev)
         read = ctx.reader(rev)
         selected = _selected(ctx, target, rev, paths, model)
-        if previous is not None and not paths and model is None:
+        if paths or model is not None:
+            previous = None  # a partial checkout takes nothing out
+        if previous is not None:
             selected = _changed(ctx, target, previous, selected)
-        if fetch is not None:
-            _fetch_missing(ctx, target, read, selected, fetch)
-        restorer = Restorer(ctx.workspace(progress), ctx.settings.link_type)
-        try:
-            for path in selected:
-                restorer.restore(target.artifacts[path], read)
-            if previous is not None and not paths and model is None:
-                for path, art in previous.artifacts.items():
-                    if path not in target.artifacts and target.artifact_for(path) is None:
-                        restorer.remove(art)
-        finally:
-            ctx.cache.prepared.close()  # copies written during the fetch that went unused
-        ctx.state.flush()
+        return restore(
+            ctx, target, read, selected, previous=previous, fetch=fetch, progress=progress
+        )
+
+
+def restore(
+    ctx: Context,
+    target: Manifest,
+    read: Reader,
+    selected: list[str],
+    *,
+    previous: Manifest | None = None,
+    fetch: Fetcher | None = None,
+    progress: Progress | None = None,
+) -> RestoreReport:
+    """Write `selected` artifacts of `target` (whose listings `read` gives) into the work tree,
+    and take out those `previous` had that `target` has not. The caller holds the lock: a
+    manifest that is no revision's (a run not committed yet, ops/local_runs.py) comes this way."""
+    if fetch is not None:
+        _fetch_missing(ctx, target, read, selected, fetch)
+    restorer = Restorer(ctx.workspace(progress), ctx.settings.link_type)
+    try:
+        for path in selected:
+            restorer.restore(target.artifacts[path], read)
+        if previous is not None:
+            for path, art in previous.artifacts.items():
+                if path not in target.artifacts and target.artifact_for(path) is None:
+                    restorer.remove(art)
+    finally:
+        ctx.cache.prepared.close()  # copies written during the fetch that went unused
+    ctx.state.flush()
     return restorer.report
 
 

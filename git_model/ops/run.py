@@ -8,13 +8,15 @@
    input hash (checked against the commit itself, never taken from a note alone). Found: its
    outputs (the model's weights, and any `--outputs` recorded with them) are restored from the
    cache (or the default remote) into the work tree and the manifest, and CMD is not run.
+   No commit has it: an earlier run here that is not committed yet may have (local_runs.py).
 3. Otherwise CMD runs with its output streaming through, and its exit code is returned. Metrics
    it records with `git_model.log_metrics` (or `git model metrics set`) are collected aside
    (`GIT_MODEL_RUN_METRICS`) and only once CMD succeeded are the outputs hashed, stored and
-   recorded in the manifest, and the metrics kept pending for the commit that records these
-   outputs. A failed or interrupted CMD changes nothing git-model records.
+   recorded in the manifest (and in local_runs), and the metrics kept pending for the commit
+   that records these outputs. A failed or interrupted CMD changes nothing git-model records.
 4. `--check` reruns CMD and compares the outputs' hashes with the ones the manifest records
-   (a determinism check); nothing is recorded.
+   (a determinism check); nothing is recorded, and the recorded outputs are put back (the
+   rerun's bytes stay in the cache, as any checkout keeps what it replaces).
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ from ..gitignore import ensure_ignored
 from ..manifest import MANIFEST_PATH, Manifest, Model, listing_path
 from ..paths import GITMODEL_DIR, is_within, to_relpath
 from ..versions import INPUT_KINDS, component_oids, model_inputs, refresh_versions
+from . import local_runs
 from . import metrics as metrics_ops
+from .add import add
+from .checkout import checkout, default_fetcher, restore
 from .context import Context
 from .trained import Trained, find_trained, metrics_of
 
@@ -122,7 +127,7 @@ def run(
     if not force and not check:
         search = find_trained(ctx, chosen.name, inputs)
         result.warnings += search.warnings
-        found = search.found
+        found = search.found or local_runs.find(ctx, chosen.name, inputs)
     if announce is not None:
         announce(result)
     if check:
@@ -137,6 +142,10 @@ def run(
     outs = sorted(set(chosen.weights) | set(extra))
     result.outputs = _record_outputs(ctx, chosen.name, outs, sorted(chosen.data))
     result.metrics = _keep_metrics(ctx, captured)
+    try:
+        local_runs.save(ctx, chosen.name, inputs, outs)
+    except OSError as e:  # the run is recorded; only the next run's shortcut is lost
+        result.warnings.append(f"this run is recorded, but not remembered for the next one ({e})")
     return result
 
 
@@ -196,12 +205,14 @@ def _uncommitted(ctx: Context, manifest: Manifest, model: Model) -> list[str]:
 def _reuse(ctx: Context, found: Trained, result: RunResult) -> bool:
     """Restore the outputs `found` recorded; False (and a warning) when their bytes are not
     to be had, so the caller trains instead."""
-    from .checkout import checkout, default_fetcher
-
     there = found.manifest.models[found.model]
     paths = sorted(there.weights)
     try:
-        report = checkout(ctx, found.commit, paths, fetch=default_fetcher(ctx))
+        if found.read is None:
+            report = checkout(ctx, found.commit, paths, fetch=default_fetcher(ctx))
+        else:  # an uncommitted run: its bytes are in this cache or nowhere
+            with ctx.lock("git model run"):
+                report = restore(ctx, found.manifest, found.read, paths)
         if not report.ok:
             lost = [p for p, _ in report.missing + report.corrupt]
             raise GitModelError(f"{', '.join(lost)} not in the cache nor on the default remote")
@@ -215,7 +226,7 @@ def _reuse(ctx: Context, found: Trained, result: RunResult) -> bool:
     result.action = REUSED
     result.outputs = {p: str(found.manifest.artifacts[p].oid) for p in paths}
     result.reused = {
-        "commit": found.commit,
+        "commit": found.commit or None,
         "name": found.name,
         "version": found.version,
         "metrics": metrics_of(ctx, found),
@@ -234,7 +245,7 @@ def _adopt(ctx: Context, found: Trained, paths: list[str]) -> None:
         ):
             return  # the work tree's manifest records them already
         staged = [MANIFEST_PATH]
-        read = ctx.reader(found.commit)
+        read = found.read or ctx.reader(found.commit)
         for path in paths:
             art = found.manifest.artifacts[path]
             manifest.artifacts[path] = art
@@ -278,8 +289,6 @@ def run_command(
 
 
 def _record_outputs(ctx: Context, name: str, outs: list[str], data: list[str]) -> dict[str, str]:
-    from .add import add
-
     missing = [p for p in outs if not os.path.lexists(ctx.root / p)]
     if missing:
         raise GitModelError(
@@ -333,4 +342,12 @@ def _check(
         if now != was:
             result.differ.append({"path": path, "recorded": was, "now": now})
     ws.state.flush()
+    if result.differ:  # a check records nothing: the recorded outputs go back where they were
+        report = checkout(ctx, None, [d["path"] for d in result.differ], fetch=default_fetcher(ctx))
+        lost = [p for p, _ in report.missing + report.corrupt]
+        if lost:
+            result.warnings.append(
+                f"the recorded {', '.join(lost)} could not be put back (not in the cache nor on "
+                "the default remote): the work tree holds this run's outputs"
+            )
     return result

@@ -19,10 +19,12 @@ from typing import Any
 
 from .. import notes
 from ..errors import GitModelError
-from ..hashing import is_oid
-from ..manifest import MANIFEST_PATH, Manifest, parse_manifest
+from ..hashing import Oid, is_oid
+from ..manifest import MANIFEST_PATH, Manifest, Reader, parse_manifest
 from ..versions import INPUTS_RECIPE, model_inputs
+from . import metrics as metrics_ops
 from .context import Context
+from .history import version_metrics
 
 REFS = ("--branches", "--remotes", "--tags")
 FETCHED_NOTES = "refs/notes/remotes/*/model"
@@ -38,6 +40,7 @@ class Trained:
     manifest: Manifest
     name: str = ""  # how people call the commit: "main~2", "origin/exp", a tag
     records: list[notes.Record] = field(default_factory=list)  # its note
+    read: Reader | None = None  # an uncommitted run's record (local_runs.py; commit is "")
 
 
 @dataclass
@@ -158,12 +161,8 @@ def describe(ctx: Context, commit: str) -> str:
 def metrics_of(ctx: Context, trained: Trained) -> dict[str, Any]:
     """The latest metrics recorded for the version that commit holds: on its own note, else
     on the commits before it that hold the same version (as `show` finds them)."""
-    from ..hashing import Oid
-    from . import metrics as metrics_ops
-    from .history import version_metrics
-
     own = metrics_ops.merged(trained.records, trained.model)
-    if own or not trained.version:
+    if own or not trained.version or not trained.commit:
         return {k: v.value for k, v in own.items()}
     found = version_metrics(ctx, trained.commit, {trained.model: Oid(trained.version)})
     return {k: v.value for k, v in found.get(trained.model, {}).items()}
