@@ -322,6 +322,12 @@ def test_bisect_bad_input_is_one_line(repo: Shell) -> None:
         (["accuracy", "--min", "0.5"], "which does not cross the line"),
         (["accuracy", "--min", "0.5", "--max", "1"], "give exactly one of"),
     ]
+    repo.git("checkout", "-q", "-b", "side", commits[1])  # GOOD on a merged side branch
+    repo.git("commit", "-q", "--allow-empty", "-m", "side")
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--no-ff", "side", "-m", "merge side")
+    fork = commits[1][:12]
+    cases.append((["accuracy", "--min", "0.5", "side", "HEAD"], f"as GOOD: {fork}"))
     for args, message in cases:
         out = repo.model("bisect", *args, check=False)
         assert out.returncode != 0

@@ -28,7 +28,8 @@ from ..hashing import Oid
 from ..manifest import MANIFEST_PATH
 from . import metrics as metrics_ops
 from .context import Context
-from .history import _versions
+from .diff import diff
+from .history import _versions, version_metrics
 from .snapshot import resolve
 
 MIN, MAX, WORSE = "min", "max", "worse_than"
@@ -236,6 +237,8 @@ def bisect(
     good_sha = resolve(ctx, good) if good is not None else None
     points = load_path(ctx, first_parent_path(ctx, good_sha, bad_sha), metric, model)
     path = [p.commit for p in points]
+    if good_sha is not None and path[0] != good_sha:
+        raise UsageError(_off_the_line(ctx, good_sha, bad_sha, path[0]))
     result = BisectResult(metric, model, line, points)
     if evaluate is None and all(p.value is None for p in points):
         known = _recorded_names(ctx, path)
@@ -295,6 +298,21 @@ def bisect(
     return result
 
 
+def _off_the_line(ctx: Context, good: str, bad: str, first: str) -> str:
+    """GOOD is an ancestor of BAD but came in through a merge: which commits of the line to
+    give instead (the last one before GOOD's branch left it, the merge that took it in)."""
+    fork = ctx.repo.rev_parse(f"{first}^")
+    merges = ctx.repo.git(
+        "rev-list", "--first-parent", "--ancestry-path", f"{good}..{bad}", "--"
+    ).split()
+    merge = merges[-1].decode() if merges else first
+    before = f"{fork[:12]} (the last one before it branched off) or " if fork else ""
+    return (
+        f"GOOD {good[:12]} is not on BAD's first-parent line (a side branch merged at "
+        f"{merge[:12]}); give a commit of that line as GOOD: {before}{merge[:12]}"
+    )
+
+
 def _name(points: list[Point], i: int) -> str:
     return "the first commit" if i < 0 else points[i].commit[:12]
 
@@ -312,8 +330,6 @@ def _draw_worse_line(
     rev = resolve(ctx, line.rev)
     ref = load_path(ctx, ["--no-walk", rev], metric, model)[0].value
     if ref is None:
-        from .history import version_metrics
-
         versions = _at(ctx, rev)
         if model is not None:
             versions = {model: versions.get(model)}
@@ -360,8 +376,6 @@ def _recorded_names(ctx: Context, commits: list[str]) -> list[str]:
 
 def culprit_diff(ctx: Context, result: BisectResult) -> None:
     """The culprit against the commit before it: which hyperparameters, data, weights."""
-    from .diff import diff
-
     if result.culprit is None:
         return
     commit = result.path[result.culprit].commit
