@@ -8,6 +8,7 @@ touches the developer's machine.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -75,10 +76,9 @@ class Shell:
         return Shell(cwd)
 
 
-@pytest.fixture(autouse=True)
-def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
+def hermetic_env(home: Path) -> dict[str, str]:
+    """The environment of a session whose HOME is `home` (its .gitconfig written here)."""
+    home.mkdir(exist_ok=True)
     gitconfig = home / ".gitconfig"
     gitconfig.write_text(
         "[init]\n\tdefaultBranch = main\n"
@@ -86,7 +86,7 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "[advice]\n\tdetachedHead = false\n"
         '[protocol "file"]\n\tallow = always\n'
     )
-    env = {
+    return {
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
         "XDG_CACHE_HOME": str(home / ".cache"),
@@ -103,9 +103,19 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "NO_COLOR": "1",
         "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
     }
-    for key in list(os.environ):
-        if key.startswith(("GIT_", "AWS_")) and key not in env:
-            monkeypatch.delenv(key, raising=False)
+
+
+def _strip_env(env: dict[str, str]) -> Iterator[str]:
+    """The variables of the real environment a session must not inherit."""
+    return (k for k in os.environ if k.startswith(("GIT_", "AWS_")) and k not in env)
+
+
+@pytest.fixture(autouse=True)
+def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    env = hermetic_env(home)
+    for key in list(_strip_env(env)):
+        monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return home
@@ -121,13 +131,32 @@ def sh(tmp_path: Path) -> Shell:
     return shell
 
 
+@pytest.fixture(scope="session")
+def initialized(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`git model init` and one initial commit, made once per session (per xdist worker) in a
+    hermetic session of its own; `repo` copies it (0.24 s of subprocesses saved per test)."""
+    top = tmp_path_factory.mktemp("initialized")
+    env = hermetic_env(top / "home")
+    env = {k: v for k, v in os.environ.items() if k not in set(_strip_env(env))} | env
+    work = top / "work"
+    work.mkdir()
+    (work / "README.md").write_text("# project\n")
+    for args in (
+        ["git", "init", "-q"],
+        ["git", "model", "init"],
+        ["git", "add", "README.md"],
+        ["git", "commit", "-q", "-m", "initial"],
+    ):
+        subprocess.run(args, cwd=work, env=env, check=True, capture_output=True)
+    return work
+
+
 @pytest.fixture
-def repo(sh: Shell) -> Shell:
-    """A git repository with git-model set up and one initial commit."""
-    sh.model("init")
-    sh.write("README.md", "# project\n")
-    sh.git("add", "README.md")
-    sh.git("commit", "-q", "-m", "initial")
+def repo(sh: Shell, initialized: Path) -> Shell:
+    """A git repository with git-model set up and one initial commit (`initialized`, copied:
+    the same bytes, commit ids and hooks, with this test's own inodes and HOME)."""
+    shutil.rmtree(sh.cwd)
+    shutil.copytree(initialized, sh.cwd, symlinks=True)
     return sh
 
 
