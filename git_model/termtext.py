@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-__all__ = ["quote_path", "set_quote_path_setting", "visible"]
+__all__ = ["quote_path", "set_quote_path_setting", "shell_quote", "visible", "visible_lines"]
 
 # git's cq_lookup: the escape letter for the bytes that have one
 _ESCAPES = {
@@ -146,3 +146,26 @@ def visible(text: str, *, multiline: bool = False) -> str:
     if not pattern.search(text):
         return text
     return pattern.sub(_show, text)
+
+
+def visible_lines(text: str) -> str:
+    """Multi-line text (a tag message, an error body, a whole message): `visible` keeping
+    newlines and tabs."""
+    return visible(text, multiline=True)
+
+
+_SHELL_SAFE = re.compile(r"[\w@%+=:,./-]+", re.ASCII)
+
+
+def shell_quote(path: str) -> str:
+    """`path` as a shell word to paste into a suggested command (`git model rm PATH`).
+
+    `shlex.quote` for printable text; a path holding a control character or bytes that are
+    not UTF-8 becomes bash's `$'...'` with git's escapes, which bash and zsh read back to the
+    same bytes."""
+    if _SHELL_SAFE.fullmatch(path):
+        return path
+    if not _CONTROL_ONE_LINE.search(path):
+        return "'" + path.replace("'", "'\"'\"'") + "'"
+    quoted = quote_path(path, quote_path_setting=True)[1:-1]
+    return "$'" + quoted.replace("'", "\\'") + "'"

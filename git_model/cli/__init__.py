@@ -100,6 +100,9 @@ def _click_error(e: Exception) -> int:
 
 
 def _fail(message: str) -> None:
+    from ..termtext import visible
+
+    message = visible(message)  # one line, whatever text from outside it carries
     color = sys.stderr.isatty() and "NO_COLOR" not in os.environ
     prefix = "\x1b[31merror:\x1b[0m" if color else "error:"
     print(f"{prefix} {message}", file=sys.stderr)

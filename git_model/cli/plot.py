@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import GitModelError, UsageError
 from ..ops.history import LogEntry
+from ..termtext import visible
 
 INSTALL = "install matplotlib (git-model's [plot] extra): pip install matplotlib"
 
@@ -24,9 +25,9 @@ def points(entries: list[LogEntry], metric: str) -> list[tuple[str, float, LogEn
     for e in reversed(entries):  # log lists newest first
         value = e.metrics.get(metric)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            out.append((f"{e.version[:7]}", float(value), e))
+            out.append((visible(e.version[:7]), float(value), e))
     if not out:
-        known = sorted({k for e in entries for k in e.metrics}) or ["none recorded"]
+        known = sorted({visible(k) for e in entries for k in e.metrics}) or ["none recorded"]
         raise GitModelError(
             f"no version has a numeric metric {metric!r} (metrics: {', '.join(known)}); "
             "record one with 'git model metrics set NAME=VALUE'"
@@ -41,11 +42,11 @@ def terminal_chart(
     values = [v for _, v, _ in pts]
     low, high = min(values), max(values)
     floor = low - (high - low) * 0.1 if high > low else low - abs(low) * 0.1 - 1e-9
-    lines = [f"{title}: {metric} by version (oldest first)"]
+    lines = [f"{visible(title)}: {visible(metric)} by version (oldest first)"]
     for label, value, entry in pts:
         eighths = round((value - floor) / ((high - floor) or 1) * width * 8)
         bar = "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
-        lines.append(f"{label}  {entry.date[:10]}  {value:>10.4g}  {bar}")
+        lines.append(f"{label}  {visible(entry.date[:10])}  {value:>10.4g}  {bar}")
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ import click
 
 from ..ops.context import Context
 from ..ops.registry import Event, ModelEntry, Version
+from ..termtext import visible
 from .app import command
 from .render import emit_json, note, say, style
 
@@ -25,11 +26,11 @@ VERBS = {
 
 
 def _short(text: str | None, n: int = 12) -> str:
-    return text[:n] if text else "-"
+    return visible(text[:n]) if text else "-"
 
 
 def _share(tags: list[str]) -> None:
-    note(f"share it: git push origin {' '.join(tags)}   (or: git push --tags)")
+    note(f"share it: git push origin {' '.join(map(visible, tags))}   (or: git push --tags)")
 
 
 @command(
@@ -87,7 +88,7 @@ def tag_cmd(
             }
         )
         return
-    say(f"registered {tag} at {v.commit[:10]} (model version {_short(v.version_hash)})")
+    say(f"registered {visible(tag)} at {v.commit[:10]} (model version {_short(v.version_hash)})")
     _share([tag])
 
 
@@ -126,9 +127,9 @@ def promote_cmd(
         return
     tags = [tag]
     if registered is not None:
-        say(f"registered {name}@{registered.version} at {registered.commit[:10]}")
+        say(f"registered {visible(name)}@{visible(registered.version)} at {registered.commit[:10]}")
         tags.insert(0, f"{name}@{registered.version}")
-    say(f"{name} {version.version} is now in {stage} ({tag})")
+    say(f"{visible(name)} {visible(version.version)} is now in {visible(stage)} ({visible(tag)})")
     _share(tags)
 
 
@@ -164,9 +165,9 @@ def demote_cmd(
         )
         return
     for v, t in removed:
-        say(f"{name} {v.version} left {stage} ({t})")
+        say(f"{visible(name)} {visible(v.version)} left {visible(stage)} ({visible(t)})")
     if holder is not None:
-        say(f"{stage} is now held by {name} {holder.version}")
+        say(f"{visible(stage)} is now held by {visible(name)} {visible(holder.version)}")
     _share([t for _, t in removed])
 
 
@@ -208,29 +209,36 @@ def registry_cmd(name: str | None, as_json: bool) -> None:
     for _, entry in sorted(registry.models.items()):
         _render_model(entry)
     for n in pending:
-        say(f"{style(n, bold=True)}  not registered: git model tag {n}")
+        say(f"{style(visible(n), bold=True)}  not registered: git model tag {visible(n)}")
 
 
 def _render_model(entry: ModelEntry) -> None:
     latest = entry.latest
     flags = "  (deprecated)" if entry.deprecated else ""
-    say(f"{style(entry.name, bold=True)}  latest {latest.version if latest else '-'}{flags}")
+    name = style(visible(entry.name), bold=True)
+    say(f"{name}  latest {visible(latest.version) if latest else '-'}{flags}")
     rows = [v for v in entry.versions if v.active]
-    width = max((len(v.version) for v in rows), default=0)
-    stage_width = max((len(", ".join(v.stages)) for v in rows), default=0)
+    width = max((len(visible(v.version)) for v in rows), default=0)
+    stage_width = max((len(_stages(v)) for v in rows), default=0)
     for v in rows:
-        stages = style(", ".join(v.stages).ljust(stage_width), fg="green")
-        line = f"  {v.version.ljust(width)}  {_short(v.version_hash)}  {stages}  {_metrics(v)}"
+        stages = style(_stages(v).ljust(stage_width), fg="green")
+        version = visible(v.version).ljust(width)
+        line = f"  {version}  {_short(v.version_hash)}  {stages}  {_metrics(v)}"
         say(line.rstrip())
 
 
+def _stages(v: Version) -> str:
+    return visible(", ".join(v.stages))
+
+
 def _metrics(v: Version) -> str:
-    return " ".join(f"{k}={val}" for k, val in sorted(v.metrics.items()))
+    return " ".join(f"{visible(k)}={visible(str(val))}" for k, val in sorted(v.metrics.items()))
 
 
 def _render_event(e: Event) -> None:
-    when = e.to_json()["time"].replace("T", " ").rstrip("Z")
+    when = visible(str(e.to_json()["time"]).replace("T", " ").rstrip("Z"))
     what = e.version or ""
     if e.stage:
         what += f" {'to' if e.event == 'assignment' else 'from'} {e.stage}"
-    say(f"{when}  {VERBS.get(e.event, e.event):<12}  {what:<20}  {e.commit[:10]}  {e.tag}")
+    verb = visible(VERBS.get(e.event, e.event))
+    say(f"{when}  {verb:<12}  {visible(what):<20}  {e.commit[:10]}  {visible(e.tag)}")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..ops.context import Context
+from ..termtext import quote_path, visible
 from .app import command
 from .render import emit_json, human_size, note, progress_bar, say, verbosity
 
@@ -67,7 +68,8 @@ def _render(result: TransferResult, verb: str, as_json: bool) -> int:
         emit_json(result.to_json())
     else:
         where = "to" if verb == "pushed" else "from"
-        label = result.remote if result.remote == result.url else f"{result.remote} ({result.url})"
+        remote, url = visible(result.remote), visible(result.url)
+        label = remote if result.remote == result.url else f"{remote} ({url})"
         if result.wanted == 0:
             say(f"nothing to {verb.removesuffix('ed')} {where} {label}")
         else:
@@ -78,18 +80,17 @@ def _render(result: TransferResult, verb: str, as_json: bool) -> int:
             if verbosity() and result.moved:
                 say(_stored_line(result, verb))
         if result.notes_merged:
-            say(f"merged notes from {', '.join(result.notes_merged)}")
+            say(f"merged notes from {', '.join(map(visible, result.notes_merged))}")
     if result.notes_error:
-        note(f"notes (model versions, metrics) were not updated: {result.notes_error}")
+        note(f"notes (model versions, metrics) were not updated: {visible(result.notes_error)}")
     for oid, path in result.missing:
+        where = f"{quote_path(path)}: object {oid[:12]}"
         if verb == "pushed":
-            note(f"{path}: object {oid[:12]} is neither in the local cache nor on {result.remote}")
+            note(f"{where} is neither in the local cache nor on {visible(result.remote)}")
         else:
-            note(
-                f"{path}: object {oid[:12]} is not on {result.remote}; push it from a clone that has it"
-            )
+            note(f"{where} is not on {visible(result.remote)}; push it from a clone that has it")
     for _, _, message in result.failed:
-        note(message)
+        note(visible(message))
     if result.failed:
         note("rerun the same command to finish: only what is still missing moves")
     return 0 if result.ok else 1
@@ -141,7 +142,10 @@ def remote_add(name: str, url: str, default: bool) -> None:
 
     with Context.open() as ctx:
         spec = add_remote(ctx, name, url, default=default)
-    say(f"added remote {spec.name} -> {spec.url}" + (" (default, tracked)" if spec.tracked else ""))
+    say(
+        f"added remote {visible(spec.name)} -> {visible(spec.url)}"
+        + (" (default, tracked)" if spec.tracked else "")
+    )
     if spec.tracked:
         say("commit .gitmodel/config.toml so that clones know where the bytes are")
 
@@ -160,8 +164,8 @@ def remote_list(as_json: bool) -> None:
     if not specs:
         say("no remotes: git model remote add NAME URL --default")
     for s in specs:
-        flags = ("* " if s.default else "  ") + s.name
-        say(f"{flags}\t{s.url}\t({'tracked' if s.tracked else 'git config'})")
+        flags = ("* " if s.default else "  ") + visible(s.name)
+        say(f"{flags}\t{visible(s.url)}\t({'tracked' if s.tracked else 'git config'})")
 
 
 @command(epilog="Example: git model remote remove backup")
@@ -172,7 +176,7 @@ def remote_remove(name: str) -> None:
 
     with Context.open() as ctx:
         spec = remove_remote(ctx, name)
-    say(f"removed remote {spec.name} ({spec.url})")
+    say(f"removed remote {visible(spec.name)} ({visible(spec.url)})")
 
 
 remote_group.add_command(remote_add, "add")
@@ -280,7 +284,7 @@ def gc_cmd(dry_run: bool, force: bool, keep_days: float, as_json: bool) -> None:
     verb = "would free" if dry_run else "freed"
     say(f"{verb} {len(result.freed)} object(s), {human_size(result.freed_bytes)}")
     if result.kept_unique:
-        where = f"not on remote {result.remote}" if result.remote else "no default remote"
+        where = f"not on remote {visible(result.remote)}" if result.remote else "no default remote"
         say(
             f"kept {len(result.kept_unique)} unneeded object(s), "
             f"{human_size(result.kept_unique_bytes)}: {where} (--force drops them)"

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import Any
 
 import click
+
+from ..termtext import visible_lines
+
+_OUR_STYLE = re.compile(r"(\x1b\[[0-9;]*m)")  # what click.style writes: colour and bold only
 
 
 def _quiet() -> bool:
@@ -33,15 +38,26 @@ def style(text: str, **kwargs: Any) -> str:
     return click.style(text, **kwargs) if use_color() else text
 
 
+def safe(message: str) -> str:
+    """The last guard before the terminal: every control character but newline, tab and the
+    colour codes `style` wrote is made visible. Each renderer has already quoted its paths
+    (`quote_path`) and made its one-line fields visible (`visible`): this catches what a
+    renderer missed, so no escape sequence from outside text reaches the terminal."""
+    if "\x1b" not in message:
+        return visible_lines(message)
+    parts = _OUR_STYLE.split(message)
+    return "".join(p if i % 2 else visible_lines(p) for i, p in enumerate(parts))
+
+
 def say(message: str = "") -> None:
     if not _quiet():
-        click.echo(message)
+        click.echo(safe(message))
 
 
 def note(message: str) -> None:
     """Advice on stderr (kept even when stdout is piped)."""
     if not _quiet():
-        click.echo(message, err=True)
+        click.echo(safe(message), err=True)
 
 
 JSON_FORMAT = 1  # of every --json document: bumped when a field is removed or changes meaning

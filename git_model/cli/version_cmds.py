@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..ops.context import Context
+from ..termtext import quote_path, visible
 from .app import command
 from .render import emit_json, human_size, note, say, style
 
@@ -28,8 +29,9 @@ TENSORS_SHOWN = 40  # changed tensors listed in text
 
 
 def fmt(value: Any) -> str:
-    """A value as people read it: text as is, everything else as JSON."""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    """A value as people read it: text as is, everything else as JSON; control characters
+    made visible either way (JSON leaves C1 controls raw)."""
+    return visible(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
 
 
 def fmt_delta(delta: float | int | None) -> str:
@@ -38,7 +40,7 @@ def fmt_delta(delta: float | int | None) -> str:
 
 def warn_all(warnings: list[str]) -> None:
     for w in warnings:
-        note(style(f"warning: {w}", fg="yellow"))
+        note(style(f"warning: {visible(w)}", fg="yellow"))
 
 
 def short(version: str | None) -> str:
@@ -83,7 +85,7 @@ def diff_cmd(revs: tuple[str, ...], stats: bool, as_json: bool) -> None:
 def render_diff(result: DiffResult) -> None:
     """A diff as people read it (also the culprit's summary in `git model bisect`)."""
     warn_all(result.warnings)
-    say(f"{result.old.label} → {result.new.label}")
+    say(f"{visible(result.old.label)} → {visible(result.new.label)}")
     if not result.models and not result.artifacts:
         say("no models and no changed artifacts")
     for m in result.models:
@@ -98,21 +100,22 @@ def render_diff(result: DiffResult) -> None:
         else:
             head = f"{m.status} (version {short(m.new_version or m.old_version)})"
         colour = {"unchanged": "green", "removed": "red"}.get(m.status, "yellow")
-        say(style(f"model {m.name}: ", bold=True) + style(head, fg=colour))
+        say(style(f"model {visible(m.name)}: ", bold=True) + style(head, fg=colour))
         for c in m.components:
             _render_component(c)
         for p in m.hyperparameters:
-            where = "" if p.source == "inline" else f"  ({p.source})"
+            where = "" if p.source == "inline" else f"  ({quote_path(p.source)})"
+            key = visible(p.key)
             if p.status == "added":
-                say(f"  hyperparameter  {p.key}: (none) → {fmt(p.new)}{where}")
+                say(f"  hyperparameter  {key}: (none) → {fmt(p.new)}{where}")
             elif p.status == "removed":
-                say(f"  hyperparameter  {p.key}: {fmt(p.old)} → (none){where}")
+                say(f"  hyperparameter  {key}: {fmt(p.old)} → (none){where}")
             else:
-                say(f"  hyperparameter  {p.key}: {fmt(p.old)} → {fmt(p.new)}{where}")
+                say(f"  hyperparameter  {key}: {fmt(p.old)} → {fmt(p.new)}{where}")
         for mc in m.metrics:
             old = "(none)" if mc.old is None else fmt(mc.old)
             new = "(none)" if mc.new is None else fmt(mc.new)
-            say(f"  metric          {mc.name}: {old} → {new}{fmt_delta(mc.delta)}")
+            say(f"  metric          {visible(mc.name)}: {old} → {new}{fmt_delta(mc.delta)}")
     if result.artifacts:
         say(style("artifacts outside models:", bold=True))
         for c in result.artifacts:
@@ -120,7 +123,8 @@ def render_diff(result: DiffResult) -> None:
 
 
 def _render_component(c: ComponentChange) -> None:
-    label = (c.kind or "artifact").ljust(15)
+    label = visible(c.kind or "artifact").ljust(15)
+    path = quote_path(c.path)
     size = ""
     delta = c.size_delta
     if c.status == "modified" and c.old_size is not None and c.new_size is not None:
@@ -134,14 +138,14 @@ def _render_component(c: ComponentChange) -> None:
         size = f"  {human_size(c.new_size)}"
     if c.files is not None:
         counts = " ".join(f"{k} {len(c.files[k])}" for k in ("added", "removed", "modified"))
-        say(f"  {label} {c.path}: {counts} files{size}")
+        say(f"  {label} {path}: {counts} files{size}")
         for key, mark in (("added", "+"), ("removed", "-"), ("modified", "~")):
             for rel in c.files[key][:FILES_SHOWN]:
-                say(f"      {mark} {rel}")
+                say(f"      {mark} {quote_path(rel)}")
             if len(c.files[key]) > FILES_SHOWN:
                 say(f"      … and {len(c.files[key]) - FILES_SHOWN} more {key} (--json lists all)")
     else:
-        say(f"  {label} {c.path}: {c.status}{size}")
+        say(f"  {label} {path}: {c.status}{size}")
     if c.tensors is not None:
         _render_tensors(c.tensors)
 
@@ -155,11 +159,11 @@ def _render_tensors(t: TensorDiff) -> None:
         x, y = change.old, change.new
         side = y or x
         assert side is not None
-        what = f"{side.dtype} [{','.join(map(str, side.shape or ()))}] {human_size(nbytes(side))}"
+        what = f"{visible(side.dtype)} [{','.join(map(str, side.shape or ()))}] {human_size(nbytes(side))}"
         if change.status == "reshaped" and x is not None and y is not None:
             what = f"[{','.join(map(str, x.shape or ()))}] → [{','.join(map(str, y.shape or ()))}]"
         elif change.status == "retyped" and x is not None and y is not None:
-            what = f"{x.dtype} → {y.dtype}"
+            what = f"{visible(x.dtype)} → {visible(y.dtype)}"
         extra = ""
         if change.stats is not None:
             st = change.stats
@@ -170,7 +174,7 @@ def _render_tensors(t: TensorDiff) -> None:
                 f"  ‖Δ‖/‖W‖ {'- (W was 0)' if rel is None else f'{rel:.3g}'}, "
                 f"max |Δ| {top or 0:.3g}, {100 * (share or 0):.1f}% of elements"
             )
-        say(f"      {marks[change.status]} {change.name}  {change.status} {what}{extra}")
+        say(f"      {marks[change.status]} {visible(change.name)}  {change.status} {what}{extra}")
     if len(t.changes) > TENSORS_SHOWN:
         say(f"      … and {len(t.changes) - TENSORS_SHOWN} more (--json lists all)")
 
@@ -222,11 +226,11 @@ def log_cmd(
     if not result.entries:
         say("no model versions in this history yet: git model add PATH --model NAME")
     for e in result.entries:
-        metrics = " ".join(f"{k}={fmt(v)}" for k, v in e.metrics.items())
-        who = "" if name else f"{e.model}  "
+        metrics = " ".join(f"{visible(k)}={fmt(v)}" for k, v in e.metrics.items())
+        who = "" if name else f"{visible(e.model)}  "
         say(
-            f"{style(e.commit[:10], fg='yellow')} {e.date[:10]}  {who}"
-            f"{style(e.version[:12], bold=True)}  {metrics or '-'}  {e.subject}"
+            f"{style(e.commit[:10], fg='yellow')} {visible(e.date[:10])}  {who}"
+            f"{style(visible(e.version[:12]), bold=True)}  {metrics or '-'}  {visible(e.subject)}"
         )
 
 
@@ -250,22 +254,22 @@ def show_cmd(rev: str, as_json: bool) -> None:
     warn_all(result.warnings)
     say(f"commit {result.snapshot.commit} ({rev})")
     for m in result.models:
-        say(style(f"model {m['name']}", bold=True) + f"  version {m['version']}")
-        say(f"  inputs          {m['inputs']}")
+        say(style(f"model {visible(m['name'])}", bold=True) + f"  version {fmt(m['version'])}")
+        say(f"  inputs          {fmt(m['inputs'])}")
         for c in m["components"]:
             _render_part(c)
         for h in m["hyperparameters"]:
-            where = "" if h["source"] == "inline" else f"  ({h['source']})"
-            say(f"  hyperparameter  {h['key']} = {fmt(h['value'])}{where}")
+            where = "" if h["source"] == "inline" else f"  ({quote_path(h['source'])})"
+            say(f"  hyperparameter  {visible(h['key'])} = {fmt(h['value'])}{where}")
         for key, v in m["metrics"].items():
-            say(f"  metric          {key} = {fmt(v['value'])}  ({v['time']})")
+            say(f"  metric          {visible(key)} = {fmt(v['value'])}  ({fmt(v['time'])})")
     if result.artifacts:
         say(style("artifacts outside models:", bold=True))
         for c in result.artifacts:
             _render_part(c)
     for key, v in result.metrics.items():
         if not result.models:
-            say(f"metric {key} = {fmt(v['value'])}  ({v['time']})")
+            say(f"metric {visible(key)} = {fmt(v['value'])}  ({fmt(v['time'])})")
 
 
 def _render_part(c: dict[str, Any]) -> None:
@@ -274,8 +278,9 @@ def _render_part(c: dict[str, Any]) -> None:
         extra = f"  {human_size(c['size'])}"
     if c["files"] is not None:
         extra += f", {c['files']} file{'' if c['files'] == 1 else 's'}"
-    oid = c["oid"][:12] if c["oid"] else "(absent)"
-    say(f"  {(c['kind'] or 'artifact').ljust(15)} {c['path']}  {oid}{extra}")
+    oid = visible(c["oid"][:12]) if c["oid"] else "(absent)"
+    kind = visible(c["kind"] or "artifact").ljust(15)
+    say(f"  {kind} {quote_path(c['path'])}  {oid}{extra}")
 
 
 # -- metrics -------------------------------------------------------------------------------------
@@ -332,8 +337,8 @@ def metrics_set_cmd(
     if as_json:
         emit_json({"format": 1, "commit": commit, "record": record})
         return
-    target = f" for model {model}" if model else ""
-    shown = " ".join(f"{k}={fmt(v)}" for k, v in record["metrics"].items())
+    target = f" for model {visible(model)}" if model else ""
+    shown = " ".join(f"{visible(k)}={fmt(v)}" for k, v in record["metrics"].items())
     if commit is None:
         say(
             f"recorded{target}: {shown} — pending: the work tree's weights are not committed "
@@ -362,8 +367,8 @@ def metrics_show_cmd(rev: str, as_json: bool) -> None:
     if not rows:
         say(f"no metrics recorded on {rev}: git model metrics set NAME=VALUE --rev {rev}")
     for model, name, v in rows:
-        owner = f"{model}: " if model else ""
-        say(f"{owner}{name} = {fmt(v.value)}  ({v.time})")
+        owner = f"{visible(model)}: " if model else ""
+        say(f"{owner}{visible(name)} = {fmt(v.value)}  ({fmt(v.time)})")
 
 
 metrics_group.add_command(metrics_set_cmd, "set")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from typing import BinaryIO
 
@@ -12,9 +11,9 @@ import click
 from ..hashing import Oid
 from ..ops.context import Context
 from ..restore import RestoreReport
-from ..termtext import quote_path, visible
+from ..termtext import quote_path, shell_quote, visible
 from .app import command
-from .render import emit_json, note, progress_bar, say, style
+from .render import emit_json, note, progress_bar, say, style, verbosity
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
 
@@ -51,9 +50,9 @@ def init_cmd(no_hooks: bool, as_json: bool) -> None:
         )
         return
     for path in result.created:
-        say(f"created {path}")
+        say(f"created {quote_path(str(path))}")
     if result.hooks:
-        say(f"installed hooks in {result.hooks_dir}: {', '.join(result.hooks)}")
+        say(f"installed hooks in {quote_path(str(result.hooks_dir))}: {', '.join(result.hooks)}")
     for hook in result.chained:
         say(f"  your existing {hook} hook still runs first (kept as {hook}.pre-git-model)")
     if result.restored:
@@ -64,7 +63,9 @@ def init_cmd(no_hooks: bool, as_json: bool) -> None:
             "'git model pull' says which, and why"
         )
     if manual is not None:
-        say(f"linked the manual page where man finds it ('git model --help'): {manual}")
+        say(
+            f"linked the manual page where man finds it ('git model --help'): {quote_path(str(manual))}"
+        )
     say("git-model is ready: track files with 'git model add PATH', then commit as usual")
 
 
@@ -162,25 +163,28 @@ def add_cmd(
     if as_json:
         emit_json(result.to_json())
         return
+    model_name = visible(result.model or "")
     for path in result.untracked_from_git:
-        note(f"{path} was in git's index: it is now kept by git-model instead (git rm --cached)")
-    model = visible(result.model or "")  # (the default model's name comes from a tracked file)
+        note(
+            f"{quote_path(path)} was in git's index: it is now kept by git-model instead (git rm --cached)"
+        )
     if result.created_model:
         say(
-            f"created model {model}, this repository's default model "
-            f"(rename it: git model rename {model} NEW)"
+            f"created model {model_name}, this repository's default model "
+            f"(rename it: git model rename {shell_quote(result.model or '')} NEW)"
         )
     for path in result.added:
         kind_of = result.kinds.get(path)
-        joined = f" to model {model} as {kind_of}" if kind_of else ""
-        say(f"added {quote_path(path)}{joined}")
+        into = f" to model {model_name} as {kind_of}" if kind_of else ""
+        say(f"added {quote_path(path)}{into}")
     for state, group in (("updated", result.updated), ("unchanged", result.unchanged)):
         for path in group:
             kind_of = result.kinds.get(path)  # (an artifact that was in no model joins one)
-            joined = f" (now in model {model} as {kind_of})" if kind_of else ""
+            joined = f" (now in model {model_name} as {kind_of})" if kind_of else ""
             say(f"{state} {quote_path(path)}{joined}")
     for key, value in sorted(result.params.items()):
-        say(f"set {key} = {json.dumps(value, ensure_ascii=False)} on model {model}")
+        shown = visible(json.dumps(value, ensure_ascii=False))
+        say(f"set {visible(key)} = {shown} on model {model_name}")
     say("commit to record them: git commit -m '...'")
 
 
@@ -192,7 +196,7 @@ def rm_cmd(paths: tuple[str, ...]) -> None:
 
     with Context.open() as ctx:
         for rel in rm(ctx, list(paths)):
-            say(f"no longer tracking {rel} (the file is still there)")
+            say(f"no longer tracking {quote_path(rel)} (the file is still there)")
 
 
 @command(epilog="Example: git model status --json")
@@ -216,21 +220,25 @@ def status_cmd(as_json: bool) -> None:
         extra = ""
         if r.added or r.removed or r.modified:
             extra = f"  (+{len(r.added)} -{len(r.removed)} ~{len(r.modified)} files)"
-        say(f"{label}  {r.path}{extra}")
+        say(f"{label}  {quote_path(r.path)}{extra}")
+        if verbosity() > 0:
+            _render_files(r.path, r.added, r.removed, r.modified)
     missing = [r.path for r in rows if r.state == MISSING]
     if missing:
-        paths = shell_words(missing)
+        paths = " ".join(shell_quote(p) for p in missing)
         note(f"put back what is missing: git model checkout -- {paths} (or: git model rm {paths})")
     modified = [r.path for r in rows if r.state == MODIFIED]
     if modified:
         # `git commit` alone would find nothing to commit (git decides before its hook runs)
-        say(f"record the change: git model add {shell_words(modified)} && git commit")
+        paths = " ".join(shell_quote(p) for p in modified)
+        say(f"record the change: git model add {paths} && git commit")
 
 
-def shell_words(paths: list[str]) -> str:
-    """Paths for a command to paste: shell-quoted, unless git would quote one (a control
-    character, a byte >= 0x80): then as git prints it, safe on a terminal."""
-    return " ".join(shlex.quote(p) if quote_path(p) == p else quote_path(p) for p in paths)
+def _render_files(directory: str, *groups: list[str]) -> None:
+    """status -v: the files that differ inside a directory, each path quoted as git does."""
+    for mark, files in zip("+-~", groups):
+        for rel in files:
+            say(f"    {mark} {quote_path(f'{directory}/{rel}')}")
 
 
 def restore_json(report: RestoreReport) -> dict[str, object]:
@@ -254,12 +262,15 @@ def render_restore(report: RestoreReport, as_json: bool) -> int:
             + (f", removed {len(report.removed)}" if report.removed else "")
         )
     for path, oid in report.saved:
-        note(f"your version of {path} was kept in the cache: git model cat {oid} > {path}")
+        note(
+            f"your version of {quote_path(path)} was kept in the cache: "
+            f"git model cat {oid} > {shell_quote(path)}"
+        )
     for path, oid in report.missing:
-        note(f"{path}: object {oid[:12]} is not in the cache; run 'git model pull'")
+        note(f"{quote_path(path)}: object {oid[:12]} is not in the cache; run 'git model pull'")
     for path, oid in report.corrupt:
         note(
-            f"{path}: cache object {oid[:12]} was corrupt and is quarantined; run 'git model pull'"
+            f"{quote_path(path)}: cache object {oid[:12]} was corrupt and is quarantined; run 'git model pull'"
         )
     return 0 if report.ok else 1
 
@@ -294,7 +305,7 @@ def checkout_cmd(rev: str | None, paths: tuple[str, ...], as_json: bool) -> int:
         report = checkout(ctx, commit, list(paths) or None, fetch=fetch, model=model)
     if model is not None and commit is not None and not as_json:
         note(
-            f"{model} as of {rev} ({commit[:10]}); HEAD did not move: 'git model checkout' puts HEAD's back"
+            f"{visible(model)} as of {visible(rev or '')} ({commit[:10]}); HEAD did not move: 'git model checkout' puts HEAD's back"
         )
     return render_restore(report, as_json)
 
@@ -318,7 +329,7 @@ def verify_cmd(as_json: bool) -> int:
     else:
         say(f"checked {result.checked} object(s): {len(result.corrupt)} corrupt")
         for oid in result.corrupt:
-            say(f"corrupt {oid} -> moved to {result.quarantine}")
+            say(f"corrupt {oid} -> moved to {quote_path(str(result.quarantine))}")
         if result.corrupt:
             note(
                 "run 'git model pull' to fetch good copies, or 'git model add' the originals again"

@@ -58,8 +58,11 @@ def run_hook(args: list[str]) -> int:
 
 
 def say(message: str) -> None:
-    """A line for the person running git (hooks talk on stderr, as git does)."""
-    print(f"git-model: {message}", file=sys.stderr)
+    """A line for the person running git (hooks talk on stderr, as git does), with every
+    control character from outside text made visible (paths are quoted by the caller)."""
+    from ..termtext import visible_lines
+
+    print(f"git-model: {visible_lines(message)}", file=sys.stderr)
 
 
 def open_context(*, anyway: bool = False) -> Context | None:

@@ -95,7 +95,9 @@ def pre_commit(args: list[str]) -> int:
                 say(_rerun_message(result))
                 return 1  # what git would do: it found nothing to commit
         if result.changed:
-            say(f"recorded {', '.join(result.changed)}")
+            from ..termtext import quote_path
+
+            say(f"recorded {', '.join(map(quote_path, result.changed))}")
             if anyway is None:
                 say(
                     "if git now says 'nothing to commit', it decided that before this hook "

@@ -58,6 +58,7 @@ from ..manifest import (
     parse_manifest,
 )
 from ..tensors import TENSORS_PREFIX
+from ..termtext import quote_path, visible
 from . import say
 
 V = TypeVar("V")
@@ -142,13 +143,16 @@ def merge_directory(
             continue
         found = finder.entries(art)
         if found is None:
-            return None, f"the listing of {path} with oid {art.oid} is not in this repository"
+            return (
+                None,
+                f"the listing of {quote_path(path)} with oid {art.oid} is not in this repository",
+            )
         sides.append({e.relpath: e for e in found})
     merged = merge_maps(sides[0], sides[1], sides[2])
     if merged.conflicts:
-        names = ", ".join(list(merged.conflicts)[:3])
+        names = ", ".join(quote_path(f"{path}/{rel}") for rel in list(merged.conflicts)[:3])
         more = f" and {len(merged.conflicts) - 3} more" if len(merged.conflicts) > 3 else ""
-        return None, f"{names}{more} changed on both sides (see {listing_path(path)})"
+        return None, f"{names}{more} changed on both sides (see {quote_path(listing_path(path))})"
     listing = format_listing(merged.result.values())
     size = sum(e.size for e in merged.result.values())
     return Artifact(path, listing_oid(listing), size, len(merged.result)), ""
@@ -173,7 +177,10 @@ def merge_model(base: Model | None, ours: Model, theirs: Model) -> tuple[Model |
         )
     params = merge_maps(base.hyperparameters, ours.hyperparameters, theirs.hyperparameters)
     if params.conflicts:
-        return None, f"hyperparameter {', '.join(params.conflicts)} set differently on both sides"
+        return (
+            None,
+            f"hyperparameter {visible(', '.join(params.conflicts))} set differently on both sides",
+        )
     merged.hyperparameters = params.result
     return merged, ""
 
@@ -202,10 +209,10 @@ def merge_manifests(
                 arts.result[path] = merged
                 del arts.conflicts[path]
                 continue
-            messages.append(f"conflict: directory {path}: {why}")
+            messages.append(f"conflict: directory {quote_path(path)}: {why}")
         else:
             messages.append(
-                f"conflict: artifact {path} changed on both sides: ours {_short(a)}, theirs {_short(b)}"
+                f"conflict: artifact {quote_path(path)} changed on both sides: ours {_short(a)}, theirs {_short(b)}"
             )
     defs = [{n: _definition(m) for n, m in side.models.items()} for side in (base, ours, theirs)]
     models = merge_maps(*defs)
@@ -218,7 +225,7 @@ def merge_manifests(
                 continue
         else:
             why = "deleted on one side and changed on the other"
-        messages.append(f"conflict: model {name}: {why}")
+        messages.append(f"conflict: model {visible(name)}: {why}")
     for name, model in models.result.items():
         model.version = _merged_version(name, base, ours, theirs, defs)
     result = Manifest(arts.result, models.result)
@@ -349,7 +356,7 @@ def merge_driver(args: list[str]) -> int:
         else:
             return line_merge(base, ours, theirs, marker)
     except ManifestError as e:
-        say(f"{path} cannot be merged entry by entry ({e}); merging it line by line")
+        say(f"{quote_path(path)} cannot be merged entry by entry ({e}); merging it line by line")
         return line_merge(base, ours, theirs, marker)
     finally:
         if repo is not None:
@@ -359,7 +366,7 @@ def merge_driver(args: list[str]) -> int:
         say(message)
     if messages:
         say(
-            f"resolve {path}: keep one side of each conflict, then 'git add .gitmodel' and "
+            f"resolve {quote_path(path)}: keep one side of each conflict, then 'git add .gitmodel' and "
             "commit; the commit hook puts the chosen bytes in the work tree"
         )
     return 1 if messages else 0

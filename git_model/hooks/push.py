@@ -50,8 +50,9 @@ def pre_push(args: list[str]) -> int:
     with ctx:
         result = transfer.pre_push(ctx, name, url, updates)
     if result is not None and result.moved:
+        from ..termtext import visible
         from . import say
 
         mib = result.bytes / (1 << 20)
-        say(f"uploaded {len(result.moved)} object(s), {mib:.1f} MiB, to {result.remote}")
+        say(f"uploaded {len(result.moved)} object(s), {mib:.1f} MiB, to {visible(result.remote)}")
     return 0

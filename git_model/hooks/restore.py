@@ -57,10 +57,15 @@ def tell(report: RestoreReport) -> None:
     if report.written or report.removed:
         removed = f", removed {len(report.removed)}" if report.removed else ""
         say(f"restored {len(report.written)} artifact file(s){removed}")
+    from ..termtext import quote_path, shell_quote
+
     for path, oid in report.saved:
-        say(f"your version of {path} was kept in the cache: git model cat {oid} > {path}")
+        say(
+            f"your version of {quote_path(path)} was kept in the cache: "
+            f"git model cat {oid} > {shell_quote(path)}"
+        )
     if report.missing:
-        paths = ", ".join(p for p, _ in report.missing[:3])
+        paths = ", ".join(quote_path(p) for p, _ in report.missing[:3])
         more = f" and {len(report.missing) - 3} more" if len(report.missing) > 3 else ""
         say(
             f"warning: {paths}{more} not restored: not in the cache; "
@@ -68,7 +73,7 @@ def tell(report: RestoreReport) -> None:
         )
     for path, oid in report.corrupt:
         say(
-            f"warning: {path} not restored: cache object {oid.short} was corrupt and is "
+            f"warning: {quote_path(path)} not restored: cache object {oid.short} was corrupt and is "
             "quarantined; run 'git model pull'"
         )
 
