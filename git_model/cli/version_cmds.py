@@ -255,7 +255,7 @@ def show_cmd(rev: str, as_json: bool) -> None:
     say(f"commit {result.snapshot.commit} ({rev})")
     for m in result.models:
         say(style(f"model {visible(m['name'])}", bold=True) + f"  version {fmt(m['version'])}")
-        say(f"  inputs          {fmt(m['inputs'])}")
+        say(f"  inputs          {visible(str(m['inputs']))}")
         for c in m["components"]:
             _render_part(c)
         for h in m["hyperparameters"]:
