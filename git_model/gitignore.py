@@ -20,9 +20,14 @@ def pattern_for(relpath: str) -> str:
 
 def _read(path: Path) -> list[str]:
     try:
-        return path.read_text("utf-8").splitlines()
+        text = path.read_text("utf-8")
     except FileNotFoundError:
         return []
+    # git ends a line at "\n" only: a path holding U+2028 or \x1c is one line, not two
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 def ensure_ignored(root: Path, relpaths: Iterable[str]) -> bool:

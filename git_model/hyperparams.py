@@ -26,6 +26,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import GitModelError, UsageError
+from .termtext import control_character
 
 PARAMS_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
 
@@ -50,8 +51,8 @@ def check_key(key: str, what: str = "hyperparameter") -> str:
     """Dotted keys such as `train.lr`: non-empty parts, nothing that would break a hash line."""
     if not key or any(not part for part in key.split(".")):
         raise UsageError(f"{what} name {key!r} is empty or has an empty part; use e.g. train.lr")
-    if any(c in key for c in "\t\n\r\0"):
-        raise UsageError(f"{what} name {key!r} contains a tab or newline; rename it")
+    if control_character(key):
+        raise UsageError(f"{what} name {key!r} contains a control character; rename it")
     return key
 
 

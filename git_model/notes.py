@@ -42,7 +42,7 @@ def parse_note(text: str) -> list[Record]:
     import json
 
     out = []
-    for line in text.splitlines():
+    for line in text.split("\n"):  # not splitlines: U+2028 or U+0085 inside a string is no end
         line = line.strip()
         if not line.startswith("{"):
             continue
@@ -71,7 +71,7 @@ def read_records(repo: Repo, commit: str) -> list[Record]:
 def append_records(repo: Repo, commit: str, records: Iterable[Record]) -> bool:
     """Add records to a commit's note (sorted, unique lines); False if all were there already."""
     existing = read_note_text(repo, commit)
-    lines = {line for line in existing.splitlines() if line.strip()}
+    lines = {line for line in existing.split("\n") if line.strip()}
     new = {encode(r) for r in records}
     if new <= lines:
         return False

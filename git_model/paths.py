@@ -9,14 +9,17 @@ likes; it can never make git-model write outside the work tree or into `.git/`.
 from __future__ import annotations
 
 import os
+import re
 
 from .errors import UnsafePath
+from .termtext import quote_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (pathlib is imported where a function needs it: not by the commit hook)
     from pathlib import Path
 
 GITMODEL_DIR = ".gitmodel"
+_NOT_UTF8 = re.compile(r"[\ud800-\udfff]")
 
 
 def check_relpath(path: str, *, what: str = "path") -> str:
@@ -26,18 +29,24 @@ def check_relpath(path: str, *, what: str = "path") -> str:
     bad = next((c for c in ("\0", "\n", "\r", "\\") if c in path), None)
     if bad is not None:
         raise UnsafePath(
-            f"{what} {path!r} contains {bad!r}; rename it (git-model refuses such names)"
+            f"{what} {quote_path(path)} contains {bad!r}; rename it (git-model refuses such names)"
         )
+    if _NOT_UTF8.search(path):  # surrogateescape: the listings and manifest hold UTF-8 text
+        raise UnsafePath(f"{what} {quote_path(path)} is not UTF-8; rename it")
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
         raise UnsafePath(
-            f"{what} {path!r} is absolute; manifests hold paths relative to the work tree"
+            f"{what} {quote_path(path)} is absolute; manifests hold paths relative to the work tree"
         )
     parts = path.split("/")
     for part in parts:
         if part in ("", ".", ".."):
-            raise UnsafePath(f"{what} {path!r} is not a normalised path inside the work tree")
+            raise UnsafePath(
+                f"{what} {quote_path(path)} is not a normalised path inside the work tree"
+            )
         if part.lower() == ".git":
-            raise UnsafePath(f"{what} {path!r} points into .git; git-model never writes there")
+            raise UnsafePath(
+                f"{what} {quote_path(path)} points into .git; git-model never writes there"
+            )
     return path
 
 
@@ -56,7 +65,9 @@ def to_relpath(root: Path, path: str | os.PathLike[str], cwd: Path | None = None
         try:
             rel = absolute.resolve().relative_to(root.resolve())
         except ValueError:
-            raise UnsafePath(f"{path} is outside the repository at {root}") from None
+            raise UnsafePath(
+                f"{quote_path(str(path))} is outside the repository at {quote_path(str(root))}"
+            ) from None
     text = PurePosixPath(*rel.parts).as_posix()
     if text in ("", "."):
         raise UnsafePath(f"{path} is the whole work tree; name the files or directories to track")

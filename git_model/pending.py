@@ -27,7 +27,7 @@ def _path(git_dir: Path) -> Path:
 
 def _read(git_dir: Path) -> list[dict[str, Any]]:
     try:
-        lines = _path(git_dir).read_text("utf-8").splitlines()
+        lines = _path(git_dir).read_text("utf-8").split("\n")  # JSON Lines: not splitlines
     except (FileNotFoundError, UnicodeDecodeError):
         return []
     out = []

@@ -31,7 +31,14 @@ from __future__ import annotations
 import re
 import subprocess
 
-__all__ = ["quote_path", "set_quote_path_setting", "shell_quote", "visible", "visible_lines"]
+__all__ = [
+    "control_character",
+    "quote_path",
+    "set_quote_path_setting",
+    "shell_quote",
+    "visible",
+    "visible_lines",
+]
 
 # git's cq_lookup: the escape letter for the bytes that have one
 _ESCAPES = {
@@ -146,6 +153,11 @@ def visible(text: str, *, multiline: bool = False) -> str:
     if not pattern.search(text):
         return text
     return pattern.sub(_show, text)
+
+
+def control_character(text: str) -> bool:
+    """Does `text` hold a C0/C1 control character or DEL? (Names git-model writes refuse them.)"""
+    return _CONTROL_ONE_LINE.search(text) is not None
 
 
 def visible_lines(text: str) -> str:

@@ -28,6 +28,7 @@ from .manifest import Artifact, Entry, listing_line, listing_oid
 from .parallel import chunked, default_jobs, map_batched
 from .paths import check_relpath
 from .statecache import Key, Known, StateCache, stat_key
+from .termtext import quote_path
 
 __all__ = ["Found", "Progress", "Scanned", "Workspace", "default_jobs"]
 
@@ -153,13 +154,13 @@ class Workspace:
             target = os.path.realpath(path)
             if not target.startswith(str(self.cache.objects) + os.sep):
                 raise UnsafePath(
-                    f"{rel} is a symlink; git-model tracks file contents, not links: "
+                    f"{quote_path(rel)} is a symlink; git-model tracks file contents, not links: "
                     "replace it with the file it points to, or leave it out"
                 )
             st = os.stat(path)  # a link into our cache (linkType=symlink): its bytes count
         if not stat.S_ISREG(st.st_mode):
             raise GitModelError(
-                f"{rel} is not a regular file; git-model tracks files and directories"
+                f"{quote_path(rel)} is not a regular file; git-model tracks files and directories"
             )
         return st
 
@@ -196,7 +197,7 @@ class Workspace:
                 try:
                     check_relpath(rel_in_dir)
                 except UnsafePath as e:
-                    raise UnsafePath(f"cannot track {rel}: {e}") from None
+                    raise UnsafePath(f"cannot track {quote_path(rel)}: {e}") from None
                 try:
                     st = self._stat_file(path, rel)
                 except (FileNotFoundError, NotADirectoryError):
@@ -218,7 +219,7 @@ class Workspace:
                         continue
                     if entry.is_symlink() and entry.is_dir():
                         raise UnsafePath(
-                            f"{relpath}/{prefix}{entry.name} is a symlink to a directory; "
+                            f"{quote_path(f'{relpath}/{prefix}{entry.name}')} is a symlink to a directory; "
                             "git-model will not follow it (copy the data in, or track its "
                             "target instead)"
                         )

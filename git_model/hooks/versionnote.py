@@ -95,7 +95,7 @@ def refresh_after_rewrite(ctx: Context, commit: str) -> None:
     """Tidy the note git copied onto a rewritten commit: current versions, sorted lines."""
     fresh = versions_record(ctx, commit)
     text = notes.read_note_text(ctx.repo, commit)
-    lines = {line.strip() for line in text.splitlines() if line.strip()}
+    lines = {line.strip() for line in text.split("\n") if line.strip()}
     kept: set[str] = set()
     current: list[tuple[str, str]] = []  # (time, line) of records that still hold
     for line in lines:

@@ -15,7 +15,7 @@ from ..kinds import infer_kind
 from ..manifest import ARTIFACT_KINDS, KINDS, MANIFEST_PATH, Manifest, Model
 from ..paths import GITMODEL_DIR, is_within, to_relpath
 from ..stamps import Stamps
-from ..termtext import quote_path
+from ..termtext import control_character, quote_path
 from ..versions import refresh_versions
 from ..workspace import Progress
 from .context import Context
@@ -71,6 +71,8 @@ def add(
     `params` are `key=value` texts (`train.lr=0.01`): the value is JSON when it parses, else a
     string; they live in the manifest under the model and enter its version hash.
     """
+    if model is not None and control_character(model):
+        raise UsageError(f"model name {model!r} contains a control character; choose another")
     inline = dict(parse_assignment(p) for p in params or [])
     for key, value in inline.items():
         check_toml_value(key, value)
@@ -81,9 +83,11 @@ def add(
     rels = [to_relpath(ctx.root, p) for p in paths]
     for rel in rels:
         if is_within(rel, GITMODEL_DIR):
-            raise UsageError(f"{rel} is git-model's own metadata; it cannot be an artifact")
+            raise UsageError(
+                f"{quote_path(rel)} is git-model's own metadata; it cannot be an artifact"
+            )
         if not (ctx.root / rel).exists() and not (ctx.root / rel).is_symlink():
-            raise GitModelError(f"{rel} does not exist; check the path and retry")
+            raise GitModelError(f"{quote_path(rel)} does not exist; check the path and retry")
     result = AddResult(model=model, params=inline)
     with ctx.lock("git model add"):
         stamps = Stamps(ctx.repo.git_dir, ctx.root)
