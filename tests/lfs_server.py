@@ -68,7 +68,8 @@ def make_app(storage: str, user: str, token: str, die_after: int, corrupt: bool)
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "")
         if want and path.endswith("/objects/batch") and environ.get("HTTP_AUTHORIZATION") != want:
-            body = b'{"message": "Credentials needed"}'
+            # (with an escape sequence, as a hostile host could send: shown visibly, issue 20)
+            body = b'{"message": "Credentials needed\\u001b]0;pwned\\u0007"}'
             start(
                 "401 Unauthorized",
                 [

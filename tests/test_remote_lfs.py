@@ -122,6 +122,8 @@ def test_a_wrong_token_is_rejected_and_said_in_one_line(
         "refused access (HTTP 401" in line and "git credential fill" in line for line in lines
     )
     assert "wrong-token" not in out.stdout + out.stderr
+    assert "Credentials needed\\x1b]0;pwned\\x07" in out.stderr  # the host's text, visibly
+    assert "\x1b" not in out.stderr and "\x07" not in out.stderr
     assert "wrong-token" not in creds.read_text()  # rejected: the helper forgot it
     lfs_credentials(hermetic, lfs.port)  # the right token: the rerun works
     assert json.loads(alice.model("push", "--json").stdout)["transferred"] == 1

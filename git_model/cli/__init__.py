@@ -94,7 +94,13 @@ def _click_error(e: Exception) -> int:
         _fail("aborted")
         return 130
     if isinstance(e, click.ClickException):
-        e.show()
+        import io
+
+        from ..termtext import visible_lines
+
+        shown = io.StringIO()  # (a usage error repeats what was typed: shown visibly too)
+        e.show(file=shown)
+        sys.stderr.write(visible_lines(shown.getvalue()))
         return e.exit_code
     raise e
 

@@ -159,11 +159,12 @@ def _render_tensors(t: TensorDiff) -> None:
         x, y = change.old, change.new
         side = y or x
         assert side is not None
-        what = f"{visible(side.dtype)} [{','.join(map(str, side.shape or ()))}] {human_size(nbytes(side))}"
+        shape = ",".join(map(str, side.shape or ()))
+        what = f"{visible(str(side.dtype))} [{shape}] {human_size(nbytes(side))}"
         if change.status == "reshaped" and x is not None and y is not None:
             what = f"[{','.join(map(str, x.shape or ()))}] → [{','.join(map(str, y.shape or ()))}]"
         elif change.status == "retyped" and x is not None and y is not None:
-            what = f"{visible(x.dtype)} → {visible(y.dtype)}"
+            what = f"{visible(str(x.dtype))} → {visible(str(y.dtype))}"
         extra = ""
         if change.stats is not None:
             st = change.stats

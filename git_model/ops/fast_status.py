@@ -8,12 +8,12 @@ module gives it again, without git, click, the manifest parser, sqlite or the ca
 - the manifest and the listings have the very stat data they had when that answer was
   taken (the racy-timestamp rule applies as to every stamp);
 - every artifact's fingerprint is the one stamped for the oid the manifest gives;
-- no object has left the cache since each artifact was seen complete in it;
-- (text output) every path prints as it is: one that git would quote is left to the full
-  status, which quotes it.
+- no object has left the cache since each artifact was seen complete in it.
 
 Anything else (`None`) runs the full status, which stamps again. The output is the full
-status's, byte for byte (tests/test_fast_status.py holds the two side by side).
+status's, byte for byte, paths quoted as git quotes them (termtext.quote_path, imported only
+for a path that needs it); tests/test_stamps.py and tests/test_hostile_text.py hold the two
+side by side.
 """
 
 from __future__ import annotations
@@ -95,8 +95,6 @@ def answer(as_json: bool) -> str | None:
         return None  # a stamps file of another shape: the full status writes a new one
     if as_json:
         return _json(rows)
-    if not all(_plain(row[0]) for row in rows):
-        return None  # a path to quote: the full status prints it (cli/render, termtext)
     return _text(rows)
 
 
@@ -109,7 +107,12 @@ def _text(rows: list[Any]) -> str:
     label = "unchanged"  # (every row is: ops/status.py remembers no other answer)
     if "NO_COLOR" not in os.environ and sys.stdout.isatty():
         label = f"\x1b[32m{label}\x1b[0m"  # as click.style(fg="green")
-    return "".join(f"{label}  {row[0]}\n" for row in rows)
+    paths = [row[0] for row in rows]
+    if not all(map(_plain, paths)):  # quoted as the full status quotes them (termtext)
+        from ..termtext import quote_path
+
+        paths = list(map(quote_path, paths))
+    return "".join(f"{label}  {path}\n" for path in paths)
 
 
 def _json(rows: list[Any]) -> str:

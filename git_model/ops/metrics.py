@@ -26,6 +26,7 @@ from typing import Any
 from .. import notes, pending
 from ..errors import GitModelError, UsageError
 from ..hyperparams import check_key, parse_assignment
+from ..termtext import control_character
 from .context import Context
 
 TYPE = "metrics"
@@ -188,6 +189,8 @@ def record_metrics(
     measured), else they wait for the commit that records the work tree's versions
     (`pending.py`: a training script logs before anyone commits its weights).
     """
+    if model is not None and control_character(model):  # (a note would carry it to others)
+        raise UsageError(f"model name {model!r} contains a control character; check --model")
     values = normalize(metrics)
     if not values:
         raise UsageError("no metrics given: git model metrics set accuracy=0.93")

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import GitModelError
 from ..manifest import MANIFEST_PATH, Artifact, Entry, iter_listing, listing_path, verified_listing
 from ..partstore import missing_parts
 from ..stamps import Stamps, files_fingerprint, now_ns, removal_generation
@@ -68,10 +67,10 @@ def status(ctx: Context) -> list[ArtifactStatus]:
     for path in sorted(manifest.artifacts):
         art = manifest.artifacts[path]
         stamps.take(path)
-        try:
-            scanned = ws.scan(path, store=False)
-        except GitModelError:
-            scanned = None
+        # (None: missing. A file it cannot track, such as a name that is not UTF-8 or a link,
+        # is said in one line, as add and diff say it: not reported as missing, which would
+        # advise a checkout over it)
+        scanned = ws.scan(path, store=False)
         recorded = verified_listing(read, art) if art.is_dir else None
         if recorded is not None:
             what = listing_path(path)
