@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,8 +28,9 @@ pytest_plugins = ["faults"]
 class Shell:
     """A user's terminal in one directory: runs git and `git model` for real."""
 
-    def __init__(self, cwd: Path) -> None:
+    def __init__(self, cwd: Path, base_env: dict[str, str] | None = None) -> None:
         self.cwd = cwd
+        self.base_env = base_env  # a session of its own (`Templates`); None: os.environ
 
     def run(
         self,
@@ -38,7 +39,8 @@ class Shell:
         input: bytes | None = None,
         env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        full_env = None if env is None else {**os.environ, **env}
+        base = os.environ if self.base_env is None else self.base_env
+        full_env = None if env is None and self.base_env is None else {**base, **(env or {})}
         proc = subprocess.run(
             list(args), cwd=self.cwd, capture_output=True, input=input, env=full_env
         )
@@ -73,7 +75,7 @@ class Shell:
         return (self.cwd / rel).read_bytes()
 
     def at(self, cwd: Path) -> Shell:
-        return Shell(cwd)
+        return Shell(cwd, self.base_env)
 
 
 def hermetic_env(home: Path) -> dict[str, str]:
@@ -110,6 +112,13 @@ def _strip_env(env: dict[str, str]) -> Iterator[str]:
     return (k for k in os.environ if k.startswith(("GIT_", "AWS_")) and k not in env)
 
 
+def session_env(home: Path) -> dict[str, str]:
+    """A whole hermetic environment for a session outside any test (fixtures of wider scope)."""
+    env = hermetic_env(home)
+    strip = set(_strip_env(env))
+    return {k: v for k, v in os.environ.items() if k not in strip} | env
+
+
 @pytest.fixture(autouse=True)
 def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
@@ -131,33 +140,51 @@ def sh(tmp_path: Path) -> Shell:
     return shell
 
 
+class Templates:
+    """Repositories built once per session (per xdist worker) and copied into each test that
+    asks: a fixture's history costs its subprocesses once, not once per test. A copy holds the
+    same bytes, commit ids, notes and hooks, with the test's own inodes and HOME. Built in a
+    hermetic session of its own, so a build must not count on the test's HOME."""
+
+    def __init__(self, factory: pytest.TempPathFactory) -> None:
+        self.factory = factory
+        self.built: dict[str, Path] = {}
+
+    def copy(self, name: str, build: Callable[[Shell], object], into: Shell) -> Shell:
+        if name not in self.built:
+            top = self.factory.mktemp(name)
+            work = top / "work"
+            if name == "initialized":
+                work.mkdir()
+            else:
+                shutil.copytree(self.built["initialized"], work, symlinks=True)
+            build(Shell(work, session_env(top / "home")))
+            self.built[name] = work
+        shutil.rmtree(into.cwd)
+        shutil.copytree(self.built[name], into.cwd, symlinks=True)
+        return into
+
+
+def _initialize(sh: Shell) -> None:
+    sh.git("init", "-q")
+    sh.model("init")
+    sh.write("README.md", "# project\n")
+    sh.git("add", "README.md")
+    sh.git("commit", "-q", "-m", "initial")
+
+
 @pytest.fixture(scope="session")
-def initialized(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`git model init` and one initial commit, made once per session (per xdist worker) in a
-    hermetic session of its own; `repo` copies it (0.24 s of subprocesses saved per test)."""
-    top = tmp_path_factory.mktemp("initialized")
-    env = hermetic_env(top / "home")
-    env = {k: v for k, v in os.environ.items() if k not in set(_strip_env(env))} | env
-    work = top / "work"
-    work.mkdir()
-    (work / "README.md").write_text("# project\n")
-    for args in (
-        ["git", "init", "-q"],
-        ["git", "model", "init"],
-        ["git", "add", "README.md"],
-        ["git", "commit", "-q", "-m", "initial"],
-    ):
-        subprocess.run(args, cwd=work, env=env, check=True, capture_output=True)
-    return work
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Templates:
+    made = Templates(tmp_path_factory)
+    made.copy("initialized", _initialize, Shell(tmp_path_factory.mktemp("unused")))
+    return made
 
 
 @pytest.fixture
-def repo(sh: Shell, initialized: Path) -> Shell:
-    """A git repository with git-model set up and one initial commit (`initialized`, copied:
-    the same bytes, commit ids and hooks, with this test's own inodes and HOME)."""
-    shutil.rmtree(sh.cwd)
-    shutil.copytree(initialized, sh.cwd, symlinks=True)
-    return sh
+def repo(sh: Shell, templates: Templates) -> Shell:
+    """A git repository with git-model set up and one initial commit (made once per worker
+    and copied: 0.24 s of subprocesses saved per test)."""
+    return templates.copy("initialized", _initialize, sh)
 
 
 def tmpfs(tmp_path: Path, size: str) -> Iterator[Path]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Shell
+from conftest import Shell, Templates
 
 from git_model import notes
 from git_model.git import Repo
@@ -62,8 +62,13 @@ def tag_message(sh: Shell, tag: str) -> str:
 
 
 @pytest.fixture
-def released(repo: Shell) -> Shell:
-    """digits v0.0.1 (in prod) and v0.1.0 (in prod, then staging), each with metrics."""
+def released(sh: Shell, templates: Templates) -> Shell:
+    """digits v0.0.1 (in prod) and v0.1.0 (in prod, then staging), each with metrics (built
+    once per worker, copied into each test)."""
+    return templates.copy("released", release, sh)
+
+
+def release(repo: Shell) -> Shell:
     first = commit_weights(repo, b"weights one", "train v1")
     repo.write("data/train.csv", "x,y\n1,2\n")
     repo.model("add", "data", "--model", "digits", "--kind", "data")

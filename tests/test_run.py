@@ -8,13 +8,14 @@ from notes alone and by evaluating commits in temporary worktrees.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import Shell, stored
+from conftest import Shell, Templates, stored
 
 from git_model.cache import Cache
 from git_model.manifest import MANIFEST_PATH, Artifact, format_manifest, parse_manifest
@@ -35,7 +36,8 @@ def note_records(sh: Shell, rev: str = "HEAD") -> list[dict[str, object]]:
 @pytest.fixture
 def digits(repo: Shell) -> Shell:
     """The demo project with its data prepared and the model declared (no weights yet)."""
-    pytest.importorskip("sklearn")
+    if importlib.util.find_spec("sklearn") is None:  # (not imported here: 1.3 s per worker)
+        pytest.skip("scikit-learn is not installed (pip install -e '.[test]')")
     for f in DEMO.iterdir():
         if f.is_file():
             shutil.copy(f, repo.cwd / f.name)
@@ -90,8 +92,13 @@ def test_train_twice_restores_then_a_new_hyperparameter_trains(digits: Shell) ->
 
 
 @pytest.fixture
-def tiny(repo: Shell) -> Shell:
-    """Model m: params.json and train.py in, w.bin out (written from the params)."""
+def tiny(sh: Shell, templates: Templates) -> Shell:
+    """Model m: params.json and train.py in, w.bin out (written from the params), trained and
+    committed once per worker, copied into each test."""
+    return templates.copy("tiny", train_tiny, sh)
+
+
+def train_tiny(repo: Shell) -> Shell:
     repo.write("params.json", '{"lr": 1}\n')
     repo.write(
         "train.py",
