@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import Shell
 from faults import FaultRecorder
 from servers import (  # noqa: F401  (fixtures)
@@ -165,3 +166,25 @@ def test_an_ssh_server_with_an_unknown_host_key_is_refused(
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "HostKeyNotVerifiable" in out.stderr
     assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_a_file_sent_to_s3_in_parts_arrives_whole(store: Store, tmp_path: Path) -> None:
+    """A file over twice the upload's part size goes in parts (S3_PUT bounds what one upload
+    holds in memory): every part is one S3 accepts, and the object is the file, byte for byte."""
+    from git_model.remotes.store import S3_PUT
+
+    origin = bare_origin(tmp_path)
+    alice = clone(origin, tmp_path / "alice", store)
+    data = os.urandom(2 * S3_PUT["chunksize"] + 12345)
+    alice.write("model.bin", data)
+    alice.model("add", "model.bin")
+    alice.model("remote", "add", "origin", store.url, "--default")
+    alice.git("add", "-A")
+    alice.git("commit", "-q", "-m", "v1")
+    alice.model("push")
+    alice.git("push", "-q", "origin", "main")
+    assert store.read(f"{sha(data)[:2]}/{sha(data)[2:]}") == data
+
+    bob = clone(origin, tmp_path / "bob", store)
+    assert bob.read("model.bin") == data

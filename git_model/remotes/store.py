@@ -48,6 +48,10 @@ from .options import connect
 from .retry import TransferError, describe, retry
 
 LIST_THRESHOLD = 4  # more wanted objects than this under one prefix: list the prefix
+# s3fs reads a file under twice its part size whole and sends 10 parts of 50 MiB at once: up
+# to 500 MiB a file, and a push sends on 16 threads. In 5 MiB parts (S3's least), two at a
+# time, one upload holds at most 10 MiB.
+S3_PUT = {"chunksize": 5 << 20, "max_concurrency": 2}
 
 
 class Remote(Fetching):
@@ -259,13 +263,19 @@ class Remote(Fetching):
         """Send the local file `src` to `key`, never visible there in part."""
         if self.atomic_put:
             crashpoint.before_visible()
-            self.fs.put_file(src, key, callback=callback(advance))
+            self.fs.put_file(src, key, callback=callback(advance), **self._put_options())
             crashpoint.visible()
             return
         tmp = f"{self.root}/tmp/{oid[:12]}.{uuid.uuid4().hex}"
         self.fs.makedirs(posixpath.dirname(tmp), exist_ok=True)
         self.fs.put_file(src, tmp, callback=callback(advance))
         self._move_into_place(tmp, key)
+
+    def _put_options(self) -> dict[str, int]:
+        """What bounds the memory of one upload, where the backend takes it (s3fs)."""
+        protocol = self.fs.protocol
+        protocols = protocol if isinstance(protocol, tuple) else (protocol,)
+        return S3_PUT if "s3" in protocols else {}
 
     def _move_into_place(self, tmp: str, key: str) -> None:
         try:
