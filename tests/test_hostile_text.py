@@ -12,10 +12,15 @@ examples on the same repository (each example runs real git).
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
+import sys
+import time
 from typing import Any
 
+import pytest
 from conftest import Shell
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,6 +29,9 @@ from hypothesis import strategies as st
 EVERY_CONTROL = "".join(chr(c) for c in [*range(1, 0x20), 0x7F, *range(0x80, 0xA0)])
 HOSTILE = "x\x1b]0;pwned\x07\x1b[2J" + EVERY_CONTROL + "\u2028\nFAKE-LINE"
 RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# hypothesis examples per test: a few in the default run (each runs real git several times),
+# many more under -m slow
+EXAMPLES = [2, pytest.param(25, marks=pytest.mark.slow)]
 
 
 def clean(proc: subprocess.CompletedProcess[str]) -> str:
@@ -36,11 +44,7 @@ def clean(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 def git_quoted(repo: Shell, path: str) -> str:
-    """How git itself prints `path` (ls-files, core.quotePath default)."""
-    return git_path_form(repo, path)
-
-
-def git_path_form(repo: Shell, path: str) -> str:
+    """How git itself prints `path` (ls-files lists ignored files too without --exclude)."""
     out = subprocess.run(
         ["git", "ls-files", "--others", "--", path],
         cwd=repo.cwd,
@@ -74,15 +78,7 @@ def test_paths_in_tracked_directory_are_quoted_everywhere(repo: Shell) -> None:
     status = clean(repo.model("-v", "status"))
     assert all(q in status for q in expected), status
     diff = clean(repo.model("diff"))
-    for name in PATH_NAMES:
-        shown = subprocess.run(  # git quotes the name inside the directory the same way
-            ["git", "ls-files", "--others", "--", f"{directory}/{name}"],
-            cwd=repo.cwd,
-            capture_output=True,
-            check=True,
-        ).stdout.decode()
-        assert shown.strip() in status
-    assert "+ " in diff
+    assert '      + "e\\033]0;pwn\\ared"\n' in diff  # named inside its directory, quoted alike
     files = json.loads(repo.model("diff", "--json").stdout)
     added = [f for m in files["models"] for c in m["components"] for f in c["files"]["added"]]
     assert sorted(added) == sorted(PATH_NAMES)
@@ -94,9 +90,12 @@ def test_paths_in_tracked_directory_are_quoted_everywhere(repo: Shell) -> None:
     clean(repo.model("show"))
     clean(repo.model("log"))
     clean(repo.model("status"))
+    # the checkout hooks restore the directory without, then with, the hostile names
+    clean(repo.git("checkout", "-q", "HEAD~1"))
+    assert not (repo.cwd / directory / PATH_NAMES[0]).exists()
+    clean(repo.git("checkout", "-q", "-"))
+    assert (repo.cwd / directory / PATH_NAMES[0]).read_bytes() == b"0\n"
     # a hostile artifact missing from the work tree: the advice quotes it for the shell
-    import shutil
-
     shutil.rmtree(repo.cwd / directory)
     missing = clean(repo.model("status"))
     assert "$'e\\033]0;dir\\a'" in missing
@@ -141,7 +140,8 @@ _text = st.text(
 )
 
 
-def test_note_fields_subjects_and_tag_messages_are_made_visible(repo: Shell) -> None:
+@pytest.mark.parametrize("examples", EXAMPLES)
+def test_note_fields_subjects_and_tag_messages_are_made_visible(repo: Shell, examples: int) -> None:
     repo.write("model.bin", b"w" * 100)
     repo.model("add", "model.bin", "--model", "digits")
     repo.git("commit", "-q", "-m", "v1")
@@ -175,23 +175,30 @@ def test_note_fields_subjects_and_tag_messages_are_made_visible(repo: Shell) -> 
             ("registry", "digits"),
         ):
             clean(repo.model(*args))
+        for verb in ("promote", "demote"):  # a tag message each, then the history shows them
+            clean(repo.model(verb, "digits", "prod", "-m", field))
+        clean(repo.model("registry", "digits"))
         shown = json.loads(repo.model("metrics", "show", "--json").stdout)
         assert hostile in shown["records"]  # --json round-trips the text exactly
         names = {(m["model"], m["name"]) for m in shown["metrics"]}
         assert (field, field) in names and ("digits", f"acc{field}") in names
 
+    message = "tag \x1b]0;pwned\x07\x9b2J message"
+    clean(repo.model("promote", "digits", "staging", "-m", message))
+    history = json.loads(repo.model("registry", "digits", "--json").stdout)["history"]
+    assert message in [event["message"] for event in history]  # --json: the text itself
     check(HOSTILE)
 
     @settings(
-        max_examples=3,
+        max_examples=examples,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture],
     )
     @given(_text)
-    def examples(field: str) -> None:
+    def hypothesis_examples(field: str) -> None:
         check(field)
 
-    examples()
+    hypothesis_examples()
 
 
 def test_control_characters_refused_in_names_at_entry(repo: Shell) -> None:
@@ -206,3 +213,100 @@ def test_control_characters_refused_in_names_at_entry(repo: Shell) -> None:
         assert proc.returncode != 0, args
         out = clean(proc)
         assert out.count("\n") == 1, out
+
+
+# -- listed paths, any bytes: status -v prints each as git prints it, or refuses in one line ---
+
+_name_bytes = (
+    st.lists(
+        st.integers(min_value=1, max_value=255).filter(lambda b: b != ord("/")),
+        min_size=1,
+        max_size=6,
+    )
+    .map(bytes)
+    .filter(lambda b: b not in (b".", b".."))
+)
+# what the listing format cannot hold (paths.check_relpath): refused in one quoted line
+_UNLISTABLE = re.compile(rb"[\n\r\\]")
+
+
+def _listable(name: bytes) -> bool:
+    try:
+        name.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return _UNLISTABLE.search(name) is None
+
+
+def _git_lines(repo: Shell, *args: str) -> list[str]:
+    out = subprocess.run(["git", *args], cwd=repo.cwd, capture_output=True, check=True).stdout
+    return out.decode("utf-8", "replace").split("\n")[:-1]
+
+
+@pytest.mark.parametrize("examples", EXAMPLES)
+def test_any_listed_path_prints_as_git_prints_it(repo: Shell, examples: int) -> None:
+    repo.write("d/plain.csv", "a\n")
+    repo.model("add", "d", "--model", "m", "--kind", "data")
+    repo.git("commit", "-q", "-m", "one")
+    folder = bytes(repo.cwd / "d")
+    every_control = bytes([*range(1, 0x20), 0x7F])
+    fixed = [every_control.replace(b"\n", b"").replace(b"\r", b""), "é\u0085日".encode(), b'q"t']
+
+    def check(names: list[bytes]) -> None:
+        for old in os.listdir(folder):
+            if old != b"plain.csv":
+                os.unlink(os.path.join(folder, old))
+        for name in names:
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(name)
+        # git's own form of each path (ls-files lists ignored files too without --exclude)
+        git_form = {line for line in _git_lines(repo, "ls-files", "--others", "--", "d")}
+        git_form.discard("d/plain.csv")
+        proc = repo.model("-v", "status", check=False)
+        out = clean(proc)
+        if not all(map(_listable, names)):
+            assert proc.returncode == 1 and out.count("\n") == 1, out
+            assert any(q in out for q in git_form), (out, git_form)
+            return
+        listed = {line[6:] for line in proc.stdout.split("\n") if line.startswith("    + ")}
+        assert listed == git_form, (listed, git_form)
+        doc = json.loads(repo.model("status", "--json").stdout)
+        added = [a for row in doc["artifacts"] for a in row["added"]]
+        assert sorted(added) == sorted(n.decode() for n in names)  # --json: the text itself
+
+    check(fixed)
+    shown = clean(repo.git("-c", "core.quotePath=false", "model", "-v", "status"))
+    assert '"d/é\\302\\205日"' in shown  # printable non-ASCII as is, a C1 control quoted
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(st.lists(_name_bytes, min_size=1, max_size=4, unique=True))
+    def hypothesis_examples(names: list[bytes]) -> None:
+        check(names)
+
+    hypothesis_examples()
+
+
+def test_the_fast_status_quotes_as_the_full_one(repo: Shell) -> None:
+    names = ["e\x1b]0;pwn\x07red.bin", "é.bin", 'q"uote.bin', "tab\there.bin", "plain.bin"]
+    for name in names:
+        repo.write(name, name)
+    repo.model("add", *names, "--model", "m")
+    repo.git("commit", "-q", "-m", "one")
+    time.sleep(1.05 - time.time() % 1)  # past the stamps' racy second
+    (repo.cwd / ".git/model/stamps").unlink()
+    full = clean(repo.model("status"))  # worked out, and stamped
+    code = (
+        "import sys; from git_model.cli import main; code = main(['status']); "
+        "sys.stdout.flush(); print('click' in sys.modules, file=sys.stderr); sys.exit(code)"
+    )
+    fast = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo.cwd, capture_output=True, text=True, check=True
+    )
+    assert fast.stderr.strip() == "False"  # the fast path answered
+    assert fast.stdout == full
+    for name in names:
+        assert f"unchanged  {_git_lines(repo, 'ls-files', '--others', '--', name)[0]}\n" in full
