@@ -310,3 +310,17 @@ def test_the_fast_status_quotes_as_the_full_one(repo: Shell) -> None:
     assert fast.stdout == full
     for name in names:
         assert f"unchanged  {_git_lines(repo, 'ls-files', '--others', '--', name)[0]}\n" in full
+
+
+def test_colour_codes_from_outside_are_visible_when_git_model_writes_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`safe` keeps an SGR code only where `style` could have written it: piped output (or
+    NO_COLOR) gets no colour from git-model, so an escape in it came from outside text."""
+    from git_model.cli import render
+
+    monkeypatch.setattr(render, "use_color", lambda stream=None: False)
+    assert "\x1b" not in render.safe("model \x1b[31mred\x1b[0m \x1b]0;title\x07")
+    monkeypatch.setattr(render, "use_color", lambda stream=None: True)
+    coloured = render.safe("\x1b[1mours\x1b[0m \x1b]0;title\x07")
+    assert coloured.startswith("\x1b[1mours\x1b[0m ") and "\x1b]" not in coloured

@@ -42,8 +42,10 @@ def safe(message: str) -> str:
     """The last guard before the terminal: every control character but newline, tab and the
     colour codes `style` wrote is made visible. Each renderer has already quoted its paths
     (`quote_path`) and made its one-line fields visible (`visible`): this catches what a
-    renderer missed, so no escape sequence from outside text reaches the terminal."""
-    if "\x1b" not in message:
+    renderer missed, so no escape sequence from outside text reaches the terminal. Colour codes
+    are kept only where `style` writes them (a terminal, no NO_COLOR): anywhere else one came
+    from outside text and is made visible like any other control character."""
+    if "\x1b" not in message or not use_color():
         return visible_lines(message)
     parts = _OUR_STYLE.split(message)
     return "".join(p if i % 2 else visible_lines(p) for i, p in enumerate(parts))
