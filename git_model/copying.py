@@ -36,7 +36,7 @@ def copy_range(src: int, dst: int, *, write_back: bool = False) -> None:
     btrfs/xfs), else through a buffer. `write_back`: start writing each copied 64 MiB to disk
     at once, so that the fsync that follows has little left to wait for."""
     done = 0
-    kick = _write_back_starter() if write_back else None
+    kick = write_back_starter() if write_back else None
     step = WRITE_BACK_STEP if kick else 1 << 30
     try:
         while n := os.copy_file_range(src, dst, step, done, done):
@@ -86,7 +86,8 @@ def fsync_path(path: str | Path) -> None:
         os.close(fd)
 
 
-def _write_back_starter() -> Callable[[int, int, int], None] | None:
+@functools.cache
+def write_back_starter() -> Callable[[int, int, int], None] | None:
     """`start(fd, offset, length)`: begin writing that range to disk without waiting for it
     and without dropping it from the page cache (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`:
     the bytes just fetched stay cached for the checkout that reads them next). None elsewhere."""

@@ -6,7 +6,8 @@ part it belongs to and writes it into a temp file of the cache; on two cores the
 one hash of the file, not two. A part the previous version of the file had at the same place
 and the cache already holds is only hashed, not written (a fine-tune that changed 10% of its
 tensors writes 10% of its bytes); if its bytes turned out to differ, that one part is copied
-after all. Every new part is flushed with one `syncfs`, then named by its oid.
+after all. Each chunk written is started for the disk at once (`sync_file_range`), so the one
+`syncfs` that flushes every new part before it is named by its oid has little left to wait for.
 
 `rebuild` writes the file from its parts into a new file beside its destination: the kernel
 copies each part to its offset while this thread hashes the parts in order, so the cost is
@@ -31,7 +32,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .cache import Cache
-from .copying import SMALL_FILE, fsync_path, new_file_beside, settle_new_file, syncfs, write_all
+from .copying import (
+    SMALL_FILE,
+    fsync_path,
+    new_file_beside,
+    settle_new_file,
+    syncfs,
+    write_all,
+    write_back_starter,
+)
 from .errors import CorruptObject, GitModelError, ManifestError, MissingObject, disk_error
 from .formats import Layout
 from .hashing import CHUNK, Oid, hash_file
@@ -125,6 +134,7 @@ def _store_part(
     a temp file of the cache when `made` is given (appended there, read-only, not yet synced)."""
     digest = hashlib.sha256()
     fd, tmp = cache.new_object() if made is not None else (-1, "")
+    kick = write_back_starter()  # each chunk starts for the disk at once: little left for syncfs
     try:
         done = 0
         while done < length:
@@ -136,6 +146,8 @@ def _store_part(
             digest.update(chunk)
             if fd >= 0:
                 write_all(fd, chunk)
+                if kick:
+                    kick(fd, done, len(chunk))
             done += len(chunk)
         if fd >= 0:
             os.fchmod(fd, 0o444)

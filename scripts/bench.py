@@ -193,7 +193,10 @@ class Bench:
         return self._data[name]
 
     def small_files(self, top: Path) -> None:
-        """`--files` random 4 KiB files, 100 to a folder."""
+        """`--files` random 4 KiB files, 100 to a folder (made once: the sections that share
+        `top` find it there)."""
+        if top.exists():
+            return
         for i in range(self.nfiles):
             d = top / f"part{i // 100:03d}"
             if i % 100 == 0:
@@ -507,8 +510,7 @@ def bench_hooks(b: Bench) -> Iterator[Row]:
         return
     place(b.data_file("model.bin"), repo / "model.bin")
     small = b.tmp / "data" / "small"
-    if not small.exists():
-        b.small_files(small)
+    b.small_files(small)
     place(small, repo / "data")
     b.sh("git", "model", "add", "model.bin", "data", cwd=repo)
     b.sh("git", "commit", "-q", "-m", "artifacts", cwd=repo)
@@ -690,8 +692,7 @@ def bench_versions(b: Bench) -> Iterator[Row]:
         return
     repo = b.repo("versions-diff")
     small = b.tmp / "data" / "small"
-    if not small.exists():
-        b.small_files(small)
+    b.small_files(small)
     copy_in(small, repo / "data")
     b.sh("git", "model", "add", "data", "--model", "m", "--kind", "data", cwd=repo)
     b.sh("git", "commit", "-q", "-m", "data v1", cwd=repo)
