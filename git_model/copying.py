@@ -19,6 +19,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -383,9 +384,23 @@ def replace_with_new_file(fd: int, tmp: str | None, dest: str, *, large: bool) -
         raise
 
 
+PIN_NS = 200_000_000  # how far back a finished work-tree file is dated before it is named
+
+
+def pin_times(fd: int) -> None:
+    """Date the finished new file `fd` PIN_NS into the past, before it gets its name. Until
+    then nobody else writes it; once named, any write dates it to the present, so the stat
+    record taken right after can be trusted at once (`statecache.pinned`) instead of being
+    racy: the next checkout or commit does not hash the file it just wrote again."""
+    then = time.time_ns() - PIN_NS
+    with contextlib.suppress(OSError):
+        os.utime(fd, ns=(then, then))
+
+
 def settle_new_file(fd: int, tmp: str | None, dest: str, *, large: bool) -> None:
-    """`name_new_file`, then close `fd`."""
+    """`pin_times`, `name_new_file`, then close `fd`."""
     try:
+        pin_times(fd)
         name_new_file(fd, tmp, dest, large=large)
     finally:
         os.close(fd)

@@ -39,7 +39,7 @@ from .smallfiles import (
     can_write_small,
     write_small,
 )
-from .statecache import racy
+from .statecache import StateCache, racy
 from .tensors import TensorListing, read_tensors
 from .workspace import Found, Workspace
 
@@ -131,7 +131,8 @@ class Restorer:
         except OSError as e:
             raise disk_error(e, f"writing {rel}") from e
         with contextlib.suppress(OSError):
-            self.ws.state.record(dest, os.stat(dest), oid)
+            st = os.stat(dest)  # (copies and rebuilds were dated back before being named)
+            self.ws.state.record(dest, st, oid, StateCache.pinned(st))
         return "written"
 
     def _report(self, rel: str, oid: Oid, outcome: str) -> None:

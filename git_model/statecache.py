@@ -10,6 +10,12 @@ same second where the file system keeps whole-second timestamps; where it keeps 
 (ext4, xfs, btrfs, apfs, ntfs: a tick of 10 ms at most) it is RACY_NS. A racy entry is still
 a hint: the commit hook, finding a file's stat exactly as recorded for the oid the manifest
 gives, hashes it again rather than copying it into the cache (which needs as much free space).
+
+A file a checkout wrote is the exception (`pinned`): it was dated `copying.PIN_NS` into the past
+before it got its name, so its mtime lies well before its ctime (the naming). Any write after
+the naming moves mtime to the present, so its record is trusted as soon as it is taken; what
+is left is a write dated back with utime() to that very nanosecond within the clock tick of
+the naming (ctime unchanged too), which no editor or tool does by accident.
 """
 
 from __future__ import annotations
@@ -126,6 +132,16 @@ class StateCache:
         # the later of mtime and ctime: a write that `touch -d` or utime() dated back still
         # moved ctime, and ctime cannot be set
         return None if racy(max(key[1], key[3]), hashed_ns) else oid
+
+    @staticmethod
+    def pinned(st: os.stat_result) -> int | None:
+        """The time to record for a file `copying.pin_times` dated back before naming it (its
+        mtime at least RACY_NS before its ctime, on a file system with sub-second times): one
+        past the racy window of its ctime, so the record is trusted at once. None otherwise."""
+        mtime, ctime = st.st_mtime_ns, st.st_ctime_ns
+        if mtime % 1_000_000_000 == 0 or mtime + RACY_NS >= ctime:
+            return None
+        return ctime + RACY_NS + 1
 
     def get(self, path: Path, st: os.stat_result) -> Oid | None:
         return self.trusted(self.lookup([str(path)]).get(str(path)), st)

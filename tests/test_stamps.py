@@ -109,6 +109,33 @@ def test_an_edit_within_the_same_tick_as_the_stamp_is_seen(repo: Shell) -> None:
         assert "recorded model.bin" in out.stderr
 
 
+def test_every_change_right_after_a_checkout_wrote_the_file_is_seen(repo: Shell) -> None:
+    """A checkout dates each file back before naming it and trusts its stat record at once
+    (statecache.pinned), so the next checkout does not hash it again: every kind of change
+    made the moment after, same size and old timestamps included, is still seen."""
+    size = 3 << 20  # (over 1 MiB: each file written and recorded on its own)
+    for combo in COMBOS:
+        repo.write(f"f-{_name(combo)}.bin", os.urandom(size))
+    repo.model("add", *(f"f-{_name(c)}.bin" for c in COMBOS))
+    repo.git("commit", "-q", "-m", "v1")
+    repo.git("tag", "v1")
+    for combo in COMBOS:
+        repo.write(f"f-{_name(combo)}.bin", os.urandom(size))
+    repo.git("commit", "-q", "--allow-empty", "-m", "v2")
+    repo.git("checkout", "-q", "v1")
+    for combo in COMBOS:  # at once: within the racy window of what the checkout wrote
+        path = repo.cwd / f"f-{_name(combo)}.bin"
+        st = os.stat(path)
+        assert st.st_mtime_ns < st.st_ctime_ns  # dated back before it was named
+        _change(path, combo)
+    assert set(_states(repo).values()) == {"modified"}
+    repo.git("commit", "-q", "--allow-empty", "-m", "v3")  # the hook records every change
+    before = repo.git("show", "v1:.gitmodel/manifest.toml").stdout.splitlines()
+    oids = [x for x in repo.git("show", "HEAD:.gitmodel/manifest.toml").stdout.splitlines()]
+    assert len([x for x in oids if x.startswith("oid")]) == len(COMBOS)
+    assert not {x for x in oids if x.startswith("oid")} & set(before)
+
+
 def test_the_fast_answer_is_the_full_answer_word_for_word(repo: Shell) -> None:
     repo.write("model.bin", b"weights")
     (repo.cwd / "model.bin").chmod(0o755)
