@@ -9,17 +9,33 @@ likes; it can never make git-model write outside the work tree or into `.git/`.
 from __future__ import annotations
 
 import os
-import re
 
 from .errors import UnsafePath
-from .termtext import quote_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (pathlib is imported where a function needs it: not by the commit hook)
     from pathlib import Path
 
 GITMODEL_DIR = ".gitmodel"
-_NOT_UTF8 = re.compile(r"[\ud800-\udfff]")
+
+
+def quote_path(path: str) -> str:
+    """termtext.quote_path, imported only for an error message (the hooks and the fast status
+    import this module on every run, and termtext's regular expressions cost them ~8 ms)."""
+    from .termtext import quote_path as quote
+
+    return quote(path)
+
+
+def _utf8(path: str) -> bool:
+    """No lone surrogate (surrogateescape: bytes that were not UTF-8)."""
+    if path.isascii():
+        return True
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_relpath(path: str, *, what: str = "path") -> str:
@@ -31,7 +47,7 @@ def check_relpath(path: str, *, what: str = "path") -> str:
         raise UnsafePath(
             f"{what} {quote_path(path)} contains {bad!r}; rename it (git-model refuses such names)"
         )
-    if _NOT_UTF8.search(path):  # surrogateescape: the listings and manifest hold UTF-8 text
+    if not _utf8(path):  # surrogateescape: the listings and manifest hold UTF-8 text
         raise UnsafePath(f"{what} {quote_path(path)} is not UTF-8; rename it")
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
         raise UnsafePath(

@@ -113,7 +113,7 @@ def test_setting_is_read_once_and_only_for_non_ascii(
         calls.append(args)
         return real_run(args, **kw)  # type: ignore[call-overload,no-any-return]
 
-    monkeypatch.setattr(termtext.subprocess, "run", counting_run)
+    monkeypatch.setattr(subprocess, "run", counting_run)  # (imported when needed)
     termtext.set_quote_path_setting(None)
     try:
         assert quote_path("tab\there") == '"tab\\there"'
