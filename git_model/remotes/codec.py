@@ -56,6 +56,7 @@ WINDOW = 64 << 10  # a larger one is probed on WINDOWS windows of this size acro
 WINDOWS = 4
 GROUPS = (0, 2, 4)  # plain zstd; byte grouping of 2-byte floats; of 4-byte floats
 RANDOM_LIKE = 0.98  # plain zstd saving less than 2%: no grouping is tried (fp32 weights: ~7%)
+PLAIN_ENOUGH = 0.5  # plain zstd at half the size or less: text, not floats; no grouping tried
 MAX_CHUNK = 64 << 20  # a header asking to ungroup larger chunks is not ours
 THREADS_FROM = 64 << 20  # objects at least this large are compressed on every core
 
@@ -148,10 +149,12 @@ def _candidates(data: bytes, level: int) -> list[tuple[int, bytes]]:
     """(width, compressed body) for each way worth trying on `data`: plain zstd, then, if
     plain zstd found anything at all (float data always has some: its exponent bytes), the
     byte groupings. Bytes that plain zstd cannot shrink by RANDOM_LIKE stop there, so a
-    push of random bytes or archives never imports numpy."""
+    push of random bytes or archives never imports numpy; nor do bytes it halves (text, CSV,
+    JSON: dense float weights never shrink that far plainly, and grouping text costs two more
+    compressions of each object for nothing)."""
     plain = _compressor(level, 0).compress(data)
     found = [(0, plain)]
-    if len(data) >= 4096 and len(plain) < len(data) * RANDOM_LIKE:
+    if len(data) >= 4096 and len(data) * PLAIN_ENOUGH < len(plain) < len(data) * RANDOM_LIKE:
         found += [(w, _compressor(level, w).compress(group(data, w))) for w in GROUPS[1:]]
     return found
 
