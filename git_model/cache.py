@@ -18,7 +18,7 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .copying import (
     SMALL_FILE,
@@ -31,10 +31,11 @@ from .copying import (
     syncfs,
     watch_size,
     write_all,
+    write_back_starter,
     write_if_can,
 )
 from .errors import CorruptObject, GitModelError, MissingObject, OversizedObject, disk_error
-from .hashing import CHUNK, Oid, hash_file
+from .hashing import CHUNK, HashThread, Oid, hash_file
 from .prepared import Prepared
 from .stamps import REMOVALS
 
@@ -258,29 +259,39 @@ class Cache:
         `tee_to`: a work-tree file that will need these bytes (see prepared.py).
         """
         also = teeing = self.prepared.start(expected, tee_to, expected_size)
+        large = (expected_size or 0) > SMALL_FILE
+        # a large download is hashed on a thread while this one receives and writes, and its
+        # bytes start for the disk as they are written: about max(receive, hash), and little
+        # left for the flush before it is named (the directory remote's copy does the same)
+        kick = write_back_starter() if large else None
         with self._incoming(expected, also) as (fd, tmp):
-            digest = hashlib.sha256()
+            digest: Any = HashThread() if large else hashlib.sha256()
             size = 0
             limit = None if expected_size is None else expected_size + 1
-            while limit is None or size < limit:
-                chunk = stream.read(CHUNK if limit is None else min(CHUNK, limit - size))
-                if not chunk:
-                    break
-                digest.update(chunk)
-                size += len(chunk)
-                try:
-                    write_all(fd, chunk)
-                except OSError as e:
-                    raise disk_error(e, _storing(expected)) from e
-                if teeing is not None:
-                    teeing = write_if_can(teeing, chunk)
+            try:
+                while limit is None or size < limit:
+                    chunk = stream.read(CHUNK if limit is None else min(CHUNK, limit - size))
+                    if not chunk:
+                        break
+                    digest.update(chunk)
+                    try:
+                        write_all(fd, chunk)
+                    except OSError as e:
+                        raise disk_error(e, _storing(expected)) from e
+                    if kick:
+                        kick(fd, size, len(chunk))
+                    size += len(chunk)
+                    if teeing is not None:
+                        teeing = write_if_can(teeing, chunk)
+            finally:
+                got = digest.hexdigest()  # (a thread: ended here whatever happened)
             if expected_size is not None and size > expected_size:
                 raise OversizedObject(
                     f"object {expected.short} arrived with more than its {expected_size} bytes; "
                     "it was refused"
                 )
-            if digest.hexdigest() != expected:
-                raise _refused(expected, digest.hexdigest())
+            if got != expected:
+                raise _refused(expected, got)
         return self._keep_incoming(fd, tmp, expected, size, False, (also, tee_to))
 
     def store_copy(

@@ -34,6 +34,37 @@ def is_oid(text: object) -> bool:
     return isinstance(text, str) and _HEX64.fullmatch(text) is not None
 
 
+class HashThread:
+    """SHA-256 of a stream of chunks on a thread of its own (hashlib lets go of the
+    interpreter), for a reader with other work to do per chunk (receive it, write it): at most
+    `ahead` chunks wait. `close` (or `hexdigest`) ends the thread; both may be called again."""
+
+    def __init__(self, ahead: int = 4) -> None:
+        import queue
+        import threading
+
+        self._digest = hashlib.sha256()
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(ahead)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._chunks.get()) is not None:
+            self._digest.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._chunks.put(chunk)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._chunks.put(None)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._digest.hexdigest()
+
+
 def hash_bytes(data: bytes) -> Oid:
     return Oid(hashlib.sha256(data).hexdigest())
 

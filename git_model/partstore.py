@@ -43,33 +43,12 @@ from .copying import (
 )
 from .errors import CorruptObject, GitModelError, ManifestError, MissingObject, disk_error
 from .formats import Layout
-from .hashing import CHUNK, Oid, hash_file
+from .hashing import CHUNK, HashThread, Oid, hash_file
 from .tensors import TensorListing, format_tensors, parse_tensors, with_oids
 
 STEP = 4 << 20  # bytes read at a time: a hand-over to the hashing thread per 4 MiB
 AHEAD = 4  # chunks read ahead of the whole-file hash at most (memory: AHEAD * STEP)
 Hints = dict[tuple[int, int], Oid]  # (offset, length) -> the oid that range had before
-
-
-class _WholeHash:
-    """SHA-256 of a stream of chunks, on a thread of its own."""
-
-    def __init__(self) -> None:
-        import queue
-
-        self.digest = hashlib.sha256()
-        self.chunks: queue.Queue[bytes | None] = queue.Queue(AHEAD)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while (chunk := self.chunks.get()) is not None:
-            self.digest.update(chunk)
-
-    def finish(self) -> Oid:
-        self.chunks.put(None)
-        self.thread.join()
-        return Oid(self.digest.hexdigest())
 
 
 def store_parts(
@@ -79,7 +58,7 @@ def store_parts(
     file's oid. A file that changes meanwhile is refused (rerun)."""
     hints = hints or {}
     made: list[tuple[str, Oid]] = []  # temp files written, named once all are durable
-    whole = _WholeHash()
+    whole = HashThread(AHEAD)
     try:
         with open(path, "rb", buffering=0) as f:
             src = f.fileno()
@@ -97,7 +76,7 @@ def store_parts(
                     if oid2 != oid:
                         raise GitModelError(f"{path} changed while it was being stored; rerun")
                 oids.append(oid)
-            oid = whole.finish()
+            oid = Oid(whole.hexdigest())
             after = os.stat(path)
             if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
                 raise GitModelError(f"{path} changed while it was being stored; rerun")
@@ -111,9 +90,7 @@ def store_parts(
     except OSError as e:
         raise disk_error(e, f"storing {path} in the cache") from e
     finally:
-        if whole.thread.is_alive():  # stopped by an error: the thread drains and ends
-            whole.chunks.put(None)
-            whole.thread.join()
+        whole.close()  # (stopped by an error: the thread drains and ends)
         for tmp, _ in made:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -127,7 +104,7 @@ def _store_part(
     src: int,
     offset: int,
     length: int,
-    whole: _WholeHash | None,
+    whole: HashThread | None,
     made: list[tuple[str, Oid]] | None,
 ) -> Oid:
     """Hash the part [offset, offset+length) of `src` (feeding `whole` too), and write it into
@@ -142,7 +119,7 @@ def _store_part(
             if not chunk:
                 raise GitModelError("the file became shorter while it was being stored; rerun")
             if whole is not None:
-                whole.chunks.put(chunk)
+                whole.update(chunk)
             digest.update(chunk)
             if fd >= 0:
                 write_all(fd, chunk)
