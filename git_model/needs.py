@@ -61,9 +61,10 @@ def checked_listing(read: Reader, art: Artifact, state: StateCache | None = None
     return data
 
 
-def listing(read: Reader, art: Artifact) -> Iterator[Entry]:
-    """The entries of a tracked directory's listing, checked, one at a time."""
-    return iter_listing(checked_listing(read, art), listing_path(art.path), checked=True)
+def listing(read: Reader, art: Artifact, state: StateCache | None = None) -> Iterator[Entry]:
+    """The entries of a tracked directory's listing, checked (see `checked_listing`), one at
+    a time."""
+    return iter_listing(checked_listing(read, art, state), listing_path(art.path), checked=True)
 
 
 def needed_objects(

@@ -45,6 +45,7 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typing costs ~3 ms to import, and nothing on the fast path needs it)
+    from collections.abc import Iterable
     from hashlib import sha1 as _new_sha1
     from typing import Any
 else:
@@ -349,11 +350,20 @@ class Stamps:
             self.status = status
             self.changed = True
 
-    def save(self, keep: set[str], seal: dict[str, Any] | None = None, *, reseal: bool) -> None:
+    def save(
+        self,
+        keep: set[str],
+        seal: dict[str, Any] | None = None,
+        *,
+        reseal: bool,
+        recorded: Iterable[str] = (),
+    ) -> None:
         """Write the stamps out, keeping those of the artifacts in `keep`; with `reseal` the
-        seal becomes `seal` (else the one read stays)."""
+        seal becomes `seal` (else the one read stays). `cached` facts are kept for the oids the
+        work tree has and for `recorded` (the manifest's, while the work tree has others)."""
         self.keep_only(keep)
         live = {s[1] for s in self.artifacts.values() if isinstance(s, (tuple, list)) and s[1:]}
+        live.update(recorded)
         for oid in set(self.cached) - live:
             del self.cached[oid]
             self.changed = True

@@ -157,7 +157,7 @@ def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
         raise GitModelError(missing_message(missing))
     # (a file hashed or written a moment ago is hashed again, not copied into the cache: see
     # Workspace.hash_paths)
-    recorded = record(ctx, committed, todo, ctx.workspace()) if todo else Recorded()
+    recorded = record(ctx, committed, todo, ctx.workspace(), facts=stamps) if todo else Recorded()
     for path in todo:
         stamps.stamp(path, committed.artifacts[path].oid)
     refresh_versions(committed, ctx.reader(""))

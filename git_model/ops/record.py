@@ -17,7 +17,7 @@ from ..errors import GitModelError
 from ..manifest import Artifact, Entry, Manifest, listing_path
 from ..needs import listing
 from ..partstore import Hints, missing_parts, store_parts
-from ..stamps import Stamps
+from ..stamps import Stamps, removal_generation
 from ..statecache import StateCache, stat_key
 from ..tensors import TensorListing, format_tensors, read_tensors, tensors_oid, tensors_path
 from ..workspace import Workspace
@@ -39,10 +39,15 @@ def record(
     *,
     allow_missing: bool = False,
     stamps: Stamps | None = None,
+    facts: Stamps | None = None,
 ) -> Recorded:
     """Hash, store and list `relpaths` into `manifest`; with `stamps`, stamp each with the oid
-    it was found to have (its fingerprint taken before it is read)."""
+    it was found to have (its fingerprint taken before it is read). The `cached` facts of
+    `facts` (else `stamps`) are used and kept: a tracked directory's objects all in the cache."""
     out = Recorded()
+    facts = facts if facts is not None else stamps
+    # (before the cache is looked at: a removal after this makes the facts set below stale)
+    generation = removal_generation(ctx.repo.model_dir) if facts is not None else None
     for rel in sorted(set(relpaths)):
         if stamps is not None:
             stamps.take(rel)
@@ -62,7 +67,12 @@ def record(
             with contextlib.suppress(FileNotFoundError):
                 (ctx.root / tensors_path(rel)).unlink()
             out.tracked_files.append(tensors_path(rel))
-        scanned = ws.scan(rel, store=True, listed=_listed(ctx, old))
+        # every object of the old listing seen in the cache, and nothing removed since: a file
+        # the stat cache says still holds what that listing gives needs no look in the cache
+        whole = (
+            facts is not None and old is not None and facts.cached.get(str(old.oid)) == generation
+        )
+        scanned = ws.scan(rel, store=True, listed=_listed(ctx, old), listed_cached=whole)
         if scanned is None:
             if not allow_missing:
                 raise GitModelError(
@@ -83,6 +93,8 @@ def record(
         manifest.artifacts[rel] = art
         if stamps is not None:
             stamps.stamp(rel, art.oid)
+        if facts is not None and scanned.listing is not None:  # stored: all in the cache
+            facts.set_cached({str(art.oid): generation})
     ws.state.flush()
     return out
 
@@ -95,7 +107,7 @@ def _listed(ctx: Context, art: Artifact | None) -> Iterator[Entry] | None:
     if art is None or not art.is_dir:
         return None
     try:
-        return listing(ctx.reader(None), art)
+        return listing(ctx.reader(None), art, ctx.state)
     except GitModelError:
         return None
 

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..manifest import MANIFEST_PATH, Artifact, Entry, iter_listing, listing_path, verified_listing
+from ..manifest import MANIFEST_PATH, Artifact, Entry, iter_listing, listing_path
+from ..needs import checked_listing
 from ..partstore import missing_parts
 from ..stamps import Stamps, files_fingerprint, now_ns, removal_generation
 from ..tensors import read_tensors
@@ -71,12 +72,15 @@ def status(ctx: Context) -> list[ArtifactStatus]:
         # is said in one line, as add and diff say it: not reported as missing, which would
         # advise a checkout over it)
         scanned = ws.scan(path, store=False)
-        recorded = verified_listing(read, art) if art.is_dir else None
-        if recorded is not None:
-            what = listing_path(path)
-            in_cache = all(ctx.cache.has(e.oid) for e in iter_listing(recorded, what))
-            if recorded != read(what):
-                inputs = None  # found in the index or HEAD: not an answer to remember
+        # (checked once per clone: the stat cache remembers a listing's oid once its lines passed)
+        recorded = checked_listing(read, art, ctx.state) if art.is_dir else None
+        if recorded is not None and recorded != read(listing_path(path)):
+            inputs = None  # found in the index or HEAD: not an answer to remember
+        if stamps.cached.get(str(art.oid)) == generation:
+            in_cache = True  # seen whole in the cache, and nothing has left it since
+        elif recorded is not None:
+            has = ctx.cache.has
+            in_cache = all(has(e.oid) for e in iter_listing(recorded, "", checked=True))
         elif art.layout is not None:  # stored by parts: every part there
             in_cache = not missing_parts(ctx.cache, read_tensors(read, art))
         else:
@@ -113,7 +117,8 @@ def status(ctx: Context) -> list[ArtifactStatus]:
             "rows": [_row(st.recorded) for st in out],
         }
     stamps.set_status(answer)
-    stamps.save(keep=set(stamps.artifacts), reseal=False)
+    oids = [str(art.oid) for art in manifest.artifacts.values()]
+    stamps.save(keep=set(stamps.artifacts), reseal=False, recorded=oids)
     return out
 
 
