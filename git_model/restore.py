@@ -244,7 +244,7 @@ class Restorer:
         if path.is_dir() or (path.is_symlink() and self.link_type != "symlink"):
             self._clear_non_file(rel, path)
         try:
-            st = self.ws._stat_file(path, rel)
+            st = self.ws.stat_file(path, rel)
         except FileNotFoundError:
             self._put(rel, oid, executable, parts)
             return

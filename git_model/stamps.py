@@ -39,9 +39,11 @@ from __future__ import annotations
 
 import marshal
 import os
-import stat
-import sys
 import time
+
+from .statwalk import Folder, files_fingerprint, fingerprint
+
+__all__ = ["Folder", "Stamps", "files_fingerprint", "fingerprint", "now_ns", "racy"]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typing costs ~3 ms to import, and nothing on the fast path needs it)
@@ -58,7 +60,6 @@ FILE = "stamps"
 OLD_FILE = "stamps.json"  # the first version's (JSON, removed on the next save)
 VERSION = 2
 REMOVALS = "objects-removed"  # in the model dir: grows by a byte with each removal
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
 
 
 RACY_NS = 100_000_000  # 10× the coarsest sub-second timestamp tick in use (exFAT: 10 ms)
@@ -82,178 +83,8 @@ def now_ns() -> int:
     return time.time_ns() - 20_000_000  # elsewhere: allow for a coarse tick behind
 
 
-SPLIT_FILES = 2048  # a directory stamped with at least this many files is walked by two processes
-
-
-def fingerprint(root: str | os.PathLike[str], relpath: str, hint: int = 0) -> str | None:
-    """`<SHA-1 of the stat data of every file under relpath>:<files>:<newest m/ctime, ns>`;
-    None for anything but a regular file or a directory of regular files.
-
-    A directory is hashed a folder at a time (memory does not grow with its number of files),
-    and the folders' digests in path order make the whole. When `hint` (the number of files it
-    had last time) is large, half of the top folder's subfolders are walked by a forked
-    process meanwhile: `lstat` is most of the cost (~3 µs each on a VM), and it uses both cores.
-    """
-    top = os.path.join(root, relpath)
-    try:
-        st = os.lstat(top)
-    except OSError:
-        return None
-    if stat.S_ISREG(st.st_mode):
-        digest = _new_sha1(marshal.dumps([_row("", st)]))
-        return f"{digest.hexdigest()}:1:{max(st.st_mtime_ns, st.st_ctime_ns)}"
-    if not stat.S_ISDIR(st.st_mode):
-        return None
-    walked = _walk_dir(top, split=hint >= SPLIT_FILES)
-    if walked is None:
-        return None
-    digests, files, newest = walked
-    digests.sort()
-    return f"{_new_sha1(marshal.dumps(digests)).hexdigest()}:{files}:{newest}"
-
-
-def files_fingerprint(root: str | os.PathLike[str], relpaths: list[str]) -> str | None:
-    """The same over a list of single files (None if one is missing or not a file)."""
-    newest = 0
-    rows = []
-    for rel in relpaths:
-        try:
-            st = os.lstat(os.path.join(root, rel))
-        except OSError:
-            return None
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        rows.append(_row(rel, st))
-        newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
-    return f"{_new_sha1(marshal.dumps(rows)).hexdigest()}:{len(rows)}:{newest}"
-
-
-def _row(rel: str, st: os.stat_result) -> tuple[str, int, int, int, int, int]:
-    return (rel, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_mode & 0o111)
-
-
-Walked = tuple[list[tuple[str, bytes]], int, int]  # (folder, digest) pairs, files, newest
-
-
-def _walk_dir(top: str, *, split: bool) -> Walked | None:
-    """Every folder's digest under `top`; with `split`, half the subtrees in a child."""
-    out: list[tuple[str, bytes]] = []
-    subdirs: list[str] = []
-    counts = _folder(top, "", out, subdirs)
-    if counts is None:
-        return None
-    files, newest = counts
-    child = _fork(top, subdirs[1::2]) if split and len(subdirs) > 1 else None
-    mine = subdirs[::2] if child is not None else subdirs
-    walked = _walk(top, mine, out)
-    theirs = _join(child) if child is not None else ([], 0, 0)
-    if walked is None or theirs is None:
-        return None
-    out += theirs[0]
-    return out, files + walked[0] + theirs[1], max(newest, walked[1], theirs[2])
-
-
-def _walk(top: str, stack: list[str], out: list[tuple[str, bytes]]) -> tuple[int, int] | None:
-    """Walk the subtrees `stack` (folders relative to `top`, each ending in "/")."""
-    files = newest = 0
-    while stack:
-        counts = _folder(top, stack.pop(), out, stack)
-        if counts is None:
-            return None
-        files += counts[0]
-        newest = max(newest, counts[1])
-    return files, newest
-
-
-def _folder(
-    top: str, prefix: str, out: list[tuple[str, bytes]], subdirs: list[str]
-) -> tuple[int, int] | None:
-    """One folder: its files' digest to `out`, its subfolders to `subdirs`; (files, newest
-    mtime), or None if a file is not a regular file (or the folder cannot be read). One
-    `scandir` (entry types come with the names), then one `lstat` a file relative to the
-    open folder."""
-    newest = 0
-    lstat, isreg = os.lstat, stat.S_ISREG
-    try:
-        fd = os.open(os.path.join(top, prefix) if prefix else top, _DIR_FLAGS)
-    except OSError:
-        return None
-    try:
-        with os.scandir(fd) as it:
-            entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
-        rows = []
-        for name, is_dir in entries:
-            if is_dir:
-                subdirs.append(f"{prefix}{name}/")
-            elif not (name[0] == "." and name.endswith(".gitmodel")):
-                # (checkout's own temp files are skipped, as Workspace.walk skips them)
-                st = lstat(name, dir_fd=fd)
-                if not isreg(st.st_mode):
-                    return None
-                ctime = st.st_ctime_ns
-                if ctime > newest:
-                    newest = ctime
-                mtime = st.st_mtime_ns
-                if mtime > newest:
-                    newest = mtime
-                rows.append((name, st.st_size, mtime, st.st_ino, ctime, st.st_mode & 0o111))
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    if rows:
-        rows.sort()  # the order scandir gives is the file system's, not always the same
-        out.append((prefix, _new_sha1(marshal.dumps(rows)).digest()))
-    return len(rows), newest
-
-
-def _fork(top: str, stack: list[str]) -> tuple[int, int] | None:
-    """Start a child walking `stack`; (pid, read end of its pipe), or None where forking is
-    not safe (another thread runs) or fails: the caller walks it all."""
-    threading = sys.modules.get("threading")
-    if not hasattr(os, "fork") or (threading is not None and threading.active_count() > 1):
-        return None
-    try:
-        r, w = os.pipe()
-    except OSError:
-        return None
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(r)
-        os.close(w)
-        return None
-    if pid == 0:  # the child: its answer down the pipe, then out without any clean-up
-        code = 1
-        try:
-            os.close(r)
-            out: list[tuple[str, bytes]] = []
-            walked = _walk(top, stack, out)
-            data = marshal.dumps(None if walked is None else (out, *walked))
-            view = memoryview(data)
-            while view:
-                view = view[os.write(w, view) :]
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    return pid, r
-
-
-def _join(child: tuple[int, int]) -> Walked | None:
-    pid, r = child
-    chunks = []
-    try:
-        while chunk := os.read(r, 1 << 20):
-            chunks.append(chunk)
-    finally:
-        os.close(r)
-        _, status = os.waitpid(pid, 0)
-    try:
-        found = marshal.loads(b"".join(chunks)) if status == 0 else None
-    except (ValueError, EOFError, TypeError):
-        return None
-    return None if found is None else (found[0], found[1], found[2])
+MIN_FOLDERS = 2  # a directory with fewer folders of files is rescanned whole when it changes
+FOLDERS_DIR = "stamps.d"  # in the model dir: each directory's folders (Stamps.reusable)
 
 
 def trusted(stamp: Any, current: str | None) -> bool:
@@ -293,6 +124,8 @@ class Stamps:
         self.cached: dict[str, Any] = {}
         self.status: dict[str, Any] | None = None
         self.pending: dict[str, tuple[str, int]] = {}  # fingerprint and when it was taken
+        self.folders: dict[str, list[Folder]] = {}  # a directory's folders, as `take` saw them
+        self._folders_out: dict[str, tuple[str, int, list[Folder]]] = {}  # to save
         self.changed = False
         try:
             with open(self.path, "rb") as f:
@@ -313,9 +146,12 @@ class Stamps:
     def take(self, relpath: str) -> str | None:
         """Fingerprint `relpath` now, to `stamp` it once its oid is known."""
         taken = now_ns()
-        current = fingerprint(self.root, relpath, files_in(self.artifacts.get(relpath)))
+        folders: list[Folder] = []
+        current = fingerprint(self.root, relpath, files_in(self.artifacts.get(relpath)), folders)
         if current is not None:
             self.pending[relpath] = (current, taken)
+            if len(folders) >= MIN_FOLDERS:
+                self.folders[relpath] = folders
         return current
 
     def unchanged(self, relpath: str, oid: str) -> bool:
@@ -324,14 +160,46 @@ class Stamps:
         stamp = self.artifacts.get(relpath)
         return trusted(stamp, current) and stamp is not None and stamp[1] == oid
 
-    def stamp(self, relpath: str, oid: str) -> None:
-        """Remember the fingerprint taken by `take` / `unchanged` (before hashing) as `oid`."""
+    def stamp(self, relpath: str, oid: str, *, folders: bool = True) -> None:
+        """Remember the fingerprint taken by `take` / `unchanged` (before hashing) as `oid`;
+        with `folders`, a directory's folders too (for `reusable`: only where the listing
+        `oid` names is kept, in the index or a commit)."""
         taken = self.pending.get(relpath)
         if taken is not None:
             new = (taken[0], str(oid), taken[1])
             if self.artifacts.get(relpath) != new:
                 self.artifacts[relpath] = new
                 self.changed = True
+            seen = self.folders.get(relpath) if folders else None
+            if seen is not None:
+                self._folders_out[relpath] = (str(oid), taken[1], seen)
+
+    def reusable(self, relpath: str, oid: str) -> tuple[set[str], set[str]] | None:
+        """For a directory `take` fingerprinted now and stamped as `oid` before: the prefixes
+        of its folders whose files are exactly as they were then (their lines of the listing
+        `oid` still hold), and of the others. None without such a stamp.
+
+        A folder counts as unchanged when the stat data of its files (names, size, mtime,
+        inode, ctime, mode) digest as before and none was racy when that stamp was taken."""
+        now = self.folders.get(relpath)
+        if now is None:
+            return None
+        before = _read_folders(self._folders_file(relpath), relpath, oid)
+        if before is None:
+            return None
+        taken, old = before
+        unchanged, changed = set(), set()
+        for prefix, digest, _newest in now:
+            was = old.get(prefix)
+            if was is not None and was[0] == digest and not racy(was[1], taken):
+                unchanged.add(prefix)
+            else:
+                changed.add(prefix)
+        return unchanged, changed
+
+    def _folders_file(self, relpath: str) -> str:
+        name = _new_sha1(relpath.encode("utf-8", "surrogateescape")).hexdigest()
+        return os.path.join(self.dir, FOLDERS_DIR, name)
 
     def keep_only(self, paths: set[str]) -> None:
         """Forget the stamps of paths that are no longer artifacts."""
@@ -362,6 +230,7 @@ class Stamps:
         seal becomes `seal` (else the one read stays). `cached` facts are kept for the oids the
         work tree has and for `recorded` (the manifest's, while the work tree has others)."""
         self.keep_only(keep)
+        self._save_folders(keep)
         live = {s[1] for s in self.artifacts.values() if isinstance(s, (tuple, list)) and s[1:]}
         live.update(recorded)
         for oid in set(self.cached) - live:
@@ -390,6 +259,52 @@ class Stamps:
             raise
         _unlink(os.path.join(self.dir, OLD_FILE))
         self.changed = False
+
+    def _save_folders(self, keep: set[str]) -> None:
+        """The folders of each directory stamped in this run, one file per directory (read
+        only when one changed, never on the no-change path)."""
+        for relpath, (oid, taken, folders) in self._folders_out.items():
+            if relpath not in keep:
+                continue
+            path = self._folders_file(relpath)
+            data = {"version": 1, "path": relpath, "oid": oid, "taken": taken, "folders": folders}
+            tmp = f"{path}.{os.getpid()}.tmp"
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(tmp, "wb") as f:
+                    marshal.dump(data, f)
+                os.replace(tmp, path)
+            except OSError:
+                _unlink(tmp)  # only a cache: the next change is found by a full walk
+        self._folders_out.clear()
+
+
+def _read_folders(
+    path: str, relpath: str, oid: str
+) -> tuple[int, dict[str, tuple[bytes, int]]] | None:
+    """(taken_ns, prefix -> (digest, newest)) of a folders file written for `relpath` stamped
+    as `oid`; None if there is none, or it is for something else, or does not read."""
+    try:
+        with open(path, "rb") as f:
+            data = marshal.load(f)
+        if (
+            not isinstance(data, dict)
+            or data.get("version") != 1
+            or data.get("path") != relpath
+            or data.get("oid") != oid
+            or not isinstance(data.get("taken"), int)
+        ):
+            return None
+        old = {}
+        for prefix, digest, newest in data["folders"]:
+            if not (
+                isinstance(prefix, str) and isinstance(digest, bytes) and isinstance(newest, int)
+            ):
+                return None
+            old[prefix] = (digest, newest)
+    except (OSError, ValueError, EOFError, TypeError, KeyError):
+        return None
+    return data["taken"], old
 
 
 def _unlink(path: str) -> None:

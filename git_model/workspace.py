@@ -152,7 +152,7 @@ class Workspace:
         (oid,) = self.hash_paths([(str(path), stat_key(st))], store=store)
         return oid
 
-    def _stat_file(self, path: str | Path, rel: str) -> os.stat_result:
+    def stat_file(self, path: str | Path, rel: str) -> os.stat_result:
         st = os.lstat(path)
         if stat.S_ISLNK(st.st_mode):
             target = os.path.realpath(path)
@@ -204,7 +204,7 @@ class Workspace:
                 try:
                     st = lstat(path)
                     if not regular(st.st_mode):  # a link or a special file: said, or followed
-                        st = self._stat_file(path, f"{relpath}/{rel_in_dir}")
+                        st = self.stat_file(path, f"{relpath}/{rel_in_dir}")
                 except (FileNotFoundError, NotADirectoryError):
                     continue  # gone since its folder was read (a restore replaced the folder)
                 yield Found(rel_in_dir, path, stat_key(st), st.st_mode)
@@ -255,7 +255,7 @@ class Workspace:
             return None
         if stat.S_ISDIR(st.st_mode):
             return self._scan_dir(relpath, store=store, listed=listed, cached=listed_cached)
-        st = self._stat_file(path, relpath)
+        st = self.stat_file(path, relpath)
         oid = self.hash_one(path, st, store=store)
         return Scanned(Artifact(relpath, oid, st.st_size, None, is_executable(st)))
 

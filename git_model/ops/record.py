@@ -17,6 +17,7 @@ from ..errors import GitModelError
 from ..manifest import Artifact, Entry, Manifest, listing_path
 from ..needs import listing
 from ..partstore import Hints, missing_parts, store_parts
+from ..rescan import scan_again
 from ..stamps import Stamps, removal_generation
 from ..statecache import StateCache, stat_key
 from ..tensors import TensorListing, format_tensors, read_tensors, tensors_oid, tensors_path
@@ -72,7 +73,11 @@ def record(
         whole = (
             facts is not None and old is not None and facts.cached.get(str(old.oid)) == generation
         )
-        scanned = ws.scan(rel, store=True, listed=_listed(ctx, old), listed_cached=whole)
+        scanned = None
+        if whole and facts is not None and old is not None and old.is_dir:  # changed folders only
+            scanned = scan_again(ws, facts, ctx.reader(None), rel, old, store=True)
+        if scanned is None:
+            scanned = ws.scan(rel, store=True, listed=_listed(ctx, old), listed_cached=whole)
         if scanned is None:
             if not allow_missing:
                 raise GitModelError(

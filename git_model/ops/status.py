@@ -19,6 +19,7 @@ from typing import Any
 from ..manifest import MANIFEST_PATH, Artifact, Entry, iter_listing, listing_path
 from ..needs import checked_listing
 from ..partstore import missing_parts
+from ..rescan import scan_again
 from ..stamps import Stamps, files_fingerprint, now_ns, removal_generation
 from ..tensors import read_tensors
 from .context import Context
@@ -71,7 +72,8 @@ def status(ctx: Context) -> list[ArtifactStatus]:
         # (None: missing. A file it cannot track, such as a name that is not UTF-8 or a link,
         # is said in one line, as add and diff say it: not reported as missing, which would
         # advise a checkout over it)
-        scanned = ws.scan(path, store=False)
+        scanned = scan_again(ws, stamps, read, path, art, store=False) if art.is_dir else None
+        scanned = scanned or ws.scan(path, store=False)
         # (checked once per clone: the stat cache remembers a listing's oid once its lines passed)
         recorded = checked_listing(read, art, ctx.state) if art.is_dir else None
         if recorded is not None and recorded != read(listing_path(path)):
@@ -91,7 +93,8 @@ def status(ctx: Context) -> list[ArtifactStatus]:
         if scanned is None:
             st.state = MISSING
         else:
-            stamps.stamp(path, scanned.artifact.oid)
+            # (the folders of a listing that is kept: the recorded one, not a changed one's)
+            stamps.stamp(path, scanned.artifact.oid, folders=scanned.artifact.oid == art.oid)
             st.current_oid, st.current_size = scanned.artifact.oid, scanned.artifact.size
             if scanned.artifact.oid != art.oid or scanned.artifact.executable != art.executable:
                 st.state = MODIFIED

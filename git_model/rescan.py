@@ -1,0 +1,134 @@
+"""A tracked directory scanned again where it changed, and only there.
+
+The stamps keep, for each directory, a digest of the stat data of every folder's files as they
+were when its listing was made (`Stamps.reusable`). When one file of a million changes, the
+folders whose files still digest the same keep their lines of the old listing as they are, and
+only the folders that differ are read again: one `scandir` and one `lstat` a file, their files
+through the stat cache and the hashing as `Workspace.scan` takes them. The old lines and the new
+are then merged in path order into the new listing, byte for byte what a full scan would
+write (the tests compare the two).
+
+Nothing is parsed on the kept lines but their path: the old listing has passed its checks
+(`needs.checked_listing`) and hashes to the oid the stamp was made for.
+"""
+
+from __future__ import annotations
+
+import heapq
+import io
+import os
+import stat
+from collections.abc import Iterator
+
+from .copying import is_temp_name
+from .errors import GitModelError, UnsafePath
+from .hashing import Oid
+from .manifest import Artifact, Reader, listing_line, listing_oid
+from .needs import checked_listing
+from .paths import check_relpath
+from .stamps import Stamps
+from .statecache import stat_key
+from .termtext import quote_path
+from .workspace import Found, Scanned, Workspace
+
+BLOCK = 1 << 20
+
+
+def scan_again(
+    ws: Workspace, stamps: Stamps, read: Reader, relpath: str, old: Artifact, *, store: bool
+) -> Scanned | None:
+    """`rescan` the tracked directory `old` if the stamps allow it (`stamps.take` fingerprinted
+    it in this run, a stamp was made for `old.oid`, and at most half its folders changed);
+    None when they do not (scan it whole: `Workspace.scan`). With `store`, the caller makes sure
+    every object `old` names is in the cache (the stamps' `cached` fact)."""
+    split = stamps.reusable(relpath, str(old.oid))
+    if split is None or len(split[1]) > len(split[0]):
+        return None
+    try:
+        listing = checked_listing(read, old, ws.state)
+    except GitModelError:
+        return None
+    return rescan(ws, relpath, listing, *split, store=store)
+
+
+def rescan(
+    ws: Workspace,
+    relpath: str,
+    listing: bytes,
+    unchanged: set[str],
+    changed: set[str],
+    *,
+    store: bool,
+) -> Scanned | None:
+    """The directory at `relpath` as the work tree holds it now, given `listing`, the one it
+    had, and the prefixes ("" or "a/b/") of its folders with files whose lines of it still hold
+    (`unchanged`) and of the others (`changed`); see `Stamps.reusable`. None if it is gone."""
+    if not os.path.isdir(ws.root / relpath):
+        return None
+    kept = {p.encode("utf-8", "surrogateescape") for p in unchanged}
+    again = {p.encode("utf-8", "surrogateescape") for p in changed}
+    found = sorted(_files(ws, relpath, changed))  # (only the folders that changed: few)
+    hints = {rel: oid for rel, oid, _line in _lines(listing, again)}
+    oids: list[Oid] = []
+    for start in range(0, len(found), 4096):
+        chunk = found[start : start + 4096]
+        listed = [hints.get(f.rel.encode("utf-8", "surrogateescape")) for f in chunk]
+        oids += ws.hash_paths([(f.path, f.key) for f in chunk], store=store, listed=listed)
+        ws.state.flush()
+    new = (
+        (f.rel.encode("utf-8"), listing_line(f.rel, oid, f.size, f.executable).encode("utf-8"))
+        for f, oid in zip(found, oids)
+    )
+    old = ((rel, line) for rel, _oid, line in _lines(listing, kept))
+    out = io.BytesIO()
+    files = size = 0
+    for _rel, line in heapq.merge(old, new):
+        out.write(line)
+        files += 1
+        size += int(line.split(b"\t", 2)[1])
+    data = out.getvalue()
+    return Scanned(Artifact(relpath, listing_oid(data), size, files), data)
+
+
+def _lines(listing: bytes, folders: set[bytes]) -> Iterator[tuple[bytes, Oid, bytes]]:
+    """(path, oid, line with its newline) of each line of `listing` (checked) whose file is
+    directly in one of `folders`, in listing order."""
+    make_oid = str.__new__
+    start = 0
+    while start < len(listing):
+        end = listing.find(b"\n", start + BLOCK)
+        end = len(listing) if end < 0 else end + 1
+        for line in listing[start : end - 1].split(b"\n"):
+            rel = line.split(b"\t", 3)[3]
+            if rel[: rel.rfind(b"/") + 1] in folders:
+                yield rel, make_oid(Oid, line[:64].decode("ascii")), line + b"\n"
+        start = end
+
+
+def _files(ws: Workspace, relpath: str, folders: set[str]) -> Iterator[Found]:
+    """The files directly in each of `folders` (prefixes under the directory), as
+    `Workspace.walk` finds them: the same checks on names and on what is not a regular file."""
+    top = f"{ws.root / relpath}/"
+    for prefix in folders:
+        folder = top + prefix
+        try:
+            with os.scandir(folder) as it:
+                names = [e.name for e in it if not e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue  # gone since the stamps walked it: it has no files now
+        for name in names:
+            if is_temp_name(name):
+                continue
+            rel = prefix + name
+            try:
+                check_relpath(rel)
+            except UnsafePath as e:
+                raise UnsafePath(f"cannot track {quote_path(f'{relpath}/{rel}')}: {e}") from None
+            path = folder + name
+            try:
+                st = os.lstat(path)
+                if not stat.S_ISREG(st.st_mode):
+                    st = ws.stat_file(path, f"{relpath}/{rel}")
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            yield Found(rel, path, stat_key(st), st.st_mode)

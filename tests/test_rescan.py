@@ -1,0 +1,173 @@
+"""A tracked directory that changed is scanned again only where it changed (rescan.py): the
+folders whose files' stat data digest as the stamps saw them keep their lines of the old
+listing. Whatever changed, and however, the listing the hook records and the answer status
+gives are the ones a full scan gives."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import Shell
+
+from git_model.hooks.commit import open_context
+from git_model.manifest import listing_path
+from git_model.rescan import scan_again
+from git_model.stamps import Stamps
+
+FOLDERS = ["", "a/", "a/b/", "a/b/c/", "c/", "d/", "e/f/"]
+
+
+def _next_second() -> None:
+    time.sleep(1.05 - time.time() % 1)
+
+
+def _expected(top: Path) -> bytes:
+    """The listing a full scan writes, computed here without git-model."""
+    lines = []
+    for path in sorted(p for p in top.rglob("*") if p.is_file()):
+        rel = path.relative_to(top).as_posix()
+        data = path.read_bytes()
+        mode = "755" if os.stat(path).st_mode & 0o100 else "644"
+        lines.append((rel, f"{hashlib.sha256(data).hexdigest()}\t{len(data)}\t{mode}\t{rel}\n"))
+    return "".join(line for _, line in sorted(lines)).encode()
+
+
+def _build(repo: Shell) -> Path:
+    for folder in FOLDERS:
+        for i in range(4):
+            repo.write(f"data/{folder}f{i}.bin", os.urandom(200 + i))
+    repo.model("add", "data")
+    repo.git("commit", "-q", "-m", "v1")
+    _next_second()  # (what was written is no longer racy for the stamps taken from now on)
+    repo.git("commit", "-q", "--allow-empty", "-m", "stamped")
+    return repo.cwd / "data"
+
+
+def _modify(top: Path) -> None:
+    (top / "a/b/f1.bin").write_bytes(os.urandom(201))  # same size, new bytes
+
+
+def _add_folder(top: Path) -> None:
+    (top / "g/h").mkdir(parents=True)
+    (top / "g/h/new.bin").write_bytes(b"new")
+
+
+def _remove_folder(top: Path) -> None:
+    for p in (top / "c").iterdir():
+        p.unlink()
+    (top / "c").rmdir()
+
+
+def _chmod(top: Path) -> None:
+    os.chmod(top / "d/f2.bin", 0o755)
+
+
+def _rename(top: Path) -> None:
+    os.rename(top / "e/f/f0.bin", top / "e/f/zz.bin")
+
+
+def _top_level(top: Path) -> None:
+    (top / "b-sorts-between.bin").write_bytes(b"between a/ and c/")
+
+
+def _same_tick_kept_times(top: Path) -> None:
+    """Rewritten with the same size and its old timestamps put back."""
+    path = top / "a/f3.bin"
+    st = os.stat(path)
+    path.write_bytes(os.urandom(st.st_size))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+CHANGES: list[Callable[[Path], None]] = [
+    _modify,
+    _add_folder,
+    _remove_folder,
+    _chmod,
+    _rename,
+    _top_level,
+    _same_tick_kept_times,
+]
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=lambda f: f.__name__.strip("_"))
+def test_the_hook_records_what_a_full_scan_would(
+    repo: Shell, change: Callable[[Path], None]
+) -> None:
+    top = _build(repo)
+    change(top)
+    assert "modified  data" in repo.model("status").stdout
+    out = repo.git("commit", "-q", "--allow-empty", "-m", "v2")
+    assert "recorded data" in out.stderr
+    recorded = repo.git("show", f"HEAD:{listing_path('data')}").stdout.encode()
+    assert recorded == _expected(top)
+    # and from stamps of the rescan itself: a second change, then a third
+    _modify(top)
+    _top_level(top)
+    repo.git("commit", "-q", "--allow-empty", "-m", "v3")
+    assert repo.git("show", f"HEAD:{listing_path('data')}").stdout.encode() == _expected(top)
+    assert repo.model("status").stdout.startswith("unchanged  data")
+
+
+def test_only_the_changed_folders_are_read_again(
+    repo: Shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rescan's listing is byte for byte the full scan's, and it is the one used."""
+    top = _build(repo)
+    _modify(top)
+    _add_folder(top)
+    monkeypatch.chdir(repo.cwd)
+    ctx = open_context()
+    assert ctx is not None
+    with ctx:
+        stamps = Stamps(ctx.repo.git_dir, ctx.root)
+        stamps.take("data")
+        unchanged, changed = stamps.reusable("data", str(ctx.manifest().artifacts["data"].oid)) or (
+            set(),
+            set(),
+        )
+        assert changed == {"a/b/", "g/h/"} and unchanged == set(FOLDERS) - {"a/b/"}
+        art = ctx.manifest().artifacts["data"]
+        again = scan_again(ctx.workspace(), stamps, ctx.reader(None), "data", art, store=False)
+        full = ctx.workspace().scan("data", store=False)
+        assert again is not None and full is not None
+        assert again.listing == full.listing == _expected(top)
+        assert again.artifact == full.artifact
+
+
+def test_a_lost_or_foreign_folders_file_means_a_full_scan(repo: Shell) -> None:
+    top = _build(repo)
+    folders = repo.cwd / ".git" / "model" / "stamps.d"
+    files = list(folders.iterdir())
+    assert len(files) == 1
+    files[0].write_bytes(b"\x00not marshal")
+    _modify(top)
+    repo.git("commit", "-q", "--allow-empty", "-m", "v2")
+    assert repo.git("show", f"HEAD:{listing_path('data')}").stdout.encode() == _expected(top)
+    files[0].unlink()
+    _rename(top)
+    repo.git("commit", "-q", "--allow-empty", "-m", "v3")
+    assert repo.git("show", f"HEAD:{listing_path('data')}").stdout.encode() == _expected(top)
+
+
+def test_a_folder_written_within_the_racy_window_of_its_stamp_is_read_again(
+    repo: Shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder whose newest write falls within RACY_NS of the stamp (a second write that
+    close could leave every stat field as stamped) is never taken from the old listing."""
+    top = _build(repo)
+    (top / "a/f0.bin").write_bytes(os.urandom(200))
+    repo.git("commit", "-q", "--allow-empty", "-m", "v2")  # stamped at once: "a/" is racy
+    monkeypatch.chdir(repo.cwd)
+    ctx = open_context()
+    assert ctx is not None
+    with ctx:
+        stamps = Stamps(ctx.repo.git_dir, ctx.root)
+        stamps.take("data")
+        split = stamps.reusable("data", str(ctx.manifest().artifacts["data"].oid))
+        assert split is not None
+        assert "a/" in split[1] and "a/b/" in split[0]
