@@ -15,28 +15,48 @@ Nothing is parsed on the kept lines but their path: the old listing has passed i
 from __future__ import annotations
 
 import heapq
-import io
 import os
 import stat
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from hashlib import sha256
+from typing import Any, BinaryIO
 
 from .copying import is_temp_name
 from .errors import GitModelError, UnsafePath
 from .hashing import Oid
-from .manifest import Artifact, Reader, listing_line, listing_oid
+from .manifest import Artifact, Reader, listing_line
 from .needs import checked_listing
 from .paths import check_relpath
 from .stamps import Stamps
 from .statecache import stat_key
 from .termtext import quote_path
-from .workspace import Found, Scanned, Workspace
+from .workspace import Found, Workspace
 
 BLOCK = 1 << 20
 
 
+@dataclass
+class Rescanned:
+    """A directory scanned again: its artifact as it is now, and the paths (relative to it, in
+    listing order) that differ from the old listing."""
+
+    artifact: Artifact
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+
+
 def scan_again(
-    ws: Workspace, stamps: Stamps, read: Reader, relpath: str, old: Artifact, *, store: bool
-) -> Scanned | None:
+    ws: Workspace,
+    stamps: Stamps,
+    read: Reader,
+    relpath: str,
+    old: Artifact,
+    *,
+    store: bool,
+    out: BinaryIO | None = None,
+) -> Rescanned | None:
     """`rescan` the tracked directory `old` if the stamps allow it (`stamps.take` fingerprinted
     it in this run, a stamp was made for `old.oid`, and at most half its folders changed);
     None when they do not (scan it whole: `Workspace.scan`). With `store`, the caller makes sure
@@ -48,7 +68,7 @@ def scan_again(
         listing = checked_listing(read, old, ws.state)
     except GitModelError:
         return None
-    return rescan(ws, relpath, listing, *split, store=store)
+    return rescan(ws, relpath, listing, *split, store=store, out=out)
 
 
 def rescan(
@@ -59,40 +79,68 @@ def rescan(
     changed: set[str],
     *,
     store: bool,
-) -> Scanned | None:
+    out: BinaryIO | None = None,
+) -> Rescanned | None:
     """The directory at `relpath` as the work tree holds it now, given `listing`, the one it
     had, and the prefixes ("" or "a/b/") of its folders with files whose lines of it still hold
-    (`unchanged`) and of the others (`changed`); see `Stamps.reusable`. None if it is gone."""
+    (`unchanged`) and of the others (`changed`); see `Stamps.reusable`. The new listing is
+    written to `out` as it is made (never held whole) and hashed. None if it is gone."""
     if not os.path.isdir(ws.root / relpath):
         return None
     kept = {p.encode("utf-8", "surrogateescape") for p in unchanged}
     again = {p.encode("utf-8", "surrogateescape") for p in changed}
     found = sorted(_files(ws, relpath, changed))  # (only the folders that changed: few)
-    hints = {rel: oid for rel, oid, _line in _lines(listing, again)}
+    before = {rel: (oid, line) for rel, oid, line in _lines(listing, again)}
     oids: list[Oid] = []
     for start in range(0, len(found), 4096):
         chunk = found[start : start + 4096]
-        listed = [hints.get(f.rel.encode("utf-8", "surrogateescape")) for f in chunk]
+        listed = [before.get(f.rel.encode("utf-8"), (None, b""))[0] for f in chunk]
         oids += ws.hash_paths([(f.path, f.key) for f in chunk], store=store, listed=listed)
         ws.state.flush()
-    new = (
-        (f.rel.encode("utf-8"), listing_line(f.rel, oid, f.size, f.executable).encode("utf-8"))
-        for f, oid in zip(found, oids)
-    )
-    old = ((rel, line) for rel, _oid, line in _lines(listing, kept))
-    out = io.BytesIO()
-    files = size = 0
+    added: list[str] = []
+    modified: list[str] = []
+    new = []
+    for f, oid in zip(found, oids):
+        rel = f.rel.encode("utf-8")
+        line = listing_line(f.rel, oid, f.size, f.executable).encode("utf-8")
+        was = before.pop(rel, None)
+        if was is None:
+            added.append(f.rel)
+        elif was[1] != line:
+            modified.append(f.rel)
+        new.append((rel, line))
+    gone = [rel for rel in before]  # files of a changed folder that are no longer there
+    old = ((rel, line) for rel, _oid, line in _lines(listing, kept, gone, again))
+    digest, pending, files, size = sha256(), [], 0, 0
     for _rel, line in heapq.merge(old, new):
-        out.write(line)
+        pending.append(line)
         files += 1
         size += int(line.split(b"\t", 2)[1])
-    data = out.getvalue()
-    return Scanned(Artifact(relpath, listing_oid(data), size, files), data)
+        if len(pending) >= 8192:
+            _emit(pending, digest, out)
+    _emit(pending, digest, out)
+    removed = sorted(rel.decode("utf-8") for rel in gone)
+    art = Artifact(relpath, Oid(digest.hexdigest()), size, files)
+    return Rescanned(art, added, removed, modified)
 
 
-def _lines(listing: bytes, folders: set[bytes]) -> Iterator[tuple[bytes, Oid, bytes]]:
+def _emit(lines: list[bytes], digest: Any, out: BinaryIO | None) -> None:
+    data = b"".join(lines)
+    lines.clear()
+    digest.update(data)
+    if out is not None:
+        out.write(data)
+
+
+def _lines(
+    listing: bytes,
+    folders: set[bytes],
+    gone: list[bytes] | None = None,
+    seen: set[bytes] = frozenset(),  # type: ignore[assignment]
+) -> Iterator[tuple[bytes, Oid, bytes]]:
     """(path, oid, line with its newline) of each line of `listing` (checked) whose file is
-    directly in one of `folders`, in listing order."""
+    directly in one of `folders`, in listing order; with `gone`, the paths of the lines in
+    none of `folders` or `seen` (a folder that is no longer there) are added to it."""
     make_oid = str.__new__
     start = 0
     while start < len(listing):
@@ -100,8 +148,11 @@ def _lines(listing: bytes, folders: set[bytes]) -> Iterator[tuple[bytes, Oid, by
         end = len(listing) if end < 0 else end + 1
         for line in listing[start : end - 1].split(b"\n"):
             rel = line.split(b"\t", 3)[3]
-            if rel[: rel.rfind(b"/") + 1] in folders:
+            folder = rel[: rel.rfind(b"/") + 1]
+            if folder in folders:
                 yield rel, make_oid(Oid, line[:64].decode("ascii")), line + b"\n"
+            elif gone is not None and folder not in seen:
+                gone.append(rel)
         start = end
 
 

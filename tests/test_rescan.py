@@ -6,7 +6,10 @@ gives are the ones a full scan gives."""
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -132,11 +135,33 @@ def test_only_the_changed_folders_are_read_again(
         )
         assert changed == {"a/b/", "g/h/"} and unchanged == set(FOLDERS) - {"a/b/"}
         art = ctx.manifest().artifacts["data"]
-        again = scan_again(ctx.workspace(), stamps, ctx.reader(None), "data", art, store=False)
+        written = io.BytesIO()
+        again = scan_again(
+            ctx.workspace(), stamps, ctx.reader(None), "data", art, store=False, out=written
+        )
         full = ctx.workspace().scan("data", store=False)
         assert again is not None and full is not None
-        assert again.listing == full.listing == _expected(top)
+        assert written.getvalue() == full.listing == _expected(top)
         assert again.artifact == full.artifact
+        assert (again.added, again.removed, again.modified) == (
+            ["g/h/new.bin"],
+            [],
+            ["a/b/f1.bin"],
+        )
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=lambda f: f.__name__.strip("_"))
+def test_status_says_what_a_full_scan_says(repo: Shell, change: Callable[[Path], None]) -> None:
+    """Status from the folders that changed names the same files, word for word, as status
+    with no stamps of folders (a full scan compared line by line)."""
+    top = _build(repo)
+    change(top)
+    _remove_folder(top) if change is not _remove_folder else _modify(top)
+    quick = repo.model("status", "--json").stdout
+    shutil.rmtree(repo.cwd / ".git" / "model" / "stamps.d")
+    full = repo.model("status", "--json").stdout
+    assert quick == full
+    assert json.loads(full)["artifacts"][0]["state"] == "modified"
 
 
 def test_a_lost_or_foreign_folders_file_means_a_full_scan(repo: Shell) -> None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cache import is_executable
 from ..errors import GitModelError
+from ..hashing import hash_file
 from ..manifest import Artifact, Entry, Manifest, listing_path
 from ..needs import listing
 from ..partstore import Hints, missing_parts, store_parts
@@ -73,35 +75,74 @@ def record(
         whole = (
             facts is not None and old is not None and facts.cached.get(str(old.oid)) == generation
         )
-        scanned = None
+        again = None
         if whole and facts is not None and old is not None and old.is_dir:  # changed folders only
-            scanned = scan_again(ws, facts, ctx.reader(None), rel, old, store=True)
-        if scanned is None:
-            scanned = ws.scan(rel, store=True, listed=_listed(ctx, old), listed_cached=whole)
-        if scanned is None:
+            again = _scan_again(ctx, ws, facts, rel, old)
+        scanned = (
+            None
+            if again is not None
+            else ws.scan(rel, store=True, listed=_listed(ctx, old), listed_cached=whole)
+        )
+        if again is not None:
+            art, written = again
+            if written:
+                out.tracked_files.append(listing_path(rel))
+        elif scanned is None:
             if not allow_missing:
                 raise GitModelError(
                     f"{rel} does not exist; create it, or stop tracking it with 'git model rm {rel}'"
                 )
             out.missing.append(rel)
             continue
-        art = scanned.artifact
-        if scanned.listing is not None:
-            if ctx.write_file(listing_path(rel), scanned.listing):
+        else:
+            art = scanned.artifact
+            if scanned.listing is not None:
+                if ctx.write_file(listing_path(rel), scanned.listing):
+                    out.tracked_files.append(listing_path(rel))
+            elif old is not None and old.is_dir:
+                with contextlib.suppress(FileNotFoundError):
+                    (ctx.root / listing_path(rel)).unlink()
                 out.tracked_files.append(listing_path(rel))
-        elif old is not None and old.is_dir:
-            with contextlib.suppress(FileNotFoundError):
-                (ctx.root / listing_path(rel)).unlink()
-            out.tracked_files.append(listing_path(rel))
         if old != art:
             out.changed.append(rel)
         manifest.artifacts[rel] = art
         if stamps is not None:
             stamps.stamp(rel, art.oid)
-        if facts is not None and scanned.listing is not None:  # stored: all in the cache
+        if facts is not None and art.is_dir:  # stored: every object it names is in the cache
             facts.set_cached({str(art.oid): generation})
     ws.state.flush()
     return out
+
+
+def _scan_again(
+    ctx: Context, ws: Workspace, stamps: Stamps, rel: str, old: Artifact
+) -> tuple[Artifact, bool] | None:
+    """`rescan.scan_again`, its listing written straight into a temp file beside the work
+    tree's (never held whole) and renamed over it: (the artifact, whether the file changed).
+    None where the stamps do not allow it."""
+    path = ctx.root / listing_path(rel)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            again = scan_again(ws, stamps, ctx.reader(None), rel, old, store=True, out=f)
+        if again is None:
+            os.unlink(tmp)
+            return None
+        art = again.artifact
+        try:
+            same = hash_file(path)[0] == art.oid
+        except (FileNotFoundError, IsADirectoryError):
+            same = False
+        if same:
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
+        return art, not same
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _listed(ctx: Context, art: Artifact | None) -> Iterator[Entry] | None:

@@ -72,11 +72,11 @@ def status(ctx: Context) -> list[ArtifactStatus]:
         # (None: missing. A file it cannot track, such as a name that is not UTF-8 or a link,
         # is said in one line, as add and diff say it: not reported as missing, which would
         # advise a checkout over it)
-        scanned = scan_again(ws, stamps, read, path, art, store=False) if art.is_dir else None
-        scanned = scanned or ws.scan(path, store=False)
+        again = scan_again(ws, stamps, read, path, art, store=False) if art.is_dir else None
+        scanned = None if again is not None else ws.scan(path, store=False)
         # (checked once per clone: the stat cache remembers a listing's oid once its lines passed)
         recorded = checked_listing(read, art, ctx.state) if art.is_dir else None
-        if recorded is not None and recorded != read(listing_path(path)):
+        if recorded is not None and not ctx.holds(listing_path(path), recorded):
             inputs = None  # found in the index or HEAD: not an answer to remember
         if stamps.cached.get(str(art.oid)) == generation:
             in_cache = True  # seen whole in the cache, and nothing has left it since
@@ -90,7 +90,16 @@ def status(ctx: Context) -> list[ArtifactStatus]:
         if in_cache:
             stamps.set_cached({str(art.oid): generation})
         st = ArtifactStatus(path, UNCHANGED, art, in_cache=in_cache)
-        if scanned is None:
+        if again is not None:  # only the folders that changed were read: they say what changed
+            now = again.artifact
+            st.current_oid, st.current_size = now.oid, now.size
+            stamps.stamp(path, now.oid, folders=now.oid == art.oid)
+            if now.oid != art.oid:
+                st.state = MODIFIED
+                st.added, st.removed, st.modified = again.added, again.removed, again.modified
+            elif not st.in_cache:
+                st.state = NOT_IN_CACHE
+        elif scanned is None:
             st.state = MISSING
         else:
             # (the folders of a listing that is kept: the recorded one, not a changed one's)
