@@ -242,3 +242,26 @@ def test_the_commit_after_add_finds_the_index_sealed(repo: Shell) -> None:
     assert "tomllib" in _hook_imports(repo, "commit", "-q", "-am", "edited")
     assert _states(repo) == {"data": "unchanged", "model.bin": "unchanged"}
     assert repo.git("diff", "HEAD~1", "--stat", "--", ".gitmodel").stdout.strip()
+
+
+def test_a_checkout_with_nothing_to_do_trusts_the_stamps_and_nothing_else(repo: Shell) -> None:
+    """`git model checkout` skips an artifact whose stamp holds for the oid it restores (no
+    walk through the cache, no fetch); any change since, same size and old mtime included, is
+    restored all the same, and so is an artifact whose stamp is for another oid."""
+    for i in range(3):
+        repo.write(f"data/{i}/x.bin", os.urandom(300))
+    repo.write("model.bin", os.urandom(5000))
+    repo.model("add", "data", "model.bin")
+    repo.git("commit", "-q", "-m", "v1")
+    _next_second()
+    repo.git("commit", "-q", "--allow-empty", "-m", "stamped")
+    assert "restored 0 file(s), 4 already up to date" in repo.model("checkout").stdout
+    path = repo.cwd / "data/1/x.bin"
+    before = path.read_bytes()
+    _change(path, (False, True, False))  # same size, old timestamps put back
+    _change(repo.cwd / "model.bin", (False, True, True))
+    assert set(_states(repo).values()) == {"modified"}  # stamps now for the changed oids
+    out = repo.model("checkout").stdout
+    assert "restored 2 file(s), 2 already up to date" in out
+    assert path.read_bytes() == before
+    assert set(_states(repo).values()) == {"unchanged"}

@@ -6,11 +6,13 @@ import os
 from collections.abc import Callable
 
 from ..errors import GitModelError, UsageError
-from ..hashing import Oid
-from ..manifest import Manifest, Reader
+from ..hashing import Oid, hash_file
+from ..manifest import Artifact, Manifest, Reader, listing_path
 from ..needs import iter_needed
 from ..paths import is_within, to_relpath
 from ..restore import Restorer, RestoreReport
+from ..stamps import Stamps, removal_generation
+from ..tensors import tensors_path
 from ..workspace import Progress
 from .context import Context
 from .reachable import ObjectRef
@@ -64,9 +66,12 @@ def restore(
     """Write `selected` artifacts of `target` (whose listings `read` gives) into the work tree,
     and take out those `previous` had that `target` has not. The caller holds the lock: a
     manifest that is no revision's (a run not committed yet, ops/local_runs.py) comes this way."""
+    in_place = _in_place(ctx, target, selected)
+    selected = [path for path in selected if path not in in_place]
     if fetch is not None:
         _fetch_missing(ctx, target, read, selected, fetch)
     restorer = Restorer(ctx.workspace(progress), ctx.settings.link_type)
+    restorer.report.unchanged += sum(in_place.values())
     try:
         for path in selected:
             restorer.restore(target.artifacts[path], read)
@@ -78,6 +83,45 @@ def restore(
         ctx.cache.prepared.close()  # copies written during the fetch that went unused
     ctx.state.flush()
     return restorer.report
+
+
+def _in_place(ctx: Context, target: Manifest, selected: list[str]) -> dict[str, int]:
+    """The artifacts the work tree already holds as `target` records them, by their stamps
+    (stamps.py: the stat data of every file as they were when found to hold that oid, none
+    racy since) and whose objects are all in the cache (the stamps' `cached` fact, so that a
+    pull still fetches what the cache lacks): path -> files, nothing read, fetched or written
+    for them. Only where the
+    stamp is for the target's oid (else the walk would be spent for nothing) and files are
+    plain copies (a link type to convert to is the full restore's work)."""
+    if ctx.settings.link_type != "copy":
+        return {}
+    stamps = Stamps(ctx.repo.git_dir, ctx.root)
+    generation = removal_generation(ctx.repo.model_dir)
+    out = {}
+    for path in selected:
+        art, stamp = target.artifacts[path], stamps.artifacts.get(path)
+        oid = str(art.oid)
+        same_oid = isinstance(stamp, tuple) and stamp[1:2] == (oid,)
+        cached = stamps.cached.get(oid) == generation  # (a pull still fills the cache)
+        if same_oid and cached and _listing_sound(ctx, art) and stamps.unchanged(path, oid):
+            out[path] = art.files or 1
+    return out
+
+
+def _listing_sound(ctx: Context, art: Artifact) -> bool:
+    """The work tree's listing of `art` (a directory's, or the tensor listing of one stored by
+    parts) hashes to the oid the manifest gives it, streamed: a listing that does not is the
+    full restore's to find in the index or HEAD, or to refuse in one line."""
+    if art.is_dir:
+        path, oid = listing_path(art.path), art.oid
+    elif art.layout is not None and art.parts is not None:
+        path, oid = tensors_path(art.path), art.parts
+    else:
+        return True
+    try:
+        return hash_file(ctx.root / path)[0] == oid
+    except OSError:
+        return False
 
 
 def default_fetcher(ctx: Context) -> Fetcher | None:

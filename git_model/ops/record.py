@@ -108,7 +108,7 @@ def record(
         manifest.artifacts[rel] = art
         if stamps is not None:
             stamps.stamp(rel, art.oid)
-        if facts is not None and art.is_dir:  # stored: every object it names is in the cache
+        if facts is not None:  # stored: every object it needs is in the cache
             facts.set_cached({str(art.oid): generation})
     ws.state.flush()
     return out
