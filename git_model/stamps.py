@@ -30,6 +30,11 @@ The per-worktree file `<git dir>/model/stamps` (marshal: read without importing 
 - `status`: the last answer of `git model status` when everything was unchanged, with the
   fingerprint of the manifest and listings it was read from (ops/fast_status.py).
 
+Beside it, `<git dir>/model/stamps.d/<SHA-1 of the path>` holds, for a directory of two or more
+folders of files, each folder's digest and newest m/ctime as they were when the listing it was
+stamped for was made (written with the stamp when that listing is kept, read only when the
+directory changed): `reusable` says which folders still hold their lines of it (rescan.py).
+
 Writers replace the whole file (a temp file of their own, then rename); the last one wins, and
 losing what another wrote costs one slower run, never a wrong answer. Losing the file costs
 one slower commit and one slower status.

@@ -186,7 +186,10 @@ def test_a_folder_written_within_the_racy_window_of_its_stamp_is_read_again(
     close could leave every stat field as stamped) is never taken from the old listing."""
     top = _build(repo)
     (top / "a/f0.bin").write_bytes(os.urandom(200))
-    repo.git("commit", "-q", "--allow-empty", "-m", "v2")  # stamped at once: "a/" is racy
+    # dated a little ahead, so the stamp falls within its racy window however slow the commit
+    ahead = time.time_ns() + 30 * 10**9
+    os.utime(top / "a/f0.bin", ns=(ahead, ahead))
+    repo.git("commit", "-q", "--allow-empty", "-m", "v2")  # "a/" is racy for this stamp
     monkeypatch.chdir(repo.cwd)
     ctx = open_context()
     assert ctx is not None

@@ -265,3 +265,29 @@ def test_a_checkout_with_nothing_to_do_trusts_the_stamps_and_nothing_else(repo: 
     assert "restored 2 file(s), 2 already up to date" in out
     assert path.read_bytes() == before
     assert set(_states(repo).values()) == {"unchanged"}
+
+
+def test_a_checkout_that_finds_everything_in_place_stamps_it(repo: Shell) -> None:
+    """The first `git model checkout` after a restore walks and finds nothing to do: it stamps
+    what it found (fingerprinted before it looked), so the next one trusts the stamp."""
+    import marshal
+    import shutil
+
+    for i in range(3):
+        repo.write(f"data/{i}/x.bin", os.urandom(300))
+    repo.model("add", "data")
+    repo.git("commit", "-q", "-m", "v1")
+    shutil.rmtree(repo.cwd / "data")
+    assert "restored 3 file(s)" in repo.model("checkout").stdout
+    _next_second()  # (what the checkout wrote is no longer racy)
+    stamps = repo.cwd / ".git" / "model" / "stamps"
+    stamps.unlink()
+    assert "restored 0 file(s), 3 already up to date" in repo.model("checkout").stdout
+    oid = next(
+        line.split('"')[1]
+        for line in repo.read(".gitmodel/manifest.toml").decode().splitlines()
+        if line.startswith("oid")
+    )
+    assert marshal.loads(stamps.read_bytes())["artifacts"]["data"][1] == oid
+    _change(repo.cwd / "data/1/x.bin", (False, True, False))
+    assert "restored 1 file(s), 2 already up to date" in repo.model("checkout").stdout

@@ -66,15 +66,29 @@ def restore(
     """Write `selected` artifacts of `target` (whose listings `read` gives) into the work tree,
     and take out those `previous` had that `target` has not. The caller holds the lock: a
     manifest that is no revision's (a run not committed yet, ops/local_runs.py) comes this way."""
-    in_place = _in_place(ctx, target, selected)
+    stamps = Stamps(ctx.repo.git_dir, ctx.root) if ctx.settings.link_type == "copy" else None
+    in_place = _in_place(ctx, stamps, target, selected) if stamps is not None else {}
     selected = [path for path in selected if path not in in_place]
     if fetch is not None:
         _fetch_missing(ctx, target, read, selected, fetch)
     restorer = Restorer(ctx.workspace(progress), ctx.settings.link_type)
-    restorer.report.unchanged += sum(in_place.values())
+    r = restorer.report
+    r.unchanged += sum(in_place.values())
     try:
         for path in selected:
-            restorer.restore(target.artifacts[path], read)
+            art = target.artifacts[path]
+            # `git model checkout` again: stamped before the restore looks, so that if it finds
+            # everything in place the next one trusts the stamp (as the commit hook stamps)
+            again = None
+            if stamps is not None and previous is None:  # (_in_place may have taken it)
+                again = stamps if path in stamps.pending or stamps.take(path) else None
+            before = (len(r.written), len(r.saved), len(r.missing), len(r.corrupt))
+            restorer.restore(art, read)
+            if again and before == (len(r.written), len(r.saved), len(r.missing), len(r.corrupt)):
+                again.stamp(path, str(art.oid))
+        if stamps is not None:
+            oids = [str(art.oid) for art in target.artifacts.values()]
+            stamps.save(keep=set(stamps.artifacts), reseal=False, recorded=oids)
         if previous is not None:
             for path, art in previous.artifacts.items():
                 if path not in target.artifacts and target.artifact_for(path) is None:
@@ -85,17 +99,16 @@ def restore(
     return restorer.report
 
 
-def _in_place(ctx: Context, target: Manifest, selected: list[str]) -> dict[str, int]:
+def _in_place(
+    ctx: Context, stamps: Stamps, target: Manifest, selected: list[str]
+) -> dict[str, int]:
     """The artifacts the work tree already holds as `target` records them, by their stamps
     (stamps.py: the stat data of every file as they were when found to hold that oid, none
     racy since) and whose objects are all in the cache (the stamps' `cached` fact, so that a
     pull still fetches what the cache lacks): path -> files, nothing read, fetched or written
-    for them. Only where the
-    stamp is for the target's oid (else the walk would be spent for nothing) and files are
-    plain copies (a link type to convert to is the full restore's work)."""
-    if ctx.settings.link_type != "copy":
-        return {}
-    stamps = Stamps(ctx.repo.git_dir, ctx.root)
+    for them. Only where the stamp is for the target's oid (else the walk would be spent for
+    nothing) and files are plain copies (the caller's: a link type to convert to is the full
+    restore's work)."""
     generation = removal_generation(ctx.repo.model_dir)
     out = {}
     for path in selected:
