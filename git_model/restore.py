@@ -51,7 +51,9 @@ Write = tuple[str, Oid, bool, int]  # a file to write: repo-relative path, oid, 
 
 @dataclass
 class RestoreReport:
-    written: list[str] = field(default_factory=list)  # paths (files) written
+    written: list[str] = field(default_factory=list)  # paths (files) written, if `keep_paths`
+    files_written: int = 0  # how many, kept or not
+    keep_paths: bool = True  # False: count only (a million-file restore printing one line)
     removed: list[str] = field(default_factory=list)
     saved: list[tuple[str, Oid]] = field(default_factory=list)  # work-tree bytes kept in cache
     missing: list[tuple[str, Oid]] = field(default_factory=list)  # objects not in the cache
@@ -66,10 +68,10 @@ class RestoreReport:
 class Restorer:
     """Make the work tree's artifacts match a manifest."""
 
-    def __init__(self, ws: Workspace, link_type: str = "copy") -> None:
+    def __init__(self, ws: Workspace, link_type: str = "copy", *, keep_paths: bool = True) -> None:
         self.ws = ws
         self.link_type = link_type
-        self.report = RestoreReport()
+        self.report = RestoreReport(keep_paths=keep_paths)
         self._safe_parents: set[str] = set()
         self._root = os.fspath(ws.root)
         self._swept: set[Path] = set()
@@ -137,7 +139,9 @@ class Restorer:
 
     def _report(self, rel: str, oid: Oid, outcome: str) -> None:
         if outcome == "written":
-            self.report.written.append(rel)
+            self.report.files_written += 1
+            if self.report.keep_paths:
+                self.report.written.append(rel)
         else:
             getattr(self.report, outcome).append((rel, oid))
 
@@ -160,10 +164,13 @@ class Restorer:
         )
         for i, outcome in zip(rest, done):
             outcomes[i] = outcome
-        written = self.report.written
+        r = self.report
+        written = r.written if r.keep_paths else None
         for (rel, oid, _, _), got in zip(items, outcomes):
             if got == "written":
-                written.append(rel)
+                r.files_written += 1
+                if written is not None:
+                    written.append(rel)
             else:
                 self._report(rel, oid, got or "written")
 

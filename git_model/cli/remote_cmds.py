@@ -248,7 +248,7 @@ def pull_cmd(remote: str | None, jobs: int | None, as_json: bool) -> int:
     from .workspace_cmds import render_restore, restore_json
 
     with Context.open() as ctx, _meter("pull") as meter:
-        result, report = pull(ctx, remote, jobs=jobs or 0, meter=meter)
+        result, report = pull(ctx, remote, jobs=jobs or 0, meter=meter, keep_paths=as_json)
     if as_json:
         emit_json({"fetch": result.to_json(), "checkout": restore_json(report)})
         return 0 if result.ok and report.ok else 1

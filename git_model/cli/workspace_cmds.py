@@ -258,7 +258,7 @@ def render_restore(report: RestoreReport, as_json: bool) -> int:
         emit_json(restore_json(report))
     else:
         say(
-            f"restored {len(report.written)} file(s), {report.unchanged} already up to date"
+            f"restored {report.files_written} file(s), {report.unchanged} already up to date"
             + (f", removed {len(report.removed)}" if report.removed else "")
         )
     for path, oid in report.saved:
@@ -302,7 +302,9 @@ def checkout_cmd(rev: str | None, paths: tuple[str, ...], as_json: bool) -> int:
 
             commit, model = resolve_model_rev(ctx, rev)
         fetch = default_fetcher(ctx)
-        report = checkout(ctx, commit, list(paths) or None, fetch=fetch, model=model)
+        report = checkout(
+            ctx, commit, list(paths) or None, fetch=fetch, model=model, keep_paths=as_json
+        )
     if model is not None and commit is not None and not as_json:
         note(
             f"{visible(model)} as of {visible(rev or '')} ({commit[:10]}); HEAD did not move: 'git model checkout' puts HEAD's back"

@@ -48,15 +48,15 @@ def merge_notes(ctx: Context) -> None:
 
 
 def restore(ctx: Context, previous: Manifest | None) -> RestoreReport:
-    report = checkout(ctx, previous=previous, fetch=default_fetcher(ctx))
+    report = checkout(ctx, previous=previous, fetch=default_fetcher(ctx), keep_paths=False)
     tell(report)
     return report
 
 
 def tell(report: RestoreReport) -> None:
-    if report.written or report.removed:
+    if report.files_written or report.removed:
         removed = f", removed {len(report.removed)}" if report.removed else ""
-        say(f"restored {len(report.written)} artifact file(s){removed}")
+        say(f"restored {report.files_written} artifact file(s){removed}")
     from ..termtext import quote_path, shell_quote
 
     for path, oid in report.saved:

@@ -30,8 +30,10 @@ def checkout(
     fetch: Fetcher | None = None,
     progress: Progress | None = None,
     model: str | None = None,
+    keep_paths: bool = True,
 ) -> RestoreReport:
-    """Restore artifacts of `rev` (the work tree's manifest when None).
+    """Restore artifacts of `rev` (the work tree's manifest when None). `keep_paths`: list
+    the files written in the report (else only count them).
 
     `fetch` is asked for the objects the cache lacks (see `default_fetcher`).
     `previous` (the manifest the work tree matched before, e.g. the old HEAD in a hook) lets
@@ -49,7 +51,14 @@ def checkout(
         if previous is not None:
             selected = _changed(ctx, target, previous, selected)
         return restore(
-            ctx, target, read, selected, previous=previous, fetch=fetch, progress=progress
+            ctx,
+            target,
+            read,
+            selected,
+            previous=previous,
+            fetch=fetch,
+            progress=progress,
+            keep_paths=keep_paths,
         )
 
 
@@ -62,6 +71,7 @@ def restore(
     previous: Manifest | None = None,
     fetch: Fetcher | None = None,
     progress: Progress | None = None,
+    keep_paths: bool = True,
 ) -> RestoreReport:
     """Write `selected` artifacts of `target` (whose listings `read` gives) into the work tree,
     and take out those `previous` had that `target` has not. The caller holds the lock: a
@@ -71,7 +81,7 @@ def restore(
     selected = [path for path in selected if path not in in_place]
     if fetch is not None:
         _fetch_missing(ctx, target, read, selected, fetch)
-    restorer = Restorer(ctx.workspace(progress), ctx.settings.link_type)
+    restorer = Restorer(ctx.workspace(progress), ctx.settings.link_type, keep_paths=keep_paths)
     r = restorer.report
     r.unchanged += sum(in_place.values())
     try:
@@ -82,9 +92,9 @@ def restore(
             again = None
             if stamps is not None and previous is None:  # (_in_place may have taken it)
                 again = stamps if path in stamps.pending or stamps.take(path) else None
-            before = (len(r.written), len(r.saved), len(r.missing), len(r.corrupt))
+            before = (r.files_written, len(r.saved), len(r.missing), len(r.corrupt))
             restorer.restore(art, read)
-            if again and before == (len(r.written), len(r.saved), len(r.missing), len(r.corrupt)):
+            if again and before == (r.files_written, len(r.saved), len(r.missing), len(r.corrupt)):
                 again.stamp(path, str(art.oid))
         if stamps is not None:
             oids = [str(art.oid) for art in target.artifacts.values()]

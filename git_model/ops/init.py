@@ -48,7 +48,7 @@ def init(ctx: Context, *, hooks: bool = True) -> InitResult:
     if fresh_clone:
         from .checkout import checkout, default_fetcher
 
-        report = checkout(ctx, fetch=default_fetcher(ctx))
-        result.restored = len(report.written)
+        report = checkout(ctx, fetch=default_fetcher(ctx), keep_paths=False)
+        result.restored = report.files_written
         result.not_restored = len(report.missing) + len(report.corrupt)
     return result

@@ -22,7 +22,12 @@ if TYPE_CHECKING:
 
 
 def pull(
-    ctx: Context, remote: str | None = None, *, jobs: int = 0, meter: Meter | None = None
+    ctx: Context,
+    remote: str | None = None,
+    *,
+    jobs: int = 0,
+    meter: Meter | None = None,
+    keep_paths: bool = True,
 ) -> tuple[TransferResult, RestoreReport]:
     """Fetch what the work tree's manifest needs, then restore it (git model checkout)."""
     spec = require(ctx.settings, remote)
@@ -40,7 +45,7 @@ def pull(
             )
         )
 
-    report = checkout(ctx, fetch=fetcher)
+    report = checkout(ctx, fetch=fetcher, keep_paths=keep_paths)
     result.missing.sort()
     result.failed.sort()
     pull_notes(ctx, result)
