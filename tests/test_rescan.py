@@ -74,6 +74,17 @@ def _rename(top: Path) -> None:
     os.rename(top / "e/f/f0.bin", top / "e/f/zz.bin")
 
 
+def _folder_becomes_file(top: Path) -> None:
+    _remove_folder(top)
+    (top / "c").write_bytes(b"a file where a folder was")
+
+
+def _file_becomes_folder(top: Path) -> None:
+    (top / "f0.bin").unlink()
+    (top / "f0.bin").mkdir()
+    (top / "f0.bin/inside.bin").write_bytes(b"a folder where a file was")
+
+
 def _top_level(top: Path) -> None:
     (top / "b-sorts-between.bin").write_bytes(b"between a/ and c/")
 
@@ -92,6 +103,8 @@ CHANGES: list[Callable[[Path], None]] = [
     _remove_folder,
     _chmod,
     _rename,
+    _folder_becomes_file,
+    _file_becomes_folder,
     _top_level,
     _same_tick_kept_times,
 ]
@@ -156,7 +169,7 @@ def test_status_says_what_a_full_scan_says(repo: Shell, change: Callable[[Path],
     with no stamps of folders (a full scan compared line by line)."""
     top = _build(repo)
     change(top)
-    _remove_folder(top) if change is not _remove_folder else _modify(top)
+    (_modify if change is not _modify else _top_level)(top)  # and a second folder
     quick = repo.model("status", "--json").stdout
     shutil.rmtree(repo.cwd / ".git" / "model" / "stamps.d")
     full = repo.model("status", "--json").stdout
