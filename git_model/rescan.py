@@ -14,13 +14,12 @@ Nothing is parsed on the kept lines but their path: the old listing has passed i
 
 from __future__ import annotations
 
-import heapq
 import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from hashlib import sha256
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from .copying import is_temp_name
 from .errors import GitModelError, UnsafePath
@@ -32,8 +31,6 @@ from .stamps import Stamps
 from .statecache import stat_key
 from .termtext import quote_path
 from .workspace import Found, Workspace
-
-BLOCK = 1 << 20
 
 
 @dataclass
@@ -90,7 +87,7 @@ def rescan(
     kept = {p.encode("utf-8", "surrogateescape") for p in unchanged}
     again = {p.encode("utf-8", "surrogateescape") for p in changed}
     found = sorted(_files(ws, relpath, changed))  # (only the folders that changed: few)
-    before = {rel: (oid, line) for rel, oid, line in _lines(listing, again)}
+    before = _in_folders(listing, again)
     oids: list[Oid] = []
     for start in range(0, len(found), 4096):
         chunk = found[start : start + 4096]
@@ -109,51 +106,88 @@ def rescan(
         elif was[1] != line:
             modified.append(f.rel)
         new.append((rel, line))
-    gone = [rel for rel in before]  # files of a changed folder that are no longer there
-    old = ((rel, line) for rel, _oid, line in _lines(listing, kept, gone, again))
-    digest, pending, files, size = sha256(), [], 0, 0
-    for _rel, line in heapq.merge(old, new):
-        pending.append(line)
-        files += 1
-        size += int(line.split(b"\t", 2)[1])
-        if len(pending) >= 8192:
-            _emit(pending, digest, out)
-    _emit(pending, digest, out)
+    gone = list(before)  # files of a changed folder that are no longer there
+    writer = _Writer(out)
+    files, size = _merge(listing, kept, again, new, gone, writer)
     removed = sorted(rel.decode("utf-8") for rel in gone)
-    art = Artifact(relpath, Oid(digest.hexdigest()), size, files)
+    art = Artifact(relpath, Oid(writer.digest.hexdigest()), size, files)
     return Rescanned(art, added, removed, modified)
 
 
-def _emit(lines: list[bytes], digest: Any, out: BinaryIO | None) -> None:
-    data = b"".join(lines)
-    lines.clear()
-    digest.update(data)
-    if out is not None:
-        out.write(data)
+class _Writer:
+    """The new listing's bytes, hashed and written to `out` (if any) in pieces of the old
+    listing's buffer and new lines, never joined whole."""
+
+    def __init__(self, out: BinaryIO | None) -> None:
+        self.out = out
+        self.digest = sha256()
+
+    def write(self, data: bytes | memoryview) -> None:
+        if data:
+            self.digest.update(data)
+            if self.out is not None:
+                self.out.write(data)
 
 
-def _lines(
+def _in_folders(listing: bytes, folders: set[bytes]) -> dict[bytes, tuple[Oid, bytes]]:
+    """path -> (oid, line with its newline) of each line of `listing` (checked) whose file is
+    directly in one of `folders`."""
+    out: dict[bytes, tuple[Oid, bytes]] = {}
+    if not folders:
+        return out
+    make_oid, find, rfind, at, end = str.__new__, listing.find, listing.rfind, 0, len(listing)
+    while at < end:
+        stop = find(b"\n", at)
+        path = listing[rfind(b"\t", at, stop) + 1 : stop]
+        if path[: path.rfind(b"/") + 1] in folders:
+            line = listing[at : stop + 1]
+            out[path] = (make_oid(Oid, line[:64].decode("ascii")), line)
+        at = stop + 1
+    return out
+
+
+def _merge(
     listing: bytes,
-    folders: set[bytes],
-    gone: list[bytes] | None = None,
-    seen: set[bytes] = frozenset(),  # type: ignore[assignment]
-) -> Iterator[tuple[bytes, Oid, bytes]]:
-    """(path, oid, line with its newline) of each line of `listing` (checked) whose file is
-    directly in one of `folders`, in listing order; with `gone`, the paths of the lines in
-    none of `folders` or `seen` (a folder that is no longer there) are added to it."""
-    make_oid = str.__new__
-    start = 0
-    while start < len(listing):
-        end = listing.find(b"\n", start + BLOCK)
-        end = len(listing) if end < 0 else end + 1
-        for line in listing[start : end - 1].split(b"\n"):
-            rel = line.split(b"\t", 3)[3]
-            folder = rel[: rel.rfind(b"/") + 1]
-            if folder in folders:
-                yield rel, make_oid(Oid, line[:64].decode("ascii")), line + b"\n"
-            elif gone is not None and folder not in seen:
-                gone.append(rel)
-        start = end
+    kept: set[bytes],
+    again: set[bytes],
+    new: list[tuple[bytes, bytes]],
+    gone: list[bytes],
+    writer: _Writer,
+) -> tuple[int, int]:
+    """Write the lines of `listing` whose folder is in `kept`, in runs as they lie in its
+    buffer, with the `new` lines (path, line; in path order) between them where they sort;
+    the paths of lines in a folder neither kept nor `again` (gone since) go to `gone`.
+    (files, bytes) of what was written."""
+    view = memoryview(listing)
+    find, rfind, index = listing.find, listing.rfind, listing.index
+    files = size = 0
+    waiting = iter(new)
+    upcoming = next(waiting, None)
+    run = at = 0  # the run of kept lines not written yet starts at `run`
+    end = len(listing)
+    while at < end:
+        stop = find(b"\n", at)
+        path = listing[rfind(b"\t", at, stop) + 1 : stop]
+        while upcoming is not None and upcoming[0] < path:
+            writer.write(view[run:at])
+            writer.write(upcoming[1])
+            files, size = files + 1, size + int(upcoming[1].split(b"\t", 2)[1])
+            run, upcoming = at, next(waiting, None)
+        folder = path[: path.rfind(b"/") + 1]
+        if folder in kept:
+            files, size = files + 1, size + int(listing[at + 65 : index(b"\t", at + 65)])
+        else:
+            writer.write(view[run:at])
+            run = stop + 1
+            if folder not in again:
+                gone.append(path)
+        at = stop + 1
+    writer.write(view[run:end])
+    while upcoming is not None:
+        writer.write(upcoming[1])
+        files, size = files + 1, size + int(upcoming[1].split(b"\t", 2)[1])
+        upcoming = next(waiting, None)
+    return files, size
 
 
 def _files(ws: Workspace, relpath: str, folders: set[str]) -> Iterator[Found]:
