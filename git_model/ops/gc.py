@@ -88,7 +88,7 @@ def needed_objects(ctx: Context) -> set[Oid]:
         if head and head.strip("0"):  # an unborn branch shows HEAD as zeros
             heads.append(head)
     walk.add_history(["--all", "--reflog", *heads])
-    needed = set(walk.objects)
+    needed = walk.oids
     needed.update(_note_oids(ctx))
     return needed
 
