@@ -210,6 +210,7 @@ class Stamps:
         """Forget the stamps of paths that are no longer artifacts."""
         for relpath in set(self.artifacts) - paths:
             del self.artifacts[relpath]
+            _unlink(self._folders_file(relpath))  # (its folders' stamps, if it had any)
             self.changed = True
 
     def set_cached(self, oids: dict[str, Any]) -> None:

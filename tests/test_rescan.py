@@ -212,3 +212,12 @@ def test_a_folder_written_within_the_racy_window_of_its_stamp_is_read_again(
         split = stamps.reusable("data", str(ctx.manifest().artifacts["data"].oid))
         assert split is not None
         assert "a/" in split[1] and "a/b/" in split[0]
+
+
+def test_a_directory_no_longer_tracked_leaves_no_folders_file(repo: Shell) -> None:
+    _build(repo)
+    folders = repo.cwd / ".git" / "model" / "stamps.d"
+    assert len(list(folders.iterdir())) == 1
+    repo.model("rm", "data")
+    repo.git("commit", "-q", "-m", "data no longer tracked")
+    assert list(folders.iterdir()) == []
