@@ -5,13 +5,14 @@ gives are the ones a full scan gives."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from conftest import Shell
 
 from git_model.hooks.commit import open_context
 from git_model.manifest import listing_path
+from git_model.ops.context import Context
 from git_model.rescan import scan_again
 from git_model.stamps import Stamps
 
@@ -110,6 +112,23 @@ CHANGES: list[Callable[[Path], None]] = [
 ]
 
 
+@contextlib.contextmanager
+def _stamped(
+    repo: Shell, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Context, Stamps, tuple[set[str], set[str]]]]:
+    """The repository's context, its stamps with "data" fingerprinted now, and what
+    `Stamps.reusable` makes of it against the manifest's listing."""
+    monkeypatch.chdir(repo.cwd)
+    ctx = open_context()
+    assert ctx is not None
+    with ctx:
+        stamps = Stamps(ctx.repo.git_dir, ctx.root)
+        stamps.take("data")
+        split = stamps.reusable("data", str(ctx.manifest().artifacts["data"].oid))
+        assert split is not None
+        yield ctx, stamps, split
+
+
 @pytest.mark.parametrize("change", CHANGES, ids=lambda f: f.__name__.strip("_"))
 def test_the_hook_records_what_a_full_scan_would(
     repo: Shell, change: Callable[[Path], None]
@@ -136,16 +155,7 @@ def test_only_the_changed_folders_are_read_again(
     top = _build(repo)
     _modify(top)
     _add_folder(top)
-    monkeypatch.chdir(repo.cwd)
-    ctx = open_context()
-    assert ctx is not None
-    with ctx:
-        stamps = Stamps(ctx.repo.git_dir, ctx.root)
-        stamps.take("data")
-        unchanged, changed = stamps.reusable("data", str(ctx.manifest().artifacts["data"].oid)) or (
-            set(),
-            set(),
-        )
+    with _stamped(repo, monkeypatch) as (ctx, stamps, (unchanged, changed)):
         assert changed == {"a/b/", "g/h/"} and unchanged == set(FOLDERS) - {"a/b/"}
         art = ctx.manifest().artifacts["data"]
         written = io.BytesIO()
@@ -203,14 +213,7 @@ def test_a_folder_written_within_the_racy_window_of_its_stamp_is_read_again(
     ahead = time.time_ns() + 30 * 10**9
     os.utime(top / "a/f0.bin", ns=(ahead, ahead))
     repo.git("commit", "-q", "--allow-empty", "-m", "v2")  # "a/" is racy for this stamp
-    monkeypatch.chdir(repo.cwd)
-    ctx = open_context()
-    assert ctx is not None
-    with ctx:
-        stamps = Stamps(ctx.repo.git_dir, ctx.root)
-        stamps.take("data")
-        split = stamps.reusable("data", str(ctx.manifest().artifacts["data"].oid))
-        assert split is not None
+    with _stamped(repo, monkeypatch) as (_ctx, _stamps, split):
         assert "a/" in split[1] and "a/b/" in split[0]
 
 
