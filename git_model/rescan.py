@@ -15,22 +15,16 @@ Nothing is parsed on the kept lines but their path: the old listing has passed i
 from __future__ import annotations
 
 import os
-import stat
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import BinaryIO
 
-from .copying import is_temp_name
-from .errors import GitModelError, UnsafePath
+from .errors import GitModelError
 from .hashing import Oid
 from .manifest import Artifact, Reader, listing_line
 from .needs import checked_listing
-from .paths import check_relpath
 from .stamps import Stamps
-from .statecache import stat_key
-from .termtext import quote_path
-from .workspace import Found, Workspace
+from .workspace import Workspace
 
 
 @dataclass
@@ -86,7 +80,7 @@ def rescan(
         return None
     kept = {p.encode("utf-8", "surrogateescape") for p in unchanged}
     again = {p.encode("utf-8", "surrogateescape") for p in changed}
-    found = sorted(_files(ws, relpath, changed))  # (only the folders that changed: few)
+    found = sorted(f for prefix in changed for f in ws.files_in(relpath, prefix))  # (few)
     before = _in_folders(listing, again)
     oids: list[Oid] = []
     for start in range(0, len(found), 4096):
@@ -188,32 +182,3 @@ def _merge(
         files, size = files + 1, size + int(upcoming[1].split(b"\t", 2)[1])
         upcoming = next(waiting, None)
     return files, size
-
-
-def _files(ws: Workspace, relpath: str, folders: set[str]) -> Iterator[Found]:
-    """The files directly in each of `folders` (prefixes under the directory), as
-    `Workspace.walk` finds them: the same checks on names and on what is not a regular file."""
-    top = f"{ws.root / relpath}/"
-    for prefix in folders:
-        folder = top + prefix
-        try:
-            with os.scandir(folder) as it:
-                names = [e.name for e in it if not e.is_dir(follow_symlinks=False)]
-        except OSError:
-            continue  # gone since the stamps walked it: it has no files now
-        for name in names:
-            if is_temp_name(name):
-                continue
-            rel = prefix + name
-            try:
-                check_relpath(rel)
-            except UnsafePath as e:
-                raise UnsafePath(f"cannot track {quote_path(f'{relpath}/{rel}')}: {e}") from None
-            path = folder + name
-            try:
-                st = os.lstat(path)
-                if not stat.S_ISREG(st.st_mode):
-                    st = ws.stat_file(path, f"{relpath}/{rel}")
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            yield Found(rel, path, stat_key(st), st.st_mode)

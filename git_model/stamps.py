@@ -255,14 +255,7 @@ class Stamps:
             "cached": self.cached,
             "status": self.status,
         }
-        tmp = f"{self.path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as f:
-                marshal.dump(data, f)
-            os.replace(tmp, self.path)
-        except BaseException:
-            _unlink(tmp)
-            raise
+        _dump(self.path, data)
         _unlink(os.path.join(self.dir, OLD_FILE))
         self.changed = False
 
@@ -274,14 +267,11 @@ class Stamps:
                 continue
             path = self._folders_file(relpath)
             data = {"version": 1, "path": relpath, "oid": oid, "taken": taken, "folders": folders}
-            tmp = f"{path}.{os.getpid()}.tmp"
             try:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(tmp, "wb") as f:
-                    marshal.dump(data, f)
-                os.replace(tmp, path)
+                _dump(path, data)
             except OSError:
-                _unlink(tmp)  # only a cache: the next change is found by a full walk
+                pass  # only a cache: the next change is found by a full walk
         self._folders_out.clear()
 
 
@@ -311,6 +301,18 @@ def _read_folders(
     except (OSError, ValueError, EOFError, TypeError, KeyError):
         return None
     return data["taken"], old
+
+
+def _dump(path: str, data: dict[str, Any]) -> None:
+    """Replace `path` with `data` (marshal) whole: a temp file of this process, then rename."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            marshal.dump(data, f)
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
 
 
 def _unlink(path: str) -> None:

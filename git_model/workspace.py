@@ -179,7 +179,6 @@ class Workspace:
         top = str(self.root / relpath)
         # (prefix, folder, its names, whether the prefix's names all passed `_plain`)
         stack = [("", top, iter(self._folder(relpath, "", top)), True)]
-        lstat, regular = os.lstat, stat.S_ISREG
         while stack:
             prefix, folder, names, plain = stack[-1]
             for name in names:
@@ -194,22 +193,44 @@ class Workspace:
                     if strays is not None:
                         strays.append(Path(path))
                     continue
-                rel_in_dir = prefix + name
-                if not (plain and _plain(name)):
-                    try:
-                        check_relpath(rel_in_dir)
-                    except UnsafePath as e:
-                        rel = f"{relpath}/{rel_in_dir}"
-                        raise UnsafePath(f"cannot track {quote_path(rel)}: {e}") from None
-                try:
-                    st = lstat(path)
-                    if not regular(st.st_mode):  # a link or a special file: said, or followed
-                        st = self.stat_file(path, f"{relpath}/{rel_in_dir}")
-                except (FileNotFoundError, NotADirectoryError):
-                    continue  # gone since its folder was read (a restore replaced the folder)
-                yield Found(rel_in_dir, path, stat_key(st), st.st_mode)
+                found = self._found(relpath, prefix, path, name, plain)
+                if found is not None:
+                    yield found
             else:
                 stack.pop()
+
+    def files_in(self, relpath: str, prefix: str) -> Iterator[Found]:
+        """The files directly in the folder `prefix` ("" or "a/b/") of the tracked directory
+        at `relpath`, in listing order, as `walk` finds them (its checks, its temp files left
+        out); none if the folder is gone."""
+        folder = f"{self.root / relpath}/{prefix}"
+        plain = all(_plain(part) for part in prefix.split("/")[:-1])
+        for name in self._folder(relpath, prefix, folder):
+            if not name.endswith("/") and not is_temp_name(name):
+                found = self._found(relpath, prefix, folder + name, name, plain)
+                if found is not None:
+                    yield found
+
+    def _found(self, relpath: str, prefix: str, path: str, name: str, plain: bool) -> Found | None:
+        """The file `name` at `path` in the folder `prefix` of the tracked directory at
+        `relpath`: its name checked (a cheap test when it and its folders are `plain`), a link
+        or a special file refused or followed (`stat_file`); None if it is gone since its folder
+        was read (a restore replaced the folder)."""
+        rel_in_dir = prefix + name
+        if not (plain and _plain(name)):
+            try:
+                check_relpath(rel_in_dir)
+            except UnsafePath as e:
+                raise UnsafePath(
+                    f"cannot track {quote_path(f'{relpath}/{rel_in_dir}')}: {e}"
+                ) from None
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode):
+                st = self.stat_file(path, f"{relpath}/{rel_in_dir}")
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return Found(rel_in_dir, path, stat_key(st), st.st_mode)
 
     @staticmethod
     def _folder(relpath: str, prefix: str, folder: str) -> list[str]:

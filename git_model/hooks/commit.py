@@ -157,9 +157,8 @@ def refresh_index(ctx: Context, staged: bytes, *, merging: bool) -> Refreshed:
         raise GitModelError(missing_message(missing))
     # (a file hashed or written a moment ago is hashed again, not copied into the cache: see
     # Workspace.hash_paths)
-    recorded = record(ctx, committed, todo, ctx.workspace(), facts=stamps) if todo else Recorded()
-    for path in todo:
-        stamps.stamp(path, committed.artifacts[path].oid)
+    # (record stamps each with the fingerprint `unchanged` took above, before it hashes)
+    recorded = record(ctx, committed, todo, ctx.workspace(), stamps=stamps) if todo else Recorded()
     refresh_versions(committed, ctx.reader(""))
     out = Refreshed(changed=recorded.changed, merged_in=sorted(keep))
     out.models = {name: str(m.version) for name, m in sorted(committed.models.items())}

@@ -89,13 +89,16 @@ def restore(
             art = target.artifacts[path]
             # `git model checkout` again: stamped before the restore looks, so that if it finds
             # everything in place the next one trusts the stamp (as the commit hook stamps)
-            again = None
-            if stamps is not None and previous is None:  # (_in_place may have taken it)
-                again = stamps if path in stamps.pending or stamps.take(path) else None
+            if stamps is not None and previous is None and path not in stamps.pending:
+                stamps.take(path)  # (unless _in_place took it)
             before = (r.files_written, len(r.saved), len(r.missing), len(r.corrupt))
             restorer.restore(art, read)
-            if again and before == (r.files_written, len(r.saved), len(r.missing), len(r.corrupt)):
-                again.stamp(path, str(art.oid))
+            if (
+                stamps is not None
+                and previous is None
+                and before == (r.files_written, len(r.saved), len(r.missing), len(r.corrupt))
+            ):
+                stamps.stamp(path, str(art.oid))  # (only if a fingerprint was taken)
         if stamps is not None:
             oids = [str(art.oid) for art in target.artifacts.values()]
             stamps.save(keep=set(stamps.artifacts), reseal=False, recorded=oids)

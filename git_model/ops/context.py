@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from ..cache import Cache
 from ..config import Settings
 from ..errors import NotInitialized
 from ..git import Repo
+from ..hashing import Oid, hash_file
 from ..lock import repo_lock
 from ..manifest import (
     MANIFEST_PATH,
@@ -110,20 +112,47 @@ class Context:
 
     def write_file(self, relpath: str, data: bytes) -> bool:
         """Atomically write a tracked git-model file; False if it already held `data`."""
-        path = self.root / relpath
         if self.holds(relpath, data):
             return False
+        with self._beside(relpath) as (f, tmp):
+            f.write(data)
+            f.close()
+            os.replace(tmp, self.root / relpath)
+        return True
+
+    def write_stream(
+        self, relpath: str, fill: Callable[[BinaryIO], Oid | None]
+    ) -> tuple[Oid, bool] | None:
+        """Atomically write a tracked git-model file too large to hold (a listing of a million
+        files) from `fill`, which writes it and gives its SHA-256, or None to give up (nothing
+        is written then). (that oid, False if the file already held those bytes)."""
+        path = self.root / relpath
+        with self._beside(relpath) as (f, tmp):
+            oid = fill(f)
+            f.close()
+            if oid is None:
+                return None
+            try:
+                same = hash_file(path)[0] == oid
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                same = False
+            if not same:
+                os.replace(tmp, path)
+        return oid, not same
+
+    @contextlib.contextmanager
+    def _beside(self, relpath: str) -> Iterator[tuple[BinaryIO, str]]:
+        """A temp file beside `relpath` (same folder: a rename puts it in place), gone on the
+        way out unless the caller renamed it."""
+        path = self.root / relpath
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
+                yield f, tmp
+        finally:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-            raise
-        return True
 
     def write_manifest(self, manifest: Manifest) -> bool:
         return self.write_file(MANIFEST_PATH, format_manifest(manifest))

@@ -8,14 +8,14 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from ..cache import is_executable
 from ..errors import GitModelError
-from ..hashing import hash_file
+from ..hashing import Oid
 from ..manifest import Artifact, Entry, Manifest, listing_path
 from ..needs import listing
 from ..partstore import Hints, missing_parts, store_parts
@@ -42,17 +42,16 @@ def record(
     *,
     allow_missing: bool = False,
     stamps: Stamps | None = None,
-    facts: Stamps | None = None,
 ) -> Recorded:
     """Hash, store and list `relpaths` into `manifest`; with `stamps`, stamp each with the oid
-    it was found to have (its fingerprint taken before it is read). The `cached` facts of
-    `facts` (else `stamps`) are used and kept: a tracked directory's objects all in the cache."""
+    it was found to have (its fingerprint taken before it is read: here, unless the caller
+    took it already, as the commit hook does to choose what to record), and use and keep their
+    `cached` facts (every object an artifact needs seen in the cache)."""
     out = Recorded()
-    facts = facts if facts is not None else stamps
     # (before the cache is looked at: a removal after this makes the facts set below stale)
-    generation = removal_generation(ctx.repo.model_dir) if facts is not None else None
+    generation = removal_generation(ctx.repo.model_dir) if stamps is not None else None
     for rel in sorted(set(relpaths)):
-        if stamps is not None:
+        if stamps is not None and rel not in stamps.pending:
             stamps.take(rel)
         old = manifest.artifacts.get(rel)
         by_parts = _record_by_parts(ctx, ws, rel, old)
@@ -73,11 +72,11 @@ def record(
         # every object of the old listing seen in the cache, and nothing removed since: a file
         # the stat cache says still holds what that listing gives needs no look in the cache
         whole = (
-            facts is not None and old is not None and facts.cached.get(str(old.oid)) == generation
+            stamps is not None and old is not None and stamps.cached.get(str(old.oid)) == generation
         )
         again = None
-        if whole and facts is not None and old is not None and old.is_dir:  # changed folders only
-            again = _scan_again(ctx, ws, facts, rel, old)
+        if whole and stamps is not None and old is not None and old.is_dir:  # changed folders
+            again = _scan_again(ctx, ws, stamps, rel, old)
         scanned = (
             None
             if again is not None
@@ -108,8 +107,7 @@ def record(
         manifest.artifacts[rel] = art
         if stamps is not None:
             stamps.stamp(rel, art.oid)
-        if facts is not None:  # stored: every object it needs is in the cache
-            facts.set_cached({str(art.oid): generation})
+            stamps.set_cached({str(art.oid): generation})  # stored: all it needs is cached
     ws.state.flush()
     return out
 
@@ -117,32 +115,19 @@ def record(
 def _scan_again(
     ctx: Context, ws: Workspace, stamps: Stamps, rel: str, old: Artifact
 ) -> tuple[Artifact, bool] | None:
-    """`rescan.scan_again`, its listing written straight into a temp file beside the work
-    tree's (never held whole) and renamed over it: (the artifact, whether the file changed).
-    None where the stamps do not allow it."""
-    path = ctx.root / listing_path(rel)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            again = scan_again(ws, stamps, ctx.reader(None), rel, old, store=True, out=f)
+    """`rescan.scan_again`, its listing written straight into its file (never held whole):
+    (the artifact, whether the file changed). None where the stamps do not allow it."""
+    found: list[Artifact] = []
+
+    def fill(f: BinaryIO) -> Oid | None:
+        again = scan_again(ws, stamps, ctx.reader(None), rel, old, store=True, out=f)
         if again is None:
-            os.unlink(tmp)
             return None
-        art = again.artifact
-        try:
-            same = hash_file(path)[0] == art.oid
-        except (FileNotFoundError, IsADirectoryError):
-            same = False
-        if same:
-            os.unlink(tmp)
-        else:
-            os.replace(tmp, path)
-        return art, not same
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        found.append(again.artifact)
+        return again.artifact.oid
+
+    written = ctx.write_stream(listing_path(rel), fill)
+    return None if written is None else (found[0], written[1])
 
 
 def _listed(ctx: Context, art: Artifact | None) -> Iterator[Entry] | None:
