@@ -26,16 +26,14 @@ from .copying import (
     copy_and_hash_fd,
     copy_range,
     fsync_path,
-    new_file_beside,
-    settle_new_file,
-    syncfs,
     watch_size,
     write_all,
-    write_back_starter,
     write_if_can,
 )
 from .errors import CorruptObject, GitModelError, MissingObject, OversizedObject, disk_error
 from .hashing import CHUNK, HashThread, Oid, hash_file
+from .linuxcalls import syncfs, write_back_starter
+from .newfiles import new_file_beside, settle_new_file
 from .prepared import Prepared
 from .stamps import REMOVALS
 

@@ -12,7 +12,7 @@ after all. Each chunk written is started for the disk at once (`sync_file_range`
 `rebuild` writes the file from its parts into a new file beside its destination: the kernel
 copies each part to its offset while this thread hashes the parts in order, so the cost is
 about max(copy, hash). The result must hash to the file's oid before it gets its name (the
-same unnamed-file and rename guarantees as any checkout: see copying.py); if it does not, each
+same unnamed-file and rename guarantees as any checkout: see newfiles.py); if it does not, each
 part is checked and the corrupt ones are quarantined. Nothing unverified reaches the work tree.
 
 The cache also keeps, for each file it can rebuild, its tensor listing under `recipes/` (named
@@ -32,18 +32,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .cache import Cache
-from .copying import (
-    SMALL_FILE,
-    fsync_path,
-    new_file_beside,
-    settle_new_file,
-    syncfs,
-    write_all,
-    write_back_starter,
-)
+from .copying import SMALL_FILE, fsync_path, write_all
 from .errors import CorruptObject, GitModelError, ManifestError, MissingObject, disk_error
 from .formats import Layout
 from .hashing import CHUNK, HashThread, Oid, hash_file
+from .linuxcalls import syncfs, write_back_starter
+from .newfiles import new_file_beside, settle_new_file
 from .tensors import TensorListing, format_tensors, parse_tensors, with_oids
 
 STEP = 4 << 20  # bytes read at a time: a hand-over to the hashing thread per 4 MiB

@@ -18,8 +18,9 @@ import os
 import stat
 import threading
 
-from .copying import SMALL_FILE, open_unnamed, settle_new_file
+from .copying import SMALL_FILE
 from .hashing import Oid
+from .newfiles import open_unnamed, settle_new_file
 
 MOST = 64  # unnamed files held open at once (each is a descriptor)
 

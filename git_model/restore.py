@@ -21,11 +21,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .copying import is_temp_name
 from .errors import CorruptObject, GitModelError, MissingObject, UnsafePath, disk_error
 from .hashing import Oid
 from .manifest import Artifact, Entry, Reader, iter_listing, listing_path
 from .needs import checked_listing
+from .newfiles import is_temp_name
 from .parallel import chunked, iter_split, map_batched
 from .partstore import holds, rebuild
 from .paths import check_relpath, safe_target

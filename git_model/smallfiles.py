@@ -21,13 +21,8 @@ import gc
 import hashlib
 import os
 
-from .copying import (
-    SMALL_FILE,
-    UNNAMED_FLAGS,
-    replace_with_new_file,
-    unnamed_files_work,
-    write_all,
-)
+from .copying import SMALL_FILE, write_all
+from .newfiles import UNNAMED_FLAGS, replace_with_new_file, unnamed_files_work
 
 WRITTEN, MISSING, CORRUPT, SLOW = 0, 1, 2, 3
 
@@ -85,7 +80,7 @@ def _write_all(
         if oid not in verified and sha256(data).hexdigest() != oid:
             out.append((CORRUPT,))
             continue
-        try:  # (copying.open_unnamed; where unnamed files fail, the general path learns it)
+        try:  # (newfiles.open_unnamed; where unnamed files fail, the general path learns it)
             fd = open_(dest.rpartition("/")[0], UNNAMED_FLAGS, 0o777 if executable else 0o666)
         except OSError:
             out.append((SLOW,))
@@ -95,7 +90,7 @@ def _write_all(
             if done != len(data):  # (a short write)
                 write_all(fd, data[done:])
             try:
-                link(f"/proc/self/fd/{fd}", dest, src_dir_fd=fd)  # (copying.give_name)
+                link(f"/proc/self/fd/{fd}", dest, src_dir_fd=fd)  # (newfiles.give_name)
             except FileExistsError:  # something is there: a temp name, renamed over it
                 replace_with_new_file(fd, None, dest, large=False)
             st = fstat(fd)  # after the link: linking changes the ctime

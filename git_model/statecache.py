@@ -11,7 +11,7 @@ same second where the file system keeps whole-second timestamps; where it keeps 
 a hint: the commit hook, finding a file's stat exactly as recorded for the oid the manifest
 gives, hashes it again rather than copying it into the cache (which needs as much free space).
 
-A file a checkout wrote is the exception (`pinned`): it was dated `copying.PIN_NS` into the past
+A file a checkout wrote is the exception (`pinned`): it was dated `newfiles.PIN_NS` into the past
 before it got its name, so its mtime lies well before its ctime (the naming). Any write after
 the naming moves mtime to the present, so its record is trusted as soon as it is taken; what
 is left is a write dated back with utime() to that very nanosecond within the clock tick of
@@ -135,7 +135,7 @@ class StateCache:
 
     @staticmethod
     def pinned(st: os.stat_result) -> int | None:
-        """The time to record for a file `copying.pin_times` dated back before naming it (its
+        """The time to record for a file `newfiles.pin_times` dated back before naming it (its
         mtime at least RACY_NS before its ctime, on a file system with sub-second times): one
         past the racy window of its ctime, so the record is trusted at once. None otherwise."""
         mtime, ctime = st.st_mtime_ns, st.st_ctime_ns

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .cache import Cache, is_executable
-from .copying import SMALL_FILE, is_temp_name
+from .copying import SMALL_FILE
 from .errors import GitModelError, UnsafePath, disk_error
 from .hashing import Oid, hash_file
 from .manifest import Artifact, Entry, listing_line, listing_oid
+from .newfiles import is_temp_name
 from .parallel import chunked, default_jobs, map_batched
 from .paths import check_relpath
 from .statecache import Key, Known, StateCache, stat_key

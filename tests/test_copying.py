@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import stored
 
-from git_model import copying
+from git_model import linuxcalls, newfiles
 from git_model.cache import Cache
 from git_model.errors import CorruptObject
 from git_model.restore import is_temp_name
@@ -36,8 +36,8 @@ def settle(folder: Path) -> list[str]:
 def test_every_way_of_putting_a_file_in_place(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool, exchange: bool
 ) -> None:
-    monkeypatch.setattr(copying, "_UNNAMED_WORKS", unnamed and copying._UNNAMED_WORKS)
-    monkeypatch.setattr(copying, "_EXCHANGE_WORKS", exchange and copying._EXCHANGE_WORKS)
+    monkeypatch.setattr(newfiles, "_UNNAMED_WORKS", unnamed and newfiles._UNNAMED_WORKS)
+    monkeypatch.setattr(linuxcalls, "_EXCHANGE_WORKS", exchange and linuxcalls._EXCHANGE_WORKS)
     cache = Cache(tmp_path / "model")
     cache.ensure()
     small, large = b"small bytes", os.urandom(3 << 20)
@@ -65,7 +65,7 @@ def test_every_way_of_putting_a_file_in_place(
 def test_corrupt_object_never_reaches_the_work_tree(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool
 ) -> None:
-    monkeypatch.setattr(copying, "_UNNAMED_WORKS", unnamed and copying._UNNAMED_WORKS)
+    monkeypatch.setattr(newfiles, "_UNNAMED_WORKS", unnamed and newfiles._UNNAMED_WORKS)
     cache = Cache(tmp_path / "model")
     cache.ensure()
     work = tmp_path / "work"
@@ -87,9 +87,9 @@ def test_exchange_swaps_two_names_or_says_it_cannot(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     a.write_text("new")
     b.write_text("old")
-    if copying.exchange(str(a), str(b)):
+    if linuxcalls.exchange(str(a), str(b)):
         assert (a.read_text(), b.read_text()) == ("old", "new")
     else:  # no renameat2 here: the caller renames instead
         assert (a.read_text(), b.read_text()) == ("new", "old")
     b.unlink()
-    assert copying.exchange(str(a), str(b)) is False  # nothing to swap with
+    assert linuxcalls.exchange(str(a), str(b)) is False  # nothing to swap with

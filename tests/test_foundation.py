@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import Shell
 
-from git_model.copying import REMOVE_LATER
+from git_model.newfiles import REMOVE_LATER
 from git_model.restore import is_temp_name
 
 

@@ -22,9 +22,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..copying import copy_and_hash, fsync_path, syncfs, watch_size, write_all
+from ..copying import copy_and_hash, fsync_path, watch_size, write_all
 from ..errors import CorruptObject
 from ..hashing import Oid
+from ..linuxcalls import syncfs
 from . import codec, crashpoint
 
 Pending = tuple[str, str, Oid, int]  # temp file, final name, oid, size: waiting for a flush

@@ -6,7 +6,7 @@ where a real fault cannot be produced (root bypasses file permissions).
 GIT_MODEL_INJECT="slow:SUBSTRING:SECONDS" makes a rename onto such a path wait first (a slow
 disk), so that another process can be run while this one is in the middle of its work.
 "replace" and "slow" cover both ways a file is put in place: `os.replace`, and the atomic
-exchange of names that git-model uses for large files (`git_model.copying.exchange`).
+exchange of names that git-model uses for large files (`git_model.linuxcalls.exchange`).
 """
 
 import builtins
@@ -18,15 +18,15 @@ import time
 
 def _wrap_exchange(before) -> None:  # type: ignore[no-untyped-def]
     """Run `before(dst)` ahead of each exchange of names onto `dst` too."""
-    import git_model.copying as copying  # imported before cache.py takes its own reference
+    import git_model.linuxcalls as linuxcalls  # before newfiles.py takes its own reference
 
-    real = copying.exchange
+    real = linuxcalls.exchange
 
     def exchange(a: str, b: str) -> bool:
         before(b)
         return real(a, b)
 
-    copying.exchange = exchange
+    linuxcalls.exchange = exchange
 
 
 _spec = os.environ.get("GIT_MODEL_INJECT", "")
