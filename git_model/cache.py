@@ -5,39 +5,31 @@ never committed. Writes are atomic: a temp file in the cache's own `tmp/`, hashe
 written, fsynced, checked against the expected oid, made read-only, then renamed into place.
 A crash leaves at most a stray temp file, never a partial object. Reads into the work tree are
 verified as they copy: bytes that do not hash to their name never reach the workspace.
+
+Here: storing work-tree files (named by what they hash to) and putting objects back. Bytes that
+arrive under a name given in advance (downloads) come in through incoming.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import hashlib
 import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from .copying import (
-    SMALL_FILE,
-    copy_and_hash,
-    copy_and_hash_fd,
-    copy_range,
-    fsync_path,
-    watch_size,
-    write_all,
-    write_if_can,
-)
-from .errors import CorruptObject, GitModelError, MissingObject, OversizedObject, disk_error
-from .hashing import CHUNK, HashThread, Oid, hash_file
-from .linuxcalls import syncfs, write_back_starter
+from .copying import SMALL_FILE, copy_and_hash_fd, copy_range, fsync_path
+from .errors import CorruptObject, GitModelError, MissingObject, disk_error
+from .hashing import Oid, hash_file
+from .linuxcalls import syncfs
 from .newfiles import new_file_beside, settle_new_file
 from .prepared import Prepared
 from .stamps import REMOVALS
 
-__all__ = ["LINK_TYPES", "Cache", "copy_and_hash", "is_executable", "watch_size"]
+__all__ = ["LINK_TYPES", "Cache", "is_executable"]
 
 LINK_TYPES = ("copy", "reflink", "hardlink", "symlink")
 
@@ -81,24 +73,21 @@ class Cache:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def _tempfile(self) -> tuple[int, str]:
+    def new_object(self) -> tuple[int, str]:
+        """A temp file in the cache's `tmp/` for bytes that will become an object
+        (`finish_object`, or `place` once the caller made it durable and read-only)."""
         if not self._ensured:
             self.ensure()
             self._ensured = True
         return tempfile.mkstemp(dir=self.tmp, prefix="obj-")
 
-    def new_object(self) -> tuple[int, str]:
-        """A temp file in the cache's `tmp/` for bytes that will become an object (`place`)."""
-        return self._tempfile()
-
-    def place(self, tmp: str, oid: Oid) -> bool:
-        """Name a durable, verified, read-only temp file `oid` (dropped if that exists)."""
-        return self._place(tmp, oid)
-
-    def _commit(self, fd: int, tmp: str, oid: Oid, *, synced: bool = False, size: int = 0) -> None:
-        """fsync (unless `synced` says the caller did), make read-only and rename a finished
-        temp file into place. Inside `batch()` a small one (`size`) waits for the batch's flush
-        instead. A large one placed here is remembered as verified (callers hashed it)."""
+    def finish_object(
+        self, fd: int, tmp: str, oid: Oid, *, synced: bool = False, size: int = 0
+    ) -> None:
+        """fsync (unless `synced` says the caller did), make read-only, close and rename the
+        verified temp file `tmp` (open as `fd`) into place as `oid`. Inside `batch()` a small
+        one (`size`) waits for the batch's flush instead. A large one placed here is remembered
+        as verified (callers hashed it)."""
         defer = self._batch is not None and size <= SMALL_FILE and not synced
         try:
             if not synced and not defer:
@@ -112,12 +101,12 @@ class Cache:
             os.close(fd)
         if defer and self._batch is not None:
             self._batch.append((tmp, oid))  # durable and in place when the batch ends
-        elif self._place(tmp, oid) and size > SMALL_FILE:
+        elif self.place(tmp, oid) and size > SMALL_FILE:
             self.verified.add(oid)
 
-    def _place(self, tmp: str, oid: Oid) -> bool:
-        """Rename a durable, verified temp file to its object name (or drop it: same bytes);
-        False when the object was already there."""
+    def place(self, tmp: str, oid: Oid) -> bool:
+        """Rename a durable, verified, read-only temp file to its object name `oid` (or drop
+        it: same bytes); False when the object was already there."""
         dest = self.path(oid)
         try:
             if dest.exists():  # someone stored the same bytes meanwhile
@@ -154,7 +143,7 @@ class Cache:
                 for tmp, _ in pending:
                     fsync_path(tmp)
             while pending:
-                self._place(*pending.pop())
+                self.place(*pending.pop())
         finally:
             self._batch = None
             for tmp, _ in pending:
@@ -168,7 +157,7 @@ class Cache:
         try:
             with open(src, "rb", buffering=0) as s:
                 before = os.fstat(s.fileno())
-                fd, tmp = self._tempfile()
+                fd, tmp = self.new_object()
                 try:
                     defer = self._batch is not None and before.st_size <= SMALL_FILE
                     oid, size = copy_and_hash_fd(s.fileno(), fd, before.st_size, not defer)
@@ -192,123 +181,10 @@ class Cache:
                         os.close(fd)
                     self._batch.append((tmp, oid))  # durable and in place when the batch ends
                 else:
-                    self._commit(fd, tmp, oid, synced=True)
+                    self.finish_object(fd, tmp, oid, synced=True)
         except OSError as e:
             raise disk_error(e, f"storing {src} in the cache") from e
         return oid, size
-
-    @contextlib.contextmanager
-    def _incoming(self, expected: Oid, also: int | None = None) -> Iterator[tuple[int, str]]:
-        """A temp file for bytes arriving as `expected`, open for writing; removed if the
-        body raises (and `also`, a work-tree copy being written beside, closed: it vanishes).
-        A full disk, on opening or inside, is a `DiskFull`."""
-        try:
-            fd, tmp = self._tempfile()
-        except OSError as e:
-            if also is not None:
-                os.close(also)
-            raise disk_error(e, _storing(expected)) from e
-        try:
-            yield fd, tmp
-        except BaseException as e:
-            os.close(fd)
-            if also is not None:
-                os.close(also)
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise disk_error(e, _storing(expected)) from e
-            raise
-
-    def _keep_incoming(
-        self,
-        fd: int,
-        tmp: str,
-        expected: Oid,
-        size: int,
-        synced: bool,
-        tee: tuple[int | None, str | None],
-    ) -> int:
-        """Make the verified temp file of `_incoming` the object `expected`, and keep the
-        work-tree copy written beside it (`tee`: its descriptor and destination) if any."""
-        also, dest = tee
-        try:
-            self._commit(fd, tmp, expected, synced=synced, size=size)
-        except OSError as e:
-            if also is not None:
-                os.close(also)
-            raise disk_error(e, _storing(expected)) from e
-        if also is not None and dest is not None:
-            self.prepared.keep(expected, also, dest, size)
-        return size
-
-    def store_stream(
-        self,
-        stream: BinaryIO,
-        expected: Oid,
-        expected_size: int | None = None,
-        tee_to: str | None = None,
-    ) -> int:
-        """Store bytes from a stream (a download), refusing them unless they hash to `expected`.
-
-        With `expected_size`, reading stops one byte past it: a source that sends more than
-        the object has (a padded file, an endless stream) is refused at once, before it can
-        fill the disk. A full disk is a `DiskFull`; errors reading the stream pass through.
-        `tee_to`: a work-tree file that will need these bytes (see prepared.py).
-        """
-        also = teeing = self.prepared.start(expected, tee_to, expected_size)
-        large = (expected_size or 0) > SMALL_FILE
-        # a large download is hashed on a thread while this one receives and writes, and its
-        # bytes start for the disk as they are written: about max(receive, hash), and little
-        # left for the flush before it is named (the directory remote's copy does the same)
-        kick = write_back_starter() if large else None
-        with self._incoming(expected, also) as (fd, tmp):
-            digest: Any = HashThread() if large else hashlib.sha256()
-            size = 0
-            limit = None if expected_size is None else expected_size + 1
-            try:
-                while limit is None or size < limit:
-                    chunk = stream.read(CHUNK if limit is None else min(CHUNK, limit - size))
-                    if not chunk:
-                        break
-                    digest.update(chunk)
-                    try:
-                        write_all(fd, chunk)
-                    except OSError as e:
-                        raise disk_error(e, _storing(expected)) from e
-                    if kick:
-                        kick(fd, size, len(chunk))
-                    size += len(chunk)
-                    if teeing is not None:
-                        teeing = write_if_can(teeing, chunk)
-            finally:
-                got = digest.hexdigest()  # (a thread: ended here whatever happened)
-            if expected_size is not None and size > expected_size:
-                raise OversizedObject(
-                    f"object {expected.short} arrived with more than its {expected_size} bytes; "
-                    "it was refused"
-                )
-            if got != expected:
-                raise _refused(expected, got)
-        return self._keep_incoming(fd, tmp, expected, size, False, (also, tee_to))
-
-    def store_copy(
-        self,
-        src: Path,
-        expected: Oid,
-        progress: Callable[[int], None] | None = None,
-        tee_to: str | None = None,
-    ) -> int:
-        """Store a file from a local-directory remote: a kernel copy hashed alongside (about
-        max(copy, hash) instead of their sum), refused unless it hashes to `expected`. A full
-        disk is a `DiskFull`. `tee_to`: a work-tree file that will need these bytes."""
-        also = self.prepared.start(expected, tee_to, src.stat().st_size)
-        with self._incoming(expected, also) as (fd, tmp):
-            with watch_size(fd, progress):  # (the flush overlaps the hash)
-                got, size = copy_and_hash(src, fd, sync=True, also=also)
-            if got != expected:
-                raise _refused(expected, got)
-        return self._keep_incoming(fd, tmp, expected, size, True, (also, tee_to))
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -421,17 +297,6 @@ class Cache:
                     os.unlink(tmp)
             raise
         settle_new_file(fd, tmp, dest, large=size > SMALL_FILE)
-
-
-def _storing(oid: Oid) -> str:
-    return f"storing object {oid.short} in the cache"
-
-
-def _refused(expected: Oid, got: str) -> CorruptObject:
-    return CorruptObject(
-        f"object {expected.short} arrived as other bytes (sha256 {got[:12]}); it was refused; "
-        "push it again from a clone that has good bytes"
-    )
 
 
 def is_executable(st: os.stat_result) -> bool:

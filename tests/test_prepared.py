@@ -20,6 +20,7 @@ from servers import Store, bare_origin, clone, s3_endpoint_fixture, store_fixtur
 from git_model.cache import Cache
 from git_model.errors import CorruptObject
 from git_model.hashing import Oid
+from git_model.incoming import store_copy, store_stream
 
 BIG = 3 << 20  # over the 1 MiB below which objects are not written twice
 
@@ -131,16 +132,16 @@ def test_the_copy_made_during_the_download_is_the_one_named(
 ) -> None:
     cache, remote, data, oid = download
     dest = tmp_path / "wt" / "model.bin"
-    cache.store_copy(remote, oid, tee_to=str(dest))
+    store_copy(cache, remote, oid, tee_to=str(dest))
     assert len(cache.prepared) == 1 and os.listdir(dest.parent) == []  # unnamed so far
     cache.materialize(oid, dest, executable=True)
     assert len(cache.prepared) == 0 and dest.read_bytes() == data
     assert dest.stat().st_mode & stat.S_IXUSR
 
-    cache.store_copy(remote, oid, tee_to=str(tmp_path / "wt" / "other.bin"))  # (stored: kept)
+    store_copy(cache, remote, oid, tee_to=str(tmp_path / "wt" / "other.bin"))  # (stored: kept)
     other = Oid(hashlib.sha256(b"other bytes").hexdigest())
     with pytest.raises(CorruptObject):  # a download that is not what it claims to be
-        cache.store_copy(remote, other, tee_to=str(tmp_path / "wt" / "third.bin"))
+        store_copy(cache, remote, other, tee_to=str(tmp_path / "wt" / "third.bin"))
     assert len(cache.prepared) == 1
     cache.prepared.close()  # what the checkout did not name vanishes
     assert len(cache.prepared) == 0 and os.listdir(dest.parent) == ["model.bin"]
@@ -158,10 +159,10 @@ def test_a_work_tree_copy_that_fails_is_dropped_not_the_download(
     cache, remote, data, oid = download  # (more than the tiny disk holds)
     dest = str(tiny_disk / "model.bin")
     if way == "copy":
-        assert cache.store_copy(remote, oid, tee_to=dest) == BIG
+        assert store_copy(cache, remote, oid, tee_to=dest) == BIG
     else:
         with open(remote, "rb") as f:
-            assert cache.store_stream(f, oid, BIG, tee_to=dest) == BIG
+            assert store_stream(cache, f, oid, BIG, tee_to=dest) == BIG
     assert cache.path(oid).read_bytes() == data  # the download itself is whole
     assert len(cache.prepared) == 0 and os.listdir(tiny_disk) == []  # the short copy is gone
 
@@ -172,11 +173,11 @@ def test_folders_made_for_a_copy_go_again_when_it_is_not_used(
     cache, remote, data, oid = download
     wrong = Oid(hashlib.sha256(b"other bytes").hexdigest())
     with pytest.raises(CorruptObject):
-        cache.store_copy(remote, wrong, tee_to=str(tmp_path / "wt" / "a" / "b" / "x.bin"))
-    cache.store_copy(remote, oid, tee_to=str(tmp_path / "wt" / "a" / "c" / "y.bin"))
+        store_copy(cache, remote, wrong, tee_to=str(tmp_path / "wt" / "a" / "b" / "x.bin"))
+    store_copy(cache, remote, oid, tee_to=str(tmp_path / "wt" / "a" / "c" / "y.bin"))
     cache.prepared.close()
     assert not (tmp_path / "wt").exists()  # made for the two copies, emptied, gone
-    cache.store_copy(remote, oid, tee_to=str(tmp_path / "wt" / "d" / "z.bin"))
+    store_copy(cache, remote, oid, tee_to=str(tmp_path / "wt" / "d" / "z.bin"))
     cache.materialize(oid, tmp_path / "wt" / "d" / "z.bin")
     cache.prepared.close()
     assert (tmp_path / "wt" / "d" / "z.bin").read_bytes() == data  # a used one stays

@@ -247,13 +247,14 @@ def test_the_cache_stops_reading_past_the_expected_size(
     from git_model.cache import Cache
     from git_model.errors import OversizedObject
     from git_model.hashing import CHUNK, Oid
+    from git_model.incoming import store_stream
 
     cache = Cache(tmp_path / "model")
     data = seeded(3 << 20)
     stream = Endless(data)
     tracemalloc.start()
     with pytest.raises(OversizedObject) as refused:
-        cache.store_stream(stream, Oid(sha(data)), len(data))  # type: ignore[arg-type]
+        store_stream(cache, stream, Oid(sha(data)), len(data))  # type: ignore[arg-type]
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert stream.sent <= len(data) + CHUNK  # it stopped one read past the size

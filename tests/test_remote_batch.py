@@ -20,6 +20,7 @@ from git_model.cache import Cache
 from git_model.copying import SMALL_FILE
 from git_model.errors import CorruptObject
 from git_model.hashing import Oid
+from git_model.incoming import store_copy
 from git_model.remotes import directory
 from git_model.remotes.directory import DirectoryWriter
 
@@ -137,7 +138,7 @@ def test_only_bytes_this_process_hashed_skip_the_second_hash(tmp_path: Path) -> 
     data = os.urandom(SMALL_FILE + 4096)
     oid = Oid(sha(data))
     remote_copy = _write(tmp_path / "remote-copy", data)
-    assert cache.store_copy(remote_copy, oid) == len(data)
+    assert store_copy(cache, remote_copy, oid) == len(data)
     assert oid in cache.verified  # hashed as it came in
 
     cache.materialize(oid, tmp_path / "work" / "model.bin")  # copied out, not hashed again
@@ -157,7 +158,7 @@ def test_only_bytes_this_process_hashed_skip_the_second_hash(tmp_path: Path) -> 
     # bytes that do not match are refused and never remembered as verified
     bad = _write(tmp_path / "bad", data[:-1] + bytes([data[-1] ^ 2]))
     with pytest.raises(CorruptObject):
-        cache.store_copy(bad, oid)
+        store_copy(cache, bad, oid)
     assert oid not in cache.verified and not cache.has(oid)
 
 

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, cast
 from ..cache import Cache
 from ..errors import CorruptObject, GitModelError, OversizedObject
 from ..hashing import Oid
+from ..incoming import store_copy, store_stream
 from . import codec
 from .base import Advance, Counting, StoreBase
 from .directory import SMALL
@@ -118,11 +119,11 @@ class Fetching(StoreBase):
                 _check_size(oid, st.st_size, size)
                 self.stored[oid] = st.st_size
                 if st.st_size <= SMALL:
-                    n = cache.store_stream(f, oid, size)
+                    n = store_stream(cache, f, oid, size)
                     if advance:
                         advance(n)
                     return n
-            return cache.store_copy(Path(key), oid, advance, tee_to)
+            return store_copy(cache, Path(key), oid, advance, tee_to)
         kwargs: dict[str, Any] = {}
         if self.atomic_put:
             kwargs = {"block_size": READ_BLOCK, "cache_type": "readahead"}
@@ -134,7 +135,7 @@ class Fetching(StoreBase):
                 _check_size(oid, announced, size)
                 self.stored[oid] = announced
             stream = cast(BinaryIO, Counting(f, advance))
-            return cache.store_stream(stream, oid, size, tee_to)
+            return store_stream(cache, stream, oid, size, tee_to)
 
     def _store_frame(
         self,
@@ -152,7 +153,7 @@ class Fetching(StoreBase):
         if isinstance(stored, int):
             self.stored[oid] = stored
         stream = cast(BinaryIO, Counting(reader, advance))
-        return cache.store_stream(stream, oid, reader.size if size is None else size, tee_to)
+        return store_stream(cache, stream, oid, reader.size if size is None else size, tee_to)
 
     def _in_quarantine(self, oid: Oid) -> bool:
         path = f"{self.root}/quarantine/{oid}"

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 from ..cache import Cache
 from ..errors import CorruptObject, GitModelError, MissingObject, OversizedObject
 from ..hashing import Oid
+from ..incoming import store_stream
 from ..termtext import visible
 from . import crashpoint, lfs_http
 from .lfs_api import BATCH_MAX, EXPIRY_MARGIN, MEDIA, AuthFailed, LfsApi, server_message
@@ -406,7 +407,7 @@ class LfsRemote:
         body = ResumingBody(opener, first)
         stream = _Counting(body, advance)
         try:
-            return cache.store_stream(cast(BinaryIO, stream), oid, size, tee_to)
+            return store_stream(cache, cast(BinaryIO, stream), oid, size, tee_to)
         finally:
             body.close()
 
