@@ -4,14 +4,10 @@ An LFS object id is the SHA-256 of the file's bytes, exactly git-model's oid, so
 pushed here is an ordinary LFS object on that host (the real `git lfs` client fetches it),
 stored as the raw bytes: this store never takes a codec (`compressible = False`).
 
-Behind the same interface as `store.Remote` (transfer.py drives both):
-- `existing()` asks the batch API, 100 objects to a request, requests in parallel. For a push
-  (`for_upload`) it asks with operation "upload": an object the server answers without
-  actions is there, and the upload actions of the others are kept for `upload()`; otherwise
-  (gc) with operation "download": only an object the server offers to send counts as held.
-- `plan()` asks for the actions of a run of objects before they move (downloads, and uploads
-  whose actions were not kept), so each transfer is one request; an href about to expire
-  (`expires_in`/`expires_at`) is asked for again, and so is one the host refuses with 401/403.
+Behind the same interface as `store.Remote` (transfer.py drives both). `existing()` and
+`plan()` read and gather the batch API's answers, held until each object moves
+(lfs_actions.py); here is how it moves (an href the host refuses with 401/403 is asked for
+once more):
 - `upload()` PUTs the cache object from the file, hashing it as it goes: the last block is
   held back until the hash matches, so a rotten cache object never reaches the server whole.
   Then the `verify` action, when the server gives one; an object counts as sent only after.
@@ -28,10 +24,8 @@ import functools
 import hashlib
 import json
 import os
-import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 from urllib.parse import urlsplit
@@ -40,16 +34,13 @@ from ..cache import Cache
 from ..errors import CorruptObject, GitModelError, MissingObject, OversizedObject
 from ..hashing import Oid
 from ..incoming import store_stream
-from ..termtext import visible
 from . import crashpoint, lfs_http
-from .lfs_api import BATCH_MAX, EXPIRY_MARGIN, MEDIA, AuthFailed, LfsApi, server_message
-from .lfs_endpoint import expiry
+from .lfs_actions import JOBS, Actions, checked_action
+from .lfs_api import MEDIA, AuthFailed, LfsApi, server_message
 from .lfs_http import BLOCK, Response, ServerError
 from .retry import ATTEMPTS, TransferError, retry
 
 Advance = Callable[[int], None]
-HOLD = 4096  # actions kept from an existence check for the uploads that follow it
-JOBS = 8  # git-lfs's default lfs.concurrenttransfers
 
 
 class VerifiedBody:
@@ -110,8 +101,7 @@ class LfsRemote:
         self.name = name
         self.url = url
         self.api = api
-        self._held: dict[tuple[str, Oid], tuple[dict[str, Any], float | None]] = {}
-        self._lock = threading.Lock()
+        self.actions = Actions(api, self.label)
 
     @classmethod
     def open(cls, name: str, url: str, options: dict[str, str], root: Path) -> LfsRemote:
@@ -126,34 +116,7 @@ class LfsRemote:
     def default_jobs(self) -> int:
         return JOBS
 
-    # -- asking the batch API ----------------------------------------------------------------------
-
-    def _ask(
-        self, operation: str, objects: list[tuple[Oid, int]], jobs: int, keep: bool
-    ) -> dict[Oid, dict[str, Any]]:
-        """The batch API's entries for `objects`, BATCH_MAX to a request, in parallel; with
-        `keep`, actions are held (up to HOLD) for the transfers that follow."""
-        chunks = [objects[i : i + BATCH_MAX] for i in range(0, len(objects), BATCH_MAX)]
-        found: dict[Oid, dict[str, Any]] = {}
-        if not chunks:
-            return found
-
-        def one(chunk: list[tuple[Oid, int]]) -> dict[Oid, dict[str, Any]]:
-            what = f"asking LFS server {self.api.host} about {len(chunk)} object(s)"
-            return retry(self.label, what, lambda: self.api.batch(operation, chunk))
-
-        with ThreadPoolExecutor(max(1, min(jobs or JOBS, len(chunks)))) as pool:
-            for part in pool.map(one, chunks):
-                found.update(part)
-        if keep:
-            with self._lock:
-                for oid, entry in found.items():
-                    if len(self._held) >= HOLD:
-                        break
-                    actions = entry.get("actions")
-                    if isinstance(actions, dict) and operation in actions:
-                        self._held[(operation, oid)] = (entry, _expires(actions[operation]))
-        return found
+    # -- what the server holds: its batch answers (lfs_actions.py) ---------------------------
 
     def existing(
         self,
@@ -163,73 +126,14 @@ class LfsRemote:
         *,
         for_upload: bool = False,
     ) -> set[Oid]:
-        """The subset of `oids` the server confirms it holds (see the module doc)."""
-        sizes = sizes or {}
-        objects = [(o, sizes.get(o, 0)) for o in oids]
-        operation = "upload" if for_upload else "download"
-        found = self._ask(operation, objects, jobs, keep=for_upload)
-        there = set()
-        for oid, entry in found.items():
-            actions = entry.get("actions")
-            has = isinstance(actions, dict) and "download" in actions
-            if for_upload:
-                has = not entry.get("error") and not (isinstance(actions, dict) and actions)
-            if has:
-                there.add(oid)
-        return there
+        """The subset of `oids` the server confirms it holds (see lfs_actions.py)."""
+        return self.actions.existing(oids, jobs, sizes or {}, for_upload)
 
     def plan(
         self, oids: list[Oid], sizes: Mapping[Oid, int], *, upload: bool, jobs: int = 0
     ) -> None:
         """Get the actions for a run of objects about to move, in few requests."""
-        operation = "upload" if upload else "download"
-        with self._lock:
-            need = [(o, sizes.get(o, 0)) for o in oids if (operation, o) not in self._held]
-        if need:
-            found = self._ask(operation, need, jobs, keep=False)
-            with self._lock:
-                for oid, entry in found.items():
-                    actions = entry.get("actions")
-                    act = actions.get(operation) if isinstance(actions, dict) else None
-                    self._held[(operation, oid)] = (entry, _expires(act))
-
-    def _entry(self, operation: str, oid: Oid, size: int, fresh: bool = False) -> dict[str, Any]:
-        """The server's batch entry for one object: held from a plan, unless it is about to
-        expire (or `fresh` asks for a new one)."""
-        with self._lock:
-            held = self._held.pop((operation, oid), None)
-        if held is not None and not fresh:
-            entry, expires = held
-            if (expires is None or expires - EXPIRY_MARGIN > time.time()) and (
-                entry.get("size") in (None, size)
-            ):
-                return entry
-        what = f"asking LFS server {self.api.host} about object {oid.short}"
-        found = retry(self.label, what, lambda: self.api.batch(operation, [(oid, size)]))
-        got = found.get(oid)
-        if got is None:
-            raise TransferError(
-                f"the LFS server {self.api.host} did not answer about object {oid.short}; rerun"
-            )
-        return got
-
-    def _object_error(self, entry: dict[str, Any], oid: Oid, doing: str) -> None:
-        error = entry.get("error")
-        if not isinstance(error, dict):
-            return
-        code = error.get("code")
-        message = visible(str(error.get("message", ""))[:200])
-        if code in (404, 410) and doing == "download":
-            raise FileNotFoundError(f"object {oid.short} is not on {self.label}")
-        raise TransferError(
-            f"the LFS server {self.api.host} refused {doing} of object {oid.short} "
-            f"(error {code}: {message}); "
-            + (
-                "push it again from a clone that has it"
-                if doing == "download"
-                else "check the host's limits for one file (see its LFS documentation)"
-            )
-        )
+        self.actions.plan(oids, sizes, "upload" if upload else "download", jobs)
 
     # -- moving one object ---------------------------------------------------------------------
 
@@ -249,8 +153,7 @@ class LfsRemote:
         except FileNotFoundError:
             raise MissingObject(f"object {oid.short} is not in the local cache") from None
         what = f"uploading object {oid.short}"
-        entry = self._entry("upload", oid, size)
-        self._object_error(entry, oid, "upload")
+        entry = self.actions.entry("upload", oid, size)
         for renewed in (False, True):
             try:
                 retry(
@@ -263,8 +166,7 @@ class LfsRemote:
                         f"{what}: the LFS server {self.api.host} refused the href it had just "
                         "given (expired, HTTP 401/403); rerun, and check the host's status"
                     ) from None
-                entry = self._entry("upload", oid, size, fresh=True)
-                self._object_error(entry, oid, "upload")
+                entry = self.actions.entry("upload", oid, size, fresh=True)
         raise AssertionError("unreachable")
 
     def _put(
@@ -273,7 +175,7 @@ class LfsRemote:
         actions = entry.get("actions")
         if not isinstance(actions, dict) or "upload" not in actions:
             return  # the server has it already
-        action = _action(actions["upload"])
+        action = checked_action(actions["upload"])
         crashpoint.before_visible()
         with open(cache.path(oid), "rb") as f:
             body = VerifiedBody(f, oid, size, advance)
@@ -292,7 +194,7 @@ class LfsRemote:
         resp.close()
         verify = actions.get("verify")
         if isinstance(verify, dict):
-            vaction = _action(verify)
+            vaction = checked_action(verify)
             payload = json.dumps({"oid": oid, "size": size}).encode()
             headers = {"Content-Type": MEDIA, **vaction[1]}
             resp = self._action_call(
@@ -355,12 +257,11 @@ class LfsRemote:
         FileNotFoundError when the server does not have it."""
         what = f"downloading object {oid.short}"
         for attempt in (1, 2):
-            entry = self._entry("download", oid, size or 0, fresh=attempt == 2)
-            self._object_error(entry, oid, "download")
+            entry = self.actions.entry("download", oid, size or 0, fresh=attempt == 2)
             actions = entry.get("actions")
             if not isinstance(actions, dict) or "download" not in actions:
                 raise FileNotFoundError(f"object {oid.short} is not on {self.label}")
-            action = _action(actions["download"])
+            action = checked_action(actions["download"])
             get = functools.partial(self._get, cache, action, oid, size, tee_to, advance)
             try:
                 return retry(self.label, what, get)
@@ -425,18 +326,3 @@ class _Counting:
         if data and self._advance:
             self._advance(len(data))
         return data
-
-
-def _expires(action: Any) -> float | None:
-    return expiry(action) if isinstance(action, dict) else None
-
-
-def _action(action: Any) -> tuple[str, dict[str, str]]:
-    """(href, headers) of an action, checked: an http(s) href and string headers."""
-    href = action.get("href") if isinstance(action, dict) else None
-    headers = action.get("header") if isinstance(action, dict) else None
-    if not isinstance(href, str) or not href.lower().startswith(("http://", "https://")):
-        raise TransferError("the LFS server gave an action without an http(s) href; rerun")
-    if not isinstance(headers, dict):
-        headers = {}
-    return href, {str(k): str(v) for k, v in headers.items() if "\n" not in f"{k}{v}"}
