@@ -10,9 +10,8 @@ from ..ops.context import Context
 from ..ops.registry import Event, ModelEntry, Version
 from ..termtext import visible
 from .app import command
-from .render import emit_json, note, say, style
+from .render import emit_json, json_option, note, say, style
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
 message_option = click.option("-m", "--message", help="Tag message (default: GTO's).")
 
 VERBS = {

@@ -12,12 +12,11 @@ import click
 from ..ops.context import Context
 from ..termtext import quote_path, visible
 from .app import command
-from .render import emit_json, human_size, note, progress_bar, say, verbosity
+from .render import emit_json, human_size, json_option, note, progress_bar, say, verbosity
 
 if TYPE_CHECKING:
     from ..ops.transfer import Meter, TransferResult
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
 jobs_option = click.option(
     "-j",
     "--jobs",

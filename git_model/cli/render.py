@@ -65,6 +65,9 @@ def note(message: str) -> None:
 JSON_FORMAT = 1  # of every --json document: bumped when a field is removed or changes meaning
 
 
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
+
+
 def emit_json(data: dict[str, Any]) -> None:
     """Print one --json document the house way (docs/json.md): `"format"` at the top level,
     keys sorted, two-space indent, a final newline, so the same data gives the same bytes."""

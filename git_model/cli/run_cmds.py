@@ -9,10 +9,8 @@ from ..errors import UsageError
 from ..ops.context import Context
 from ..termtext import quote_path, visible
 from .app import command
-from .render import emit_json, note, say, style
+from .render import emit_json, json_option, note, say, style
 from .version_cmds import fmt, render_diff, warn_all
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
 
 
 @command(

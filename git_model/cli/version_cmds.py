@@ -17,13 +17,12 @@ import click
 from ..ops.context import Context
 from ..termtext import quote_path, visible
 from .app import command
-from .render import emit_json, human_size, note, say, style
+from .render import emit_json, human_size, json_option, note, say, style
 
 if TYPE_CHECKING:
     from ..ops.diff import ComponentChange, DiffResult
     from ..ops.tensordiff import TensorDiff
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
 FILES_SHOWN = 20  # per category in text; --json lists them all
 TENSORS_SHOWN = 40  # changed tensors listed in text
 

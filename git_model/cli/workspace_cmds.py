@@ -13,9 +13,7 @@ from ..ops.context import Context
 from ..restore import RestoreReport
 from ..termtext import quote_path, shell_quote, visible
 from .app import command
-from .render import emit_json, note, progress_bar, say, style, verbosity
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
+from .render import emit_json, json_option, note, progress_bar, say, style, verbosity
 
 
 @command(epilog="Example: git model init")
