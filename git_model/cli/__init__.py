@@ -50,9 +50,8 @@ def _end(code: int) -> None:
     Exit handlers still run and output is flushed; files are all closed by now (every one is
     opened in a `with`). Only when no other thread runs: one still working is waited for by a
     normal exit."""
-    import threading
-
-    if threading.active_count() > 1:
+    threading = sys.modules.get("threading")  # (never imported: no other thread; ~2 ms saved)
+    if threading is not None and threading.active_count() > 1:
         return
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
