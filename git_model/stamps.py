@@ -46,6 +46,7 @@ import marshal
 import os
 import time
 
+from . import watch
 from .statwalk import Folder, files_fingerprint, fingerprint
 
 __all__ = ["Folder", "Stamps", "files_fingerprint", "fingerprint", "now_ns", "racy"]
@@ -131,6 +132,10 @@ class Stamps:
         self.pending: dict[str, tuple[str, int]] = {}  # fingerprint and when it was taken
         self.folders: dict[str, list[Folder]] = {}  # a directory's folders, as `take` saw them
         self._folders_out: dict[str, tuple[str, int, list[Folder]]] = {}  # to save
+        self.watch: dict[str, Any] = {}  # path -> the watcher's token its stamp was taken at
+        self.pending_token: dict[str, tuple[str, int] | None] = {}
+        self._answer: watch.Answer | None = None
+        self._asked = False
         self.changed = False
         try:
             with open(self.path, "rb") as f:
@@ -141,15 +146,68 @@ class Stamps:
             self._take(data)
 
     def _take(self, data: dict[str, Any]) -> None:
-        for name in ("artifacts", "cached"):
+        for name in ("artifacts", "cached", "watch"):
             if isinstance(data.get(name), dict):
                 setattr(self, name, data[name])
         for name in ("seal", "status"):
             if isinstance(data.get(name), dict):
                 setattr(self, name, data[name])
 
+    def _ask(self, relpath: str) -> watch.Answer | None:
+        """`git model watch`'s answer (watch.py), asked once for every artifact stamped."""
+        if self._answer is not None and relpath in self._answer[2]:
+            return self._answer
+        if self._asked and self._answer is None:
+            return None  # (no daemon: not asked again)
+        self._asked = True
+        self._answer = watch.ask(self.dir, sorted({*self.artifacts, relpath}))
+        return self._answer
+
+    def _token(self, relpath: str) -> tuple[str, int] | None:
+        """The watcher's counter now, if it vouches for `relpath` (asked before a walk)."""
+        answer = self._ask(relpath)
+        if answer is None or answer[2].get(relpath) is None:
+            return None
+        return answer[0], answer[1]
+
+    def _quiet(self, relpath: str, stamp: Any) -> bool:
+        """True when the watcher saw nothing touch `relpath` since its stamp was taken (the
+        stamp not racy): it holds without a walk. Takes the stamp as the fingerprint."""
+        token = self.watch.get(relpath)
+        if not isinstance(token, tuple) or len(token) != 2 or not trusted(stamp, stamp[0]):
+            return False
+        answer = self._ask(relpath)
+        if answer is None or answer[0] != token[0]:
+            return False
+        seen = answer[2].get(relpath)
+        if seen is None or not isinstance(token[1], int) or seen > token[1]:
+            return False
+        self.pending[relpath] = (stamp[0], stamp[2])
+        self.pending_token[relpath] = token
+        return True
+
+    def holds(self, relpath: str, oid: str) -> bool:
+        """True when `relpath` is exactly as it was when stamped as `oid` (the watcher's word,
+        or else a fingerprint walk)."""
+        stamp = self.artifacts.get(relpath)
+        if not isinstance(stamp, tuple) or len(stamp) != 3 or stamp[1] != oid:
+            return False
+        return self._quiet(relpath, stamp) or trusted(stamp, self.take(relpath))
+
+    def keep_tokens(self, held: dict[str, str]) -> None:
+        """After `holds` said yes to each of `held` (path -> oid), walking where it had to:
+        stamp those walked with the watcher's token, so that next time it is taken at its
+        word; and save (nothing is written when nothing new was learnt)."""
+        for relpath, oid in held.items():
+            token = self.pending_token.get(relpath)
+            if token is not None and self.watch.get(relpath) != token:
+                self.stamp(relpath, oid, folders=False)
+        if self.changed:
+            self.save(set(self.artifacts), reseal=False, recorded=held.values())
+
     def take(self, relpath: str) -> str | None:
         """Fingerprint `relpath` now, to `stamp` it once its oid is known."""
+        self.pending_token[relpath] = self._token(relpath)  # (asked before the walk begins)
         taken = now_ns()
         folders: list[Folder] = []
         current = fingerprint(self.root, relpath, files_in(self.artifacts.get(relpath)), folders)
@@ -160,9 +218,12 @@ class Stamps:
         return current
 
     def unchanged(self, relpath: str, oid: str) -> bool:
-        """True when `relpath` is exactly as it was when stamped as `oid`."""
-        current = self.take(relpath)
+        """True when `relpath` is exactly as it was when stamped as `oid`; either way its
+        fingerprint is then pending, to `stamp` it once hashed."""
         stamp = self.artifacts.get(relpath)
+        if isinstance(stamp, tuple) and stamp[1:2] == (oid,) and self._quiet(relpath, stamp):
+            return True
+        current = self.take(relpath)
         return trusted(stamp, current) and stamp is not None and stamp[1] == oid
 
     def stamp(self, relpath: str, oid: str, *, folders: bool = True) -> None:
@@ -174,6 +235,13 @@ class Stamps:
             new = (taken[0], str(oid), taken[1])
             if self.artifacts.get(relpath) != new:
                 self.artifacts[relpath] = new
+                self.changed = True
+            token = self.pending_token.get(relpath)
+            if self.watch.get(relpath) != token:
+                if token is None:
+                    del self.watch[relpath]
+                else:
+                    self.watch[relpath] = token
                 self.changed = True
             seen = self.folders.get(relpath) if folders else None
             if seen is not None:
@@ -208,6 +276,9 @@ class Stamps:
 
     def keep_only(self, paths: set[str]) -> None:
         """Forget the stamps of paths that are no longer artifacts."""
+        for relpath in set(self.watch) - paths:
+            del self.watch[relpath]
+            self.changed = True
         for relpath in set(self.artifacts) - paths:
             del self.artifacts[relpath]
             _unlink(self._folders_file(relpath))  # (its folders' stamps, if it had any)
@@ -254,6 +325,7 @@ class Stamps:
             "seal": self.seal,
             "cached": self.cached,
             "status": self.status,
+            "watch": self.watch,
         }
         _dump(self.path, data)
         _unlink(os.path.join(self.dir, OLD_FILE))

@@ -55,6 +55,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "fetch": ("remote_cmds", "fetch_cmd", "Download missing objects (verified) and notes."),
     "pull": ("remote_cmds", "pull_cmd", "Fetch, then restore the work tree's artifacts."),
     "gc": ("remote_cmds", "gc_cmd", "Drop cache objects nothing needs (never the only copy)."),
+    "watch": (
+        "watch_cmds",
+        "watch_cmd",
+        "Watch the artifacts so status and commits need not walk.",
+    ),
 }
 
 

@@ -7,7 +7,8 @@ module gives it again, without git, click, the manifest parser, sqlite or the ca
   and friends, owned by this user), set up for git-model;
 - the manifest and the listings have the very stat data they had when that answer was
   taken (the racy-timestamp rule applies as to every stamp);
-- every artifact's fingerprint is the one stamped for the oid the manifest gives;
+- every artifact is as stamped for the oid the manifest gives (`Stamps.holds`: the watcher's
+  word when `git model watch` runs, else its fingerprint);
 - no object has left the cache since each artifact was seen complete in it.
 
 Anything else (`None`) runs the full status, which stamps again. The output is the full
@@ -21,14 +22,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..stamps import (
-    Stamps,
-    files_fingerprint,
-    files_in,
-    fingerprint,
-    removal_generation,
-    trusted,
-)
+from ..stamps import Stamps, files_fingerprint, removal_generation, trusted
 
 MANIFEST_PATH = ".gitmodel/manifest.toml"  # (manifest.py's, not imported: it loads tomllib)
 _ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES")
@@ -84,13 +78,9 @@ def answer(as_json: bool) -> str | None:
             return None
         generation = removal_generation(os.path.join(git_dir, "model"))
         for path, oid, *_ in rows:
-            stamp = stamps.artifacts.get(path)
-            if stamps.cached.get(oid) != generation:
+            if stamps.cached.get(oid) != generation or not stamps.holds(path, oid):
                 return None
-            if stamp is None or not trusted(stamp, fingerprint(root, path, files_in(stamp))):
-                return None
-            if stamp[1] != oid:
-                return None
+        stamps.keep_tokens({row[0]: row[1] for row in rows})  # (walked: the watcher's word next)
     except (KeyError, TypeError, ValueError):
         return None  # a stamps file of another shape: the full status writes a new one
     if as_json:
