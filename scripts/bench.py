@@ -563,6 +563,7 @@ def bench_hooks(b: Bench) -> Iterator[Row]:
         )
     for path in foreign.values():
         remove(path)
+    yield from watching_rows(b, repo, "hooks", label, git_status, lfs)
 
     # git checkout between two commits whose model differs: the post-checkout hook restores it
     b.sh("git", "tag", "v1", cwd=repo)
@@ -589,6 +590,68 @@ def bench_hooks(b: Bench) -> Iterator[Row]:
     yield ratio_row("hooks", label, switch, base, slower, 1.3)
     remove(copy_dest)
     remove(repo)
+
+
+def watching_rows(
+    b: Bench, repo: Path, sec: str, label: str, git_status: Spec, lfs: Spec | None = None
+) -> Iterator[Row]:
+    """The same status and no-op commit while `git model watch` runs: the daemon's word
+    instead of a walk. Its targets: ≤ 50 ms and ≤ git lfs status (hooks), ≤ 3× git status."""
+    b.sh("git", "model", "watch", cwd=repo)
+    try:
+        settle(b, repo)
+        b.sh("git", "model", "status", cwd=repo)  # (the stamps take the daemon's tokens)
+        status = Spec(["git", "model", "status"], repo)
+        no_hooks = b.tmp / "no-hooks"
+        no_hooks.mkdir(exist_ok=True)
+        hooked, plain = commit_specs(b, repo, no_hooks)
+        b.measure(status, git_status, hooked, plain)
+    finally:
+        b.sh("git", "model", "watch", "--stop", cwd=repo)
+    overhead = hooked.best - plain.best
+    if sec == "hooks":
+        ok = status.best <= 0.05 and (lfs is None or status.best <= lfs.best)
+        yield Row(
+            sec,
+            f"git model status, nothing changed, watching ({label})",
+            status.best,
+            "git lfs status" if lfs else "",
+            lfs.best if lfs else None,
+            "≤ 50 ms, ≤ git lfs status",
+            ok,
+            f"git status {fmt_value(git_status.best)}",
+            cpu=status.cpu,
+        )
+        yield Row(
+            sec,
+            "hook overhead per commit, watching",
+            overhead,
+            f"with hooks {fmt_value(hooked.best)} − plain",
+            target="≤ 50 ms (moonshot 40)",
+            ok=overhead <= 0.05,
+            cpu=hooked.cpu - plain.cpu,
+        )
+        return
+    yield Row(sec, "git status (same repo)", git_status.best, cpu=git_status.cpu)
+    yield ratio_row(
+        sec,
+        f"git model status, nothing changed, watching ({label})",
+        status,
+        "git status",
+        git_status.best,
+        3,
+    )
+    yield Row(
+        sec,
+        "no-op commit hook overhead, watching",
+        overhead,
+        "git status",
+        git_status.best,
+        "≤ 3×",
+        overhead <= 3 * git_status.best,
+        f"with hooks {fmt_value(hooked.best)} − plain {fmt_value(plain.best)}",
+        cpu=hooked.cpu - plain.cpu,
+    )
 
 
 def settle(b: Bench, repo: Path) -> None:
@@ -1566,6 +1629,7 @@ def everyday_at_scale(b: Bench, repo: Path, label: str) -> Iterator[Row]:
         f"with hooks {fmt_value(hooked.best)} − plain {fmt_value(plain.best)}",
         cpu=hooked.cpu - plain.cpu,
     )
+    yield from watching_rows(b, repo, "scale", label, git_status)
 
 
 def one_change_at_scale(b: Bench, repo: Path) -> Iterator[Row]:
