@@ -160,7 +160,7 @@ class Stamps:
         if self._asked and self._answer is None:
             return None  # (no daemon: not asked again)
         self._asked = True
-        self._answer = watch.ask(self.dir, sorted({*self.artifacts, relpath}))
+        self._answer = watch.ask(self.dir, sorted({*self.artifacts, relpath}), str(self.root))
         return self._answer
 
     def _token(self, relpath: str) -> tuple[str, int] | None:

@@ -39,7 +39,7 @@ def watched(repo: Shell) -> Iterator[Shell]:
     repo.model("add", "data", "models/net/weights.bin")
     repo.git("commit", "-q", "-m", "v1")
     out = repo.model("watch").stdout
-    assert out.startswith("watching 2 artifacts")
+    assert out.startswith("watching 2 artifacts, 6 folders")
     try:
         yield repo
     finally:
@@ -180,17 +180,34 @@ def test_lost_events_mean_everything_is_walked_and_watched_again(watched: Shell)
     assert _states(watched)["data"] == "modified"
 
 
+def _backdate_log(repo: Shell) -> None:
+    """Let status restart a daemon now (it restarts one at most every few seconds)."""
+    log = repo.cwd / ".git/model/watch.log"
+    past = time.time() - 60
+    os.utime(log, (past, past))
+
+
+def _running_again(repo: Shell, old: object) -> dict[str, object]:
+    for _ in range(200):
+        state = _watch_state(repo)
+        if state["running"] and state["pid"] != old:
+            return state
+        time.sleep(0.05)
+    raise AssertionError("the watcher was not started again")
+
+
 def test_a_killed_daemon_costs_a_walk_never_a_change(watched: Shell) -> None:
     _settled(watched)
     pid = _watch_state(watched)["pid"]
     assert isinstance(pid, int)
     os.kill(pid, signal.SIGKILL)
+    _backdate_log(watched)
     _rewrite(watched.cwd / "data/a/one.txt")
     assert _states(watched)["data"] == "modified"  # (a socket left behind: refused, walked)
-    out = watched.model("watch").stdout
-    assert out.startswith("watching 2 artifacts")  # the stale socket is replaced
+    _running_again(watched, pid)  # status started it again (`git model watch` was not stopped)
     assert _states(watched)["data"] == "modified"  # (a new daemon: old tokens mean nothing)
     _seen(watched, "data")
+    _settled(watched)  # (the new daemon's tokens)
 
 
 def test_status_while_watching_imports_nothing_heavy(watched: Shell) -> None:
@@ -203,6 +220,9 @@ def test_status_while_watching_imports_nothing_heavy(watched: Shell) -> None:
 
 
 def test_watch_command_states(repo: Shell) -> None:
+    repo.write("model.bin", os.urandom(100))
+    repo.model("add", "model.bin")
+    repo.git("commit", "-q", "-m", "model")
     state = repo.model("watch", "--status", check=False)
     assert state.returncode == 1 and "not watching" in state.stdout
     assert repo.model("watch", "--stop").stdout.strip() == "was not watching"
@@ -210,6 +230,10 @@ def test_watch_command_states(repo: Shell) -> None:
     assert both.returncode != 0 and "do not go together" in both.stderr
     repo.model("watch")
     again = repo.model("watch").stdout
-    assert again.startswith("already watching 0 artifacts")
+    assert again.startswith("already watching 1 artifact, 1 folder")
     assert repo.model("watch", "--stop").stdout.startswith("stopped watching")
     assert not (repo.cwd / ".git/model/watch.sock").exists()
+    _backdate_log(repo)
+    repo.model("status")  # stopped on purpose: not started again
+    time.sleep(0.3)
+    assert repo.model("watch", "--status", check=False).returncode == 1

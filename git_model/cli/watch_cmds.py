@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..ops.context import Context
+from ..ops.watch import WatchState
 from ..termtext import quote_path
 from .app import command
 from .render import emit_json, json_option, note, say
@@ -50,15 +51,20 @@ def watch_cmd(stop_: bool, show: bool, as_json: bool) -> None:
         if not now.running:
             say("not watching: status and commits walk the artifacts (start: git model watch)")
             raise SystemExit(1)
-        say(f"watching {len(now.artifacts)} artifacts, {now.watches} folders (pid {now.pid})")
+        say(f"watching {_counted(now)} (pid {now.pid})")
     elif stop_:
         say(f"stopped watching (pid {now.pid})" if now.running else "was not watching")
         return
     else:
         verb = "watching" if started else "already watching"
-        say(
-            f"{verb} {len(now.artifacts)} artifacts, {now.watches} folders (pid {now.pid}); "
-            "stop with: git model watch --stop"
-        )
+        say(f"{verb} {_counted(now)} (pid {now.pid}); stop with: git model watch --stop")
     for path in now.unwatched:
         note(f"cannot watch all of {quote_path(path)} (out of inotify watches?): walked instead")
+
+
+def _counted(now: WatchState) -> str:
+    artifacts, folders = len(now.artifacts), now.watches
+    return (
+        f"{artifacts} artifact{'s' if artifacts != 1 else ''}, "
+        f"{folders} folder{'s' if folders != 1 else ''}"
+    )

@@ -68,12 +68,15 @@ def status(ctx: Context) -> list[ArtifactStatus]:
     out = []
     for path in sorted(manifest.artifacts):
         art = manifest.artifacts[path]
-        stamps.take(path)
-        # (None: missing. A file it cannot track, such as a name that is not UTF-8 or a link,
-        # is said in one line, as add and diff say it: not reported as missing, which would
-        # advise a checkout over it)
-        again = scan_again(ws, stamps, read, path, art, store=False) if art.is_dir else None
-        scanned = None if again is not None else ws.scan(path, store=False)
+        # as stamped for this oid (the watcher's word, or a walk that takes the fingerprint
+        # `stamp` keeps either way): nothing to read. (None: missing. A file it cannot track,
+        # such as a name that is not UTF-8 or a link, is said in one line, as add and diff say
+        # it: not reported as missing, which would advise a checkout over it)
+        same = stamps.unchanged(path, str(art.oid))
+        again = None
+        if not same and art.is_dir:
+            again = scan_again(ws, stamps, read, path, art, store=False)
+        scanned = None if same or again is not None else ws.scan(path, store=False)
         # (checked once per clone: the stat cache remembers a listing's oid once its lines passed)
         recorded = checked_listing(read, art, ctx.state) if art.is_dir else None
         if recorded is not None and not ctx.holds(listing_path(path), recorded):
@@ -90,7 +93,12 @@ def status(ctx: Context) -> list[ArtifactStatus]:
         if in_cache:
             stamps.set_cached({str(art.oid): generation})
         st = ArtifactStatus(path, UNCHANGED, art, in_cache=in_cache)
-        if again is not None:  # only the folders that changed were read: they say what changed
+        if same:
+            st.current_oid, st.current_size = art.oid, art.size
+            stamps.stamp(path, art.oid, folders=False)
+            if not st.in_cache:
+                st.state = NOT_IN_CACHE
+        elif again is not None:  # only the folders that changed were read: they say what changed
             now = again.artifact
             st.current_oid, st.current_size = now.oid, now.size
             stamps.stamp(path, now.oid, folders=now.oid == art.oid)

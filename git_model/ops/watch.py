@@ -1,6 +1,7 @@
 """`git model watch`: start, stop and ask the daemon (watchd.py) that watches the artifacts.
 
-Started, the daemon is asked at once about every artifact of the manifest, so that its
+`watch.wanted` in the git dir says it should run until stopped: status and the hook start it
+again (watch.restart) when it does not answer, after a reboot say. Started, the daemon is asked at once about every artifact of the manifest, so that its
 watches are in place before the next status or commit; from then on `Stamps.holds` takes its
 word instead of walking (stamps.py, watch.py). One daemon per work tree: a lock in the git
 dir says which; its messages go to `<git dir>/model/watch.log`.
@@ -8,6 +9,7 @@ dir says which; its messages go to `<git dir>/model/watch.log`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -20,7 +22,7 @@ from ..errors import GitModelError, UsageError
 from .context import Context
 
 START_TIMEOUT = 20.0  # seconds for a new daemon to answer (its first watches included)
-LOG = "watch.log"
+LOG = watch.LOG
 
 
 @dataclass
@@ -75,6 +77,8 @@ def start(ctx: Context) -> tuple[WatchState, bool]:
         return _watch_all(ctx, now), False
     where = model_dir(ctx)
     os.makedirs(where, exist_ok=True)
+    with open(os.path.join(where, watch.WANTED), "wb"):
+        pass  # (status and the hook start it again when it is not there: after a reboot)
     with open(os.path.join(where, LOG), "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "git_model.watchd", str(ctx.root), where],
@@ -114,6 +118,8 @@ def _watch_all(ctx: Context, now: WatchState) -> WatchState:
 
 def stop(ctx: Context) -> WatchState:
     """Stop the daemon; the state it had (not running: nothing to stop)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(model_dir(ctx), watch.WANTED))  # (first: not started again)
     now = state(ctx)
     if now.running:
         watch.request(model_dir(ctx), [b"stop"])
