@@ -107,6 +107,9 @@ def run_session(root: Path) -> Session:
         ("metrics", "show", "HEAD~1"),
     ):
         out.record(alice, *args, read_only=True)
+    out.record(alice, "watch")
+    out.record(alice, "watch", "--status", read_only=True)
+    out.record(alice, "watch", "--stop")
     Shell(root).git("clone", "-q", str(origin), "bob")
     bob = Shell(root / "bob")
     bob.model("init", "--no-hooks")
