@@ -32,6 +32,7 @@ import select
 import signal
 import socket
 import stat
+import struct
 import sys
 from collections.abc import Iterable
 
@@ -44,9 +45,8 @@ LOG = "watch.log"
 CHECK_EVERY_MS = 2000  # how often an idle daemon looks whether its socket is still there
 
 _CHANGES = (
-    flags.MODIFY
+    flags.MODIFY  # (a truncation is one too; close-after-write adds nothing to it)
     | flags.ATTRIB
-    | flags.CLOSE_WRITE
     | flags.CREATE
     | flags.DELETE
     | flags.MOVED_FROM
@@ -54,8 +54,12 @@ _CHANGES = (
     | flags.DELETE_SELF
     | flags.MOVE_SELF
 )
-MASK = _CHANGES | flags.ONLYDIR | flags.DONT_FOLLOW
-_NEW_DIR = flags.CREATE | flags.MOVED_TO
+MASK = int(_CHANGES | flags.ONLYDIR | flags.DONT_FOLLOW)
+# plain ints: an IntFlag operation per event costs more than the rest of its handling
+_NEW_DIR = int(flags.CREATE | flags.MOVED_TO)
+_OVERFLOW, _IGNORED, _ISDIR = int(flags.Q_OVERFLOW), int(flags.IGNORED), int(flags.ISDIR)
+_HEADER = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then the name
+READ_SIZE = 1 << 20
 
 
 class Watcher:
@@ -130,14 +134,15 @@ class Watcher:
     # -- events ---------------------------------------------------------------------------
     def drain(self) -> None:
         """Read every event the kernel holds (and those the new watches bring) into `dirty`."""
+        fd = self.inotify.fileno()
         for _ in range(8):
             while True:
-                events = self.inotify.read(timeout=0)
-                if not events:
+                try:
+                    data = os.read(fd, READ_SIZE)
+                except BlockingIOError:
                     break
                 self.seq += 1
-                for wd, mask, _cookie, name in events:
-                    self._event(wd, mask, name)
+                self._events(data)
             if not self.redo:
                 return
             self.seq += 1
@@ -147,12 +152,27 @@ class Watcher:
         self.broken |= self.redo  # (still moving after eight rounds: walked until asked again)
         self.redo.clear()
 
+    def _events(self, data: bytes) -> None:
+        """One read's events (the kernel's layout: a header, then the name padded with NULs).
+        Most only mark the artifacts of their folder: names are decoded only where needed."""
+        seq, dirty, inside, names = self.seq, self.dirty, self.inside, self.names
+        header, end, pos = _HEADER.unpack_from, len(data), 0
+        while pos < end:
+            wd, mask, _cookie, size = header(data, pos)
+            raw = data[pos + 16 : pos + 16 + size].rstrip(b"\0")
+            pos += 16 + size
+            if mask & _OVERFLOW:
+                self.redo.update(dirty)  # events were lost: everything is touched, re-watched
+                continue
+            for artifact in inside.get(wd, ()):
+                dirty[artifact] = seq
+            if wd in names or mask & (_IGNORED | _ISDIR):
+                self._event(wd, mask, os.fsdecode(raw))
+
     def _event(self, wd: int, mask: int, name: str) -> None:
-        if mask & flags.Q_OVERFLOW:
-            self.redo.update(self.dirty)  # events were lost: everything is touched, re-watched
-            return
-        touched: set[str] = set(self.inside.get(wd, ()))
+        """An event on a folder above an artifact, a watch gone, or a folder made or moved."""
         names = self.names.get(wd)
+        touched: set[str] = set()
         if names is not None:
             if name:
                 below = names.get(name, set())
@@ -162,11 +182,11 @@ class Watcher:
             else:
                 for artifacts in names.values():
                     touched |= artifacts
-        if mask & flags.IGNORED:
-            self.inside.pop(wd, None)
+        if mask & _IGNORED:
+            touched |= self.inside.pop(wd, set())
             self.names.pop(wd, None)
             self.paths.pop(wd, None)
-        elif mask & flags.ISDIR and mask & _NEW_DIR and wd in self.inside and name:
+        elif mask & _ISDIR and mask & _NEW_DIR and wd in self.inside and name:
             for artifact in self.inside[wd]:
                 self._watch_tree(artifact, os.path.join(self.paths[wd], name))
         for artifact in touched:
