@@ -237,3 +237,10 @@ def test_watch_command_states(repo: Shell) -> None:
     repo.model("status")  # stopped on purpose: not started again
     time.sleep(0.3)
     assert repo.model("watch", "--status", check=False).returncode == 1
+
+
+def test_uninstall_stops_the_watcher(watched: Shell) -> None:
+    out = watched.model("uninstall").stdout
+    assert "stopped watching" in out
+    assert not (watched.cwd / ".git/model/watch.sock").exists()
+    assert not (watched.cwd / ".git/model/watch.wanted").exists()

@@ -77,9 +77,11 @@ def uninstall_cmd(as_json: bool) -> None:
     """
     from ..git import Repo
     from ..ops.hookinstall import uninstall
+    from ..ops.watch import stop_at
 
     repo = Repo.discover()
     report = uninstall(repo)
+    watching = stop_at(str(repo.git_dir / "model"))  # (nothing would ask it any more)
     if as_json:
         emit_json(
             {
@@ -87,9 +89,12 @@ def uninstall_cmd(as_json: bool) -> None:
                 "removed": report.removed,
                 "restored": report.restored,
                 "left": report.foreign,
+                "watch_stopped": watching.running,
             }
         )
         return
+    if watching.running:
+        say(f"stopped watching (pid {watching.pid})")
     if report.removed:
         say(f"removed hooks from {report.hooks_dir}: {', '.join(report.removed)}")
     if report.restored:

@@ -51,7 +51,11 @@ def model_dir(ctx: Context) -> str:
 
 def state(ctx: Context) -> WatchState:
     """What the daemon of this work tree says about itself (not running: no answer)."""
-    reply = watch.request(model_dir(ctx), [b"status"])
+    return state_at(model_dir(ctx))
+
+
+def state_at(where: str) -> WatchState:
+    reply = watch.request(where, [b"status"])
     if reply is None or len(reply) < 5 or reply[0] != watch.PROTOCOL:
         return WatchState(running=False)
     instance = reply[1].decode("ascii", "replace")
@@ -118,13 +122,18 @@ def _watch_all(ctx: Context, now: WatchState) -> WatchState:
 
 def stop(ctx: Context) -> WatchState:
     """Stop the daemon; the state it had (not running: nothing to stop)."""
+    return stop_at(model_dir(ctx))
+
+
+def stop_at(where: str) -> WatchState:
+    """Stop the daemon whose socket is in `where` (a git dir's model folder)."""
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(os.path.join(model_dir(ctx), watch.WANTED))  # (first: not started again)
-    now = state(ctx)
+        os.unlink(os.path.join(where, watch.WANTED))  # (first: not started again)
+    now = state_at(where)
     if now.running:
-        watch.request(model_dir(ctx), [b"stop"])
+        watch.request(where, [b"stop"])
         deadline = time.monotonic() + 5.0
-        while os.path.exists(os.path.join(model_dir(ctx), watch.SOCKET)):
+        while os.path.exists(os.path.join(where, watch.SOCKET)):
             if time.monotonic() > deadline:
                 raise GitModelError(f"the watcher (pid {now.pid}) did not stop; kill {now.pid}")
             time.sleep(0.02)
