@@ -72,8 +72,9 @@ def init_cmd(no_hooks: bool, as_json: bool) -> None:
 def uninstall_cmd(as_json: bool) -> None:
     """Remove git-model's hooks and merge driver from this clone.
 
-    Hooks that were there before 'git model init' come back byte for byte. .gitmodel/, the
-    cache and your files stay; 'git model init' sets the hooks up again.
+    Hooks that were there before 'git model init' come back byte for byte, and 'git model
+    watch' stops. .gitmodel/, the cache and your files stay; 'git model init' sets the hooks
+    up again.
     """
     from ..git import Repo
     from ..ops.hookinstall import uninstall
