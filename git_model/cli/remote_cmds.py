@@ -73,7 +73,7 @@ def _render(result: TransferResult, verb: str, as_json: bool) -> int:
             say(f"nothing to {verb.removesuffix('ed')} {where} {label}")
         else:
             say(
-                f"{verb} {len(result.moved)} object(s) ({human_size(result.bytes)}) "
+                f"{verb} {result.moved} object(s) ({human_size(result.bytes)}) "
                 f"{where} {label}; {result.present} already there"
             )
             if verbosity() and result.moved:
@@ -281,11 +281,11 @@ def gc_cmd(dry_run: bool, force: bool, keep_days: float, as_json: bool) -> None:
         emit_json(result.to_json())
         return
     verb = "would free" if dry_run else "freed"
-    say(f"{verb} {len(result.freed)} object(s), {human_size(result.freed_bytes)}")
+    say(f"{verb} {result.freed} object(s), {human_size(result.freed_bytes)}")
     if result.kept_unique:
         where = f"not on remote {visible(result.remote)}" if result.remote else "no default remote"
         say(
-            f"kept {len(result.kept_unique)} unneeded object(s), "
+            f"kept {result.kept_unique} unneeded object(s), "
             f"{human_size(result.kept_unique_bytes)}: {where} (--force drops them)"
         )
     if result.kept_recent:

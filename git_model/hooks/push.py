@@ -54,5 +54,5 @@ def pre_push(args: list[str]) -> int:
         from . import say
 
         mib = result.bytes / (1 << 20)
-        say(f"uploaded {len(result.moved)} object(s), {mib:.1f} MiB, to {visible(result.remote)}")
+        say(f"uploaded {result.moved} object(s), {mib:.1f} MiB, to {visible(result.remote)}")
     return 0

@@ -14,7 +14,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import GitModelError
@@ -23,6 +24,7 @@ from ..notes import NOTES_REF, parse_note
 from .context import Context
 from .reachable import ObjectWalk, worktrees
 from .remote_config import resolve
+from .wanted import Wanted
 
 DAY = 86400.0
 TMP_MAX_AGE = DAY  # stray temp files from interrupted writes
@@ -32,10 +34,10 @@ TMP_MAX_AGE = DAY  # stray temp files from interrupted writes
 class GcResult:
     dry_run: bool
     needed: int = 0
-    freed: list[Oid] = field(default_factory=list)
+    freed: int = 0  # objects (counts: a gc of a million objects holds no million oids)
     freed_bytes: int = 0
     kept_recent: int = 0
-    kept_unique: list[Oid] = field(default_factory=list)  # unneeded, but on no remote
+    kept_unique: int = 0  # unneeded, but on no remote
     kept_unique_bytes: int = 0
     remote: str | None = None
     tmp_removed: int = 0
@@ -44,10 +46,10 @@ class GcResult:
         return {
             "dry_run": self.dry_run,
             "needed": self.needed,
-            "freed": len(self.freed),
+            "freed": self.freed,
             "freed_bytes": self.freed_bytes,
             "kept_recent": self.kept_recent,
-            "kept_only_copy": len(self.kept_unique),
+            "kept_only_copy": self.kept_unique,
             "kept_only_copy_bytes": self.kept_unique_bytes,
             "remote": self.remote,
             "tmp_removed": self.tmp_removed,
@@ -80,7 +82,8 @@ def _note_oids(ctx: Context) -> set[Oid]:
     return found
 
 
-def needed_objects(ctx: Context) -> set[Oid]:
+def needed_objects(ctx: Context) -> Wanted:
+    """What refs, reflogs, the stash, work trees and indexes need (notes apart)."""
     walk = ObjectWalk(ctx.repo, refs=False)
     heads = []
     for root, head in worktrees(ctx.repo):
@@ -88,62 +91,85 @@ def needed_objects(ctx: Context) -> set[Oid]:
         if head and head.strip("0"):  # an unborn branch shows HEAD as zeros
             heads.append(head)
     walk.add_history(["--all", "--reflog", *heads])
-    needed = walk.oids
-    needed.update(_note_oids(ctx))
-    return needed
+    return walk.wanted
 
 
 def gc(
     ctx: Context, *, dry_run: bool = False, force: bool = False, keep_days: float = 14
 ) -> GcResult:
+    """Each group of needed oids (wanted.py: one in memory at a time) is held against the
+    cache objects under its prefixes; a walk too large for one group drops what one group's
+    prefixes do not need before the next group is read."""
     result = GcResult(dry_run)
     with ctx.lock("git model gc"):
         needed = needed_objects(ctx)
-        result.needed = len(needed)
+        notes = _note_oids(ctx)
         cutoff = time.time() - keep_days * DAY
-        candidates: dict[Oid, int] = {}
-        for oid in ctx.cache.iter_oids():
-            if oid in needed:
-                continue
-            try:
-                st = os.stat(ctx.cache.path(oid))
-            except FileNotFoundError:
-                continue
-            if st.st_mtime > cutoff:
-                result.kept_recent += 1
-            else:
-                candidates[oid] = st.st_size
-        on_remote: set[Oid] = set()
-        if candidates and not force:
-            spec = resolve(ctx.settings, None)
-            if spec is not None:
-                from .transfer import open_remote
-
-                result.remote = spec.name
+        for prefixes, group in needed.groups():
+            ours = set(prefixes)
+            result.needed += len(group) + sum(1 for o in notes if o[:2] in ours and o not in group)
+            candidates: dict[Oid, int] = {}
+            for oid in _cached(ctx, prefixes):
+                if oid in group or oid in notes:
+                    continue
                 try:
-                    on_remote = open_remote(spec, ctx.root).existing(
-                        list(candidates), sizes=candidates
-                    )
-                except GitModelError as e:
-                    raise GitModelError(
-                        f"gc could not check which objects remote {spec.name} holds ({e}); "
-                        "rerun when it is reachable, or drop them anyway with --force"
-                    ) from None
-        for oid, size in sorted(candidates.items()):
-            if force or oid in on_remote:
-                if not dry_run:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(ctx.cache.path(oid))
-                result.freed.append(oid)
-                result.freed_bytes += size
-            else:
-                result.kept_unique.append(oid)
-                result.kept_unique_bytes += size
+                    st = os.stat(ctx.cache.path(oid))
+                except FileNotFoundError:
+                    continue
+                if st.st_mtime > cutoff:
+                    result.kept_recent += 1
+                else:
+                    candidates[oid] = st.st_size
+            group.clear()
+            _drop(ctx, result, candidates, force=force, dry_run=dry_run)
         if not dry_run:
             if result.freed:
                 ctx.cache.note_removal()
             result.tmp_removed = _clean_tmp(ctx)
     return result
+
+
+def _drop(
+    ctx: Context, result: GcResult, candidates: dict[Oid, int], *, force: bool, dry_run: bool
+) -> None:
+    """Drop the unneeded `candidates` (oid -> size) that the default remote holds, or all of
+    them with `force`; count the rest as the only copy."""
+    on_remote: set[Oid] = set()
+    if candidates and not force:
+        spec = resolve(ctx.settings, None)
+        if spec is not None:
+            from .transfer import open_remote
+
+            result.remote = spec.name
+            try:
+                on_remote = open_remote(spec, ctx.root).existing(list(candidates), sizes=candidates)
+            except GitModelError as e:
+                raise GitModelError(
+                    f"gc could not check which objects remote {spec.name} holds ({e}); "
+                    "rerun when it is reachable, or drop them anyway with --force"
+                ) from None
+    for oid, size in sorted(candidates.items()):
+        if force or oid in on_remote:
+            if not dry_run:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(ctx.cache.path(oid))
+            result.freed += 1
+            result.freed_bytes += size
+        else:
+            result.kept_unique += 1
+            result.kept_unique_bytes += size
+
+
+def _cached(ctx: Context, prefixes: list[str]) -> Iterator[Oid]:
+    """The cache's objects under `prefixes` (`objects/ab/`), in oid order."""
+    for prefix in prefixes:
+        try:
+            names = sorted(os.listdir(ctx.cache.objects / prefix))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in names:
+            if is_oid(prefix + name):
+                yield Oid(prefix + name)
 
 
 def _clean_tmp(ctx: Context) -> int:

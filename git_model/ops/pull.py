@@ -13,9 +13,10 @@ from ..hashing import Oid
 from ..restore import RestoreReport
 from .checkout import checkout
 from .context import Context
+from .moving import Meter, TransferResult, cumulative, move_objects
 from .reachable import ObjectRef
 from .remote_config import require
-from .transfer import Meter, TransferResult, move_objects, open_remote, pull_notes
+from .transfer import open_remote, pull_notes
 
 if TYPE_CHECKING:
     from ..remotes import Store
@@ -33,7 +34,7 @@ def pull(
     spec = require(ctx.settings, remote)
     result = TransferResult(spec.name, spec.url)
     opened: list[Store] = []
-    progress = _cumulative(meter)
+    progress = cumulative(meter)
 
     def fetcher(ctx: Context, missing: dict[Oid, ObjectRef]) -> None:
         # checkout asks a chunk of objects at a time: one result, one remote, one progress bar
@@ -50,17 +51,3 @@ def pull(
     result.failed.sort()
     pull_notes(ctx, result)
     return result, report
-
-
-def _cumulative(meter: Meter | None) -> Meter | None:
-    """A meter for transfers run one after another: each start adds to the totals."""
-    if meter is None:
-        return None
-    done = [0, 0]
-
-    def start(total: int, count: int) -> None:
-        done[0] += total
-        done[1] += count
-        meter.start(done[0], done[1])
-
-    return Meter(start, meter.advance)

@@ -19,7 +19,6 @@ from ..hashing import Oid, hash_bytes
 from ..manifest import (
     MANIFEST_PATH,
     FallbackReader,
-    Manifest,
     Reader,
     iter_listing,
     listing_path,
@@ -29,46 +28,18 @@ from ..manifest import (
 )
 from ..paths import GITMODEL_DIR
 from ..tensors import read_tensors
+from .wanted import ObjectRef, Wanted
 
-
-class ObjectRef:
-    """One file that uses an object (its path, for messages) and the object's size; `part`
-    when the object is one part of that file (see partstore.py), not all of it.
-
-    A file of a tracked directory keeps the directory and its path in it apart, joined only
-    when a message needs it: a walk of 100,000 files holds no joined copy of each path."""
-
-    __slots__ = ("_rel", "_top", "part", "size")
-
-    def __init__(self, path: str, size: int, top: str = "", *, part: bool = False) -> None:
-        self._rel, self.size, self._top, self.part = path, size, top, part
-
-    @property
-    def path(self) -> str:
-        return f"{self._top}/{self._rel}" if self._top else self._rel
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ObjectRef):
-            return NotImplemented
-        return (self.path, self.size) == (other.path, other.size)
-
-    def __hash__(self) -> int:
-        return hash((self.path, self.size))
-
-    def __repr__(self) -> str:
-        return f"ObjectRef({self.path!r}, {self.size})"
+__all__ = ["ObjectRef", "ObjectWalk", "worktrees"]
 
 
 class ObjectWalk:
-    """Collects the objects that manifests need: `objects` maps oid -> ObjectRef; with
-    `refs=False` (gc: only the oids) `oids` is the set of them instead, and `objects` stays
-    empty (a dict beside a set of a million oids was ~100 MiB more)."""
+    """Collects the objects that manifests need in `wanted` (see wanted.py: each once, in
+    groups by prefix, one group in memory); with `refs=False` (gc) only their oids."""
 
     def __init__(self, repo: Repo, *, refs: bool = True) -> None:
         self.repo = repo
-        self.refs = refs
-        self.objects: dict[Oid, ObjectRef] = {}
-        self.oids: set[Oid] = set()
+        self.wanted = Wanted(repo.model_dir / "tmp", refs=refs)
         self._manifests: set[Oid] = set()
         self._dirs: set[Oid] = set()
 
@@ -80,41 +51,20 @@ class ObjectWalk:
         if key in self._manifests:
             return
         self._manifests.add(key)
-        manifest = parse_manifest(data, what)
-        if not self.refs:
-            self._add_oids(manifest, read)
-            return
-        objects = self.objects
-        for art in manifest.artifacts.values():
+        add = self.wanted.add
+        for art in parse_manifest(data, what).artifacts.values():
             if art.layout is not None and art.parts is not None:
                 if art.parts in self._dirs:  # (named by its SHA-256: the same lines)
                     continue
                 self._dirs.add(art.parts)
                 for p in read_tensors(read, art).parts:
-                    if p.oid not in objects:
-                        objects[p.oid] = ObjectRef(art.path, p.length, part=True)
+                    add(p.oid, p.length, art.path, "", True)
             elif not art.is_dir:
-                objects.setdefault(art.oid, ObjectRef(art.path, art.size))
+                add(art.oid, art.size, art.path)
             elif art.oid not in self._dirs:
                 data = verified_listing(read, art)
                 for e in iter_listing(data, listing_path(art.path)):  # one at a time
-                    if e.oid not in objects:
-                        objects[e.oid] = ObjectRef(e.relpath, e.size, art.path)
-                self._dirs.add(art.oid)
-
-    def _add_oids(self, manifest: Manifest, read: Reader) -> None:
-        """`add_manifest` for the oids alone."""
-        oids = self.oids
-        for art in manifest.artifacts.values():
-            if art.layout is not None and art.parts is not None:
-                if art.parts not in self._dirs:
-                    self._dirs.add(art.parts)
-                    oids.update(p.oid for p in read_tensors(read, art).parts)
-            elif not art.is_dir:
-                oids.add(art.oid)
-            elif art.oid not in self._dirs:
-                data = verified_listing(read, art)
-                oids.update(e.oid for e in iter_listing(data, listing_path(art.path)))
+                    add(e.oid, e.size, e.relpath, art.path)
                 self._dirs.add(art.oid)
 
     def add_commit(self, commit: str) -> None:
