@@ -281,9 +281,20 @@ def iter_listing(data: bytes, what: str, *, checked: bool = False) -> Iterator[E
     if checked:
         yield from _iter_checked(data)
         return
-    previous = None
-    n = 0
+    check = LineCheck(what)
     for block in _blocks(data):
+        yield from check.lines(block)
+
+
+class LineCheck:
+    """`iter_listing`'s checks, block after block (whole lines, without the last newline):
+    line numbers and path order carry on across blocks (listingstream.py streams with it)."""
+
+    def __init__(self, what: str) -> None:
+        self.what, self.n, self.previous = what, 0, ""
+
+    def lines(self, block: bytes) -> Iterator[Entry]:
+        what, n, previous = self.what, self.n, self.previous
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError:
@@ -304,10 +315,11 @@ def iter_listing(data: bytes, what: str, *, checked: bool = False) -> Iterator[E
                 check_relpath(relpath, what=f"{what} line {n}")
             except UnsafePath as e:
                 raise ManifestError(str(e)) from None
-            if previous is not None and relpath <= previous:
+            if n > 1 and relpath <= previous:
                 raise _fail(what, f"line {n} is out of order or repeated")
             previous = relpath
             yield Entry(relpath, oid, int(size_text), mode == "755")
+        self.n, self.previous = n, previous
 
 
 def _blocks(data: bytes, block: int = 1 << 20) -> Iterator[bytes]:

@@ -11,13 +11,16 @@ named by its oid, so each listing is read once however many commits share it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..git import Repo
 from ..hashing import Oid, hash_bytes
+from ..listingstream import Blocks, stream_listing, worktree_blocks
 from ..manifest import (
     MANIFEST_PATH,
+    Artifact,
+    Entry,
     FallbackReader,
     Reader,
     iter_listing,
@@ -43,7 +46,9 @@ class ObjectWalk:
         self._manifests: set[Oid] = set()
         self._dirs: set[Oid] = set()
 
-    def add_manifest(self, read: Reader, what: str) -> None:
+    def add_manifest(self, read: Reader, what: str, blocks: Blocks | None = None) -> None:
+        """The objects the manifest that `read` gives needs. `blocks`: the same source a block
+        at a time, for directories' listings (listingstream.py: never held whole)."""
         data = read(MANIFEST_PATH)
         if data is None:
             return
@@ -62,14 +67,17 @@ class ObjectWalk:
             elif not art.is_dir:
                 add(art.oid, art.size, art.path)
             elif art.oid not in self._dirs:
-                data = verified_listing(read, art)
-                for e in iter_listing(data, listing_path(art.path)):  # one at a time
+                for e in _listing(read, blocks, art):  # one at a time
                     add(e.oid, e.size, e.relpath, art.path)
                 self._dirs.add(art.oid)
 
     def add_commit(self, commit: str) -> None:
         cat = self.repo.cat_file()
-        self.add_manifest(lambda p: cat.read(f"{commit}:{p}"), f"{MANIFEST_PATH} at {commit[:12]}")
+        self.add_manifest(
+            lambda p: cat.read(f"{commit}:{p}"),
+            f"{MANIFEST_PATH} at {commit[:12]}",
+            lambda p, _: cat.stream(f"{commit}:{p}"),
+        )
 
     def add_history(self, rev_args: Iterable[str]) -> None:
         """Every commit reachable from `rev_args` (git rev-list syntax) whose .gitmodel/ changed."""
@@ -93,10 +101,23 @@ class ObjectWalk:
                 return cat.read(f"HEAD:{p}")
 
             worktree = FallbackReader(worktree_reader(root), lambda: (index, head))
-            self.add_manifest(worktree, f"{root / MANIFEST_PATH}")
-            self.add_manifest(index, f"{MANIFEST_PATH} in {root}'s index")
+            self.add_manifest(worktree, f"{root / MANIFEST_PATH}", worktree_blocks(root))
+            self.add_manifest(
+                index,
+                f"{MANIFEST_PATH} in {root}'s index",
+                lambda p, _: cat.stream(f":{p}"),
+            )
         finally:
             repo.close()
+
+
+def _listing(read: Reader, blocks: Blocks | None, art: Artifact) -> Iterator[Entry]:
+    """A directory's entries: streamed where `blocks` has the listing, else held (checked the
+    same way; an error can come after entries: the walk only collects them)."""
+    stream = blocks(listing_path(art.path), art.oid) if blocks is not None else None
+    if stream is not None:
+        return stream_listing(stream, art)
+    return iter_listing(verified_listing(read, art), listing_path(art.path))
 
 
 def worktrees(repo: Repo) -> list[tuple[Path, str | None]]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import GitModelError, UsageError
+from ..listingstream import worktree_blocks
 from ..remotes import open_store
 from . import notes_sync
 from .context import Context
@@ -52,7 +53,7 @@ def wanted_objects(ctx: Context, revs: list[str] | None, all_history: bool) -> W
             raise UsageError(f"unknown revision {rev!r}; give a commit, branch or tag")
         walk.add_commit(commit)
     if not all_history and not revs:
-        walk.add_manifest(ctx.reader(None), "the work tree's manifest")
+        walk.add_manifest(ctx.reader(None), "the work tree's manifest", worktree_blocks(ctx.root))
         head = ctx.repo.head()
         if head is not None:
             walk.add_commit(head)
