@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from ..hashing import Oid
 
-GROUP_OBJECTS = 50_000  # distinct objects held in memory; past it, groups of about as many
+GROUP_OBJECTS = 20_000  # distinct objects held in memory; past it, groups of about as many
 GROUP_ENV = "GIT_MODEL_TEST_GROUP_OBJECTS"  # (tests: several groups out of a few objects)
 PREFIXES = [f"{i:02x}" for i in range(256)]
 
