@@ -98,17 +98,18 @@ def gc(
     ctx: Context, *, dry_run: bool = False, force: bool = False, keep_days: float = 14
 ) -> GcResult:
     """Each group of needed oids (wanted.py: one in memory at a time) is held against the
-    cache objects under its prefixes; a walk too large for one group drops what one group's
-    prefixes do not need before the next group is read."""
+    cache objects under its prefixes. The unneeded ones gather across groups and are checked
+    on the remote and dropped together, at the end or when they reach a group's size (so a gc
+    that drops a million objects holds no million of them either)."""
     result = GcResult(dry_run)
     with ctx.lock("git model gc"):
         needed = needed_objects(ctx)
         notes = _note_oids(ctx)
         cutoff = time.time() - keep_days * DAY
+        candidates: dict[Oid, int] = {}
         for prefixes, group in needed.groups():
             ours = set(prefixes)
             result.needed += len(group) + sum(1 for o in notes if o[:2] in ours and o not in group)
-            candidates: dict[Oid, int] = {}
             for oid in _cached(ctx, prefixes):
                 if oid in group or oid in notes:
                     continue
@@ -121,7 +122,10 @@ def gc(
                 else:
                     candidates[oid] = st.st_size
             group.clear()
-            _drop(ctx, result, candidates, force=force, dry_run=dry_run)
+            if len(candidates) >= needed.limit:
+                _drop(ctx, result, candidates, force=force, dry_run=dry_run)
+                candidates = {}
+        _drop(ctx, result, candidates, force=force, dry_run=dry_run)
         if not dry_run:
             if result.freed:
                 ctx.cache.note_removal()
