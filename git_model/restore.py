@@ -17,13 +17,12 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CorruptObject, GitModelError, MissingObject, UnsafePath, disk_error
 from .hashing import Oid
-from .manifest import Artifact, Entry, Reader, iter_listing, listing_path
+from .manifest import Artifact, Reader, iter_listing, listing_path
 from .needs import checked_listing
 from .newfiles import is_temp_name
 from .parallel import chunked, iter_split, map_batched
@@ -41,11 +40,11 @@ from .smallfiles import (
 )
 from .statecache import StateCache, racy
 from .tensors import TensorListing, read_tensors
-from .workspace import Found, Workspace
+from .treemerge import Pair, absent, folders_of, merge, prune_empty_dirs
+from .workspace import Workspace
 
 __all__ = ["RestoreReport", "Restorer", "is_temp_name"]
 
-Pair = tuple["Entry | None", "Found | None"]  # a listing's entry and the file there, by path
 Write = tuple[str, Oid, bool, int]  # a file to write: repo-relative path, oid, executable, size
 
 
@@ -292,13 +291,13 @@ class Restorer:
         if path.is_symlink() or (path.exists() and not path.is_dir()):
             self._clear_non_file_or_link(art.path, path)
         was_dir = path.is_dir()
-        folders = _folders(iter_listing(data, what, checked=True)) if was_dir else set()
+        folders = folders_of(iter_listing(data, what, checked=True)) if was_dir else set()
         strays: list[Path] = []
         present = self.ws.walk(art.path, strays) if was_dir else iter(())
         wanted = iter_listing(data, what, checked=True)
         r = self.report
         marks = [len(r.written), len(r.missing), len(r.corrupt)]
-        for chunk in chunked(_merge(wanted, present)):
+        for chunk in chunked(merge(wanted, present)):
             self._put_many(self._restore_chunk(art.path, path, chunk, folders, was_dir))
         # listing order, as writing one file at a time would give
         r.written[marks[0] :] = sorted(r.written[marks[0] :])
@@ -309,7 +308,7 @@ class Restorer:
             with contextlib.suppress(OSError):
                 stray.unlink()
         if was_dir:  # (a folder this restore made holds the file it was made for)
-            _prune_empty_dirs(path)
+            prune_empty_dirs(path)
 
     def _restore_chunk(
         self, top: str, path: Path, chunk: list[Pair], folders: set[str], was_dir: bool
@@ -318,7 +317,7 @@ class Restorer:
         bytes kept first); those that differ are returned, for the caller to write."""
         for e, found in chunk:
             if e is None and found is not None and found.rel not in folders:
-                if _absent(found.path):
+                if absent(found.path):
                     continue  # under a folder that a file of the listing replaced
                 self._save(f"{top}/{found.rel}", found.path)
                 os.unlink(found.path)
@@ -338,7 +337,7 @@ class Restorer:
                 now = next(current)
                 if self._settle(rel, found.path, found.mode, now, e.oid, e.executable):
                     continue
-            elif was_dir and not _absent(path / e.relpath):
+            elif was_dir and not absent(path / e.relpath):
                 self.restore_file(rel, e.oid, e.executable)  # a folder or link stands there
                 continue
             writes.append((rel, e.oid, e.executable, e.size))
@@ -380,47 +379,3 @@ class Restorer:
         else:
             return
         self.report.removed.append(art.path)
-
-
-def _merge(wanted: Iterator[Entry], present: Iterator[Found]) -> Iterator[Pair]:
-    """Pair a listing's entries with the files there, both in path order."""
-    e = next(wanted, None)
-    f = next(present, None)
-    while e is not None or f is not None:
-        if f is None or (e is not None and e.relpath < f.rel):
-            yield e, None
-            e = next(wanted, None)
-        elif e is None or f.rel < e.relpath:
-            yield None, f
-            f = next(present, None)
-        else:
-            yield e, f
-            e, f = next(wanted, None), next(present, None)
-
-
-def _folders(entries: Iterable[Entry]) -> set[str]:
-    """Every folder on the way to a listed file (a file found there is in the way, not extra)."""
-    out: set[str] = set()
-    for e in entries:
-        folder = e.relpath.rpartition("/")[0]
-        while folder and folder not in out:
-            out.add(folder)
-            folder = folder.rpartition("/")[0]
-    return out
-
-
-def _absent(path: str | Path) -> bool:
-    try:
-        os.lstat(path)
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    return False
-
-
-def _prune_empty_dirs(top: Path) -> None:
-    for dirpath, _dirnames, _filenames in os.walk(top, topdown=False):
-        if Path(dirpath) != top:
-            with contextlib.suppress(OSError):
-                os.rmdir(dirpath)
