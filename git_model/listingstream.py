@@ -7,42 +7,65 @@ through `CatFile.stream`, or a work-tree file), hashing and counting as it goes.
 are the same ones, with the same messages, but the hash and the line count are known only at
 the end: an error can come after entries, so a caller collects them and acts on them only
 once the iterator has ended without one.
+
+A checkout acts on entries as it reads them, so it needs them verified first: a large
+listing is copied into an unnamed temp file while it is verified (`spool_listing`), and read
+back from there a block at a time (`SpooledListing.entries`), as often as needed. The
+readers that can stream (`GitReader`, `WorktreeReader`: what `Context.reader` gives) have a
+`blocks(path, oid)` for it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 from .errors import ManifestError
+from .git import CatFile
 from .hashing import Oid, hash_file
-from .manifest import Artifact, Entry, LineCheck, iter_listing, listing_path
+from .manifest import (
+    Artifact,
+    Entry,
+    FallbackReader,
+    LineCheck,
+    Reader,
+    iter_listing,
+    listing_path,
+    worktree_reader,
+)
 from .paths import GITMODEL_DIR
 
 BLOCK = 1 << 20
 Blocks = Callable[[str, Oid], "Iterator[bytes] | None"]  # path, oid -> its bytes, or None
 
 
-def stream_listing(blocks: Iterable[bytes], art: Artifact) -> Iterator[Entry]:
-    """The entries of `art`'s listing from its bytes in `blocks` (read to the end)."""
+def stream_listing(
+    blocks: Iterable[bytes], art: Artifact, *, check: bool = True
+) -> Iterator[Entry]:
+    """The entries of `art`'s listing from its bytes in `blocks` (read to the end).
+    `check=False`: these bytes passed the line checks before (the stat cache says so): only
+    their hash and line count are checked, and no entries come."""
     path = listing_path(art.path)
     digest = hashlib.sha256()
-    check = LineCheck(path)
+    lines_of = LineCheck(path)
     lines, tail, last = 0, b"", b"\n"
     error: ManifestError | None = None
     for block in blocks:
         digest.update(block)
         lines += block.count(b"\n")
         last = block[-1:] or last
-        if error is not None:
+        if error is not None or not check:
             continue
         data = tail + block if tail else block
         cut = data.rfind(b"\n") + 1
         tail = data[cut:]
         if cut:
             try:
-                yield from check.lines(data[: cut - 1])
+                yield from lines_of.lines(data[: cut - 1])
             except ManifestError as e:
                 error = e  # (unless the bytes are not the listing at all: that first)
     if digest.hexdigest() != art.oid:
@@ -88,3 +111,64 @@ def worktree_blocks(root: Path) -> Blocks:
         return file_blocks(root / path)
 
     return blocks
+
+
+class SpooledListing:
+    """A verified listing's bytes in an unnamed temp file (see `spool_listing`)."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self._file = file  # (kept open: the file goes with it)
+
+    def entries(self) -> Iterator[Entry]:
+        """Its entries, a block at a time (each call reads from the start, on its own)."""
+        fd, pos, tail = self._file.fileno(), 0, b""
+        while block := os.pread(fd, BLOCK, pos):
+            pos += len(block)
+            data = tail + block if tail else block
+            cut = data.rfind(b"\n") + 1
+            tail = data[cut:]
+            if cut:
+                yield from iter_listing(data[:cut], "", checked=True)
+
+
+def spool_listing(blocks: Iterable[bytes], art: Artifact, *, check: bool = True) -> SpooledListing:
+    """`art`'s listing from `blocks`, verified as `stream_listing` does (`check`: its lines
+    too) while it is copied into an unnamed temp file; ManifestError, and no file, if not."""
+    file = tempfile.TemporaryFile(prefix="listing-")  # noqa: SIM115 (SpooledListing's)
+
+    def copied() -> Iterator[bytes]:
+        for block in blocks:
+            file.write(block)
+            yield block
+
+    try:
+        for _ in stream_listing(copied(), art, check=check):
+            pass
+        file.flush()
+    except BaseException:
+        file.close()
+        raise
+    return SpooledListing(file)
+
+
+class GitReader:
+    """`Reader` of a revision (`REV:`) or the index (`:`) through `git cat-file`, which can
+    also stream a file (`blocks`)."""
+
+    def __init__(self, cat: CatFile, prefix: str) -> None:
+        self.cat, self.prefix = cat, prefix
+
+    def __call__(self, path: str) -> bytes | None:
+        return self.cat.read(self.prefix + path)
+
+    def blocks(self, path: str, oid: Oid) -> Iterator[bytes] | None:
+        return self.cat.stream(self.prefix + path)
+
+
+class WorktreeReader(FallbackReader):
+    """The work tree's `FallbackReader`, which can also stream a listing that holds the oid
+    its manifest gives (`blocks`; None sends the caller to the fallbacks)."""
+
+    def __init__(self, root: Path, fallbacks: Callable[[], Iterable[Reader]]) -> None:
+        super().__init__(worktree_reader(root), fallbacks)
+        self.blocks = worktree_blocks(root)

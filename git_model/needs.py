@@ -8,10 +8,12 @@ the stat cache), since the checkout lists what it needs and then restores.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from .hashing import Oid
+from .listingstream import Blocks, SpooledListing, spool_listing
 from .manifest import (
     Artifact,
     Entry,
@@ -40,6 +42,9 @@ class Needed(NamedTuple):
 
 _CHECKED: dict[Oid, bytes] = {}  # listings read and validated in this process, by oid
 _CHECKED_BYTES = 64 << 20  # most bytes of listings kept for a second pass
+SPOOL_FILES = 50_000  # a listing of more files than this goes to a temp file, not memory
+SPOOL_ENV = "GIT_MODEL_TEST_SPOOL_FILES"  # (tests: spool a listing of a few files)
+_SPOOLED: dict[Oid, SpooledListing] = {}  # (their temp files: disk, not memory)
 
 
 def checked_listing(read: Reader, art: Artifact, state: StateCache | None = None) -> bytes:
@@ -61,10 +66,39 @@ def checked_listing(read: Reader, art: Artifact, state: StateCache | None = None
     return data
 
 
+def checked_source(
+    read: Reader, art: Artifact, state: StateCache | None = None
+) -> bytes | SpooledListing:
+    """`checked_listing`, but a listing of more than SPOOL_FILES files that `read` can stream
+    (listingstream.py) is verified into a temp file instead of held (~95 MiB at a million
+    files), once per process; iterate with `listing_entries`."""
+    blocks: Blocks | None = getattr(read, "blocks", None)
+    limit = os.environ.get(SPOOL_ENV, "")
+    if blocks is None or (art.files or 0) <= (int(limit) if limit.isdigit() else SPOOL_FILES):
+        return checked_listing(read, art, state)
+    spooled = _SPOOLED.get(art.oid)
+    if spooled is None:
+        stream = blocks(listing_path(art.path), art.oid)
+        if stream is None:  # (missing, or in the index or HEAD only: the held way says)
+            return checked_listing(read, art, state)
+        check = state is None or not state.listing_checked(art.oid)
+        spooled = _SPOOLED[art.oid] = spool_listing(stream, art, check=check)
+        if state is not None and check:
+            state.mark_listing_checked(art.oid)
+    return spooled
+
+
+def listing_entries(data: bytes | SpooledListing, what: str) -> Iterator[Entry]:
+    """The entries of what `checked_source` gave, one at a time."""
+    if isinstance(data, SpooledListing):
+        return data.entries()
+    return iter_listing(data, what, checked=True)
+
+
 def listing(read: Reader, art: Artifact, state: StateCache | None = None) -> Iterator[Entry]:
     """The entries of a tracked directory's listing, checked (see `checked_listing`), one at
     a time."""
-    return iter_listing(checked_listing(read, art, state), listing_path(art.path), checked=True)
+    return listing_entries(checked_source(read, art, state), listing_path(art.path))
 
 
 def needed_objects(

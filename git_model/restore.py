@@ -6,7 +6,8 @@ in the cache first, reporting them so the message can say how to get them back. 
 directory is restored in bulk and in order: its listing and a walk of what is there are merged
 (both sorted by path) and taken a chunk at a time: the current oids from the stat cache (the
 rest hashed in parallel), then every file to write copied in parallel. Only the chunk in hand
-and the listing's bytes are held, whatever the number of files.
+and the listing's bytes are held (a large listing's not even those: it is read back from a
+verified temp file, needs.checked_source), whatever the number of files.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from pathlib import Path
 
 from .errors import CorruptObject, GitModelError, MissingObject, UnsafePath, disk_error
 from .hashing import Oid
-from .manifest import Artifact, Reader, iter_listing, listing_path
-from .needs import checked_listing
+from .manifest import Artifact, Reader, listing_path
+from .needs import checked_source, listing_entries
 from .newfiles import is_temp_name
 from .parallel import chunked, iter_split, map_batched
 from .partstore import holds, rebuild
@@ -285,16 +286,16 @@ class Restorer:
             self._sweep(safe_target(self.root, art.path).parent)
             self.restore_file(art.path, art.oid, art.executable, parts)
             return
-        data = checked_listing(read, art, self.ws.state)
+        data = checked_source(read, art, self.ws.state)
         what = listing_path(art.path)
         path = safe_target(self.root, art.path)
         if path.is_symlink() or (path.exists() and not path.is_dir()):
             self._clear_non_file_or_link(art.path, path)
         was_dir = path.is_dir()
-        folders = folders_of(iter_listing(data, what, checked=True)) if was_dir else set()
+        folders = folders_of(listing_entries(data, what)) if was_dir else set()
         strays: list[Path] = []
         present = self.ws.walk(art.path, strays) if was_dir else iter(())
-        wanted = iter_listing(data, what, checked=True)
+        wanted = listing_entries(data, what)
         r = self.report
         marks = [len(r.written), len(r.missing), len(r.corrupt)]
         for chunk in chunked(merge(wanted, present)):

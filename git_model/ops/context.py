@@ -15,15 +15,14 @@ from ..config import Settings
 from ..errors import NotInitialized
 from ..git import Repo
 from ..hashing import Oid, hash_file
+from ..listingstream import GitReader, WorktreeReader
 from ..lock import repo_lock
 from ..manifest import (
     MANIFEST_PATH,
-    FallbackReader,
     Manifest,
     Reader,
     format_manifest,
     parse_manifest,
-    worktree_reader,
 )
 from ..statecache import StateCache
 from ..workspace import Progress, Workspace
@@ -73,19 +72,12 @@ class Context:
         """Read repo files from the work tree (rev None), the index (""), or a revision.
 
         The work tree's reader finds a directory listing that a `git model add` or a commit
-        hook was stopped from pairing with its manifest in the index or HEAD instead.
+        hook was stopped from pairing with its manifest in the index or HEAD instead. Both
+        kinds can also stream a listing (listingstream.py).
         """
         if rev is None:
-            return FallbackReader(
-                worktree_reader(self.root), lambda: (self.reader(""), self.reader("HEAD"))
-            )
-        cat = self.repo.cat_file()
-        prefix = f"{rev}:" if rev else ":"
-
-        def read(path: str) -> bytes | None:
-            return cat.read(prefix + path)
-
-        return read
+            return WorktreeReader(self.root, lambda: (self.reader(""), self.reader("HEAD")))
+        return GitReader(self.repo.cat_file(), f"{rev}:" if rev else ":")
 
     def manifest(self, rev: str | None = None) -> Manifest:
         data = self.reader(rev)(MANIFEST_PATH)
