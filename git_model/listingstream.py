@@ -131,10 +131,16 @@ class SpooledListing:
                 yield from iter_listing(data[:cut], "", checked=True)
 
 
-def spool_listing(blocks: Iterable[bytes], art: Artifact, *, check: bool = True) -> SpooledListing:
+def spool_listing(
+    blocks: Iterable[bytes], art: Artifact, *, check: bool = True, tmp: Path | None = None
+) -> SpooledListing:
     """`art`'s listing from `blocks`, verified as `stream_listing` does (`check`: its lines
-    too) while it is copied into an unnamed temp file; ManifestError, and no file, if not."""
-    file = tempfile.TemporaryFile(prefix="listing-")  # noqa: SIM115 (SpooledListing's)
+    too) while it is copied into an unnamed temp file in `tmp` (the repository's, on its own
+    disk: a /tmp on tmpfs would hold it in memory after all); ManifestError, and no file, if
+    not."""
+    if tmp is not None:
+        tmp.mkdir(parents=True, exist_ok=True)
+    file = tempfile.TemporaryFile(prefix="listing-", dir=tmp)  # noqa: SIM115 (SpooledListing's)
 
     def copied() -> Iterator[bytes]:
         for block in blocks:
@@ -155,8 +161,8 @@ class GitReader:
     """`Reader` of a revision (`REV:`) or the index (`:`) through `git cat-file`, which can
     also stream a file (`blocks`)."""
 
-    def __init__(self, cat: CatFile, prefix: str) -> None:
-        self.cat, self.prefix = cat, prefix
+    def __init__(self, cat: CatFile, prefix: str, tmp: Path | None = None) -> None:
+        self.cat, self.prefix, self.tmp = cat, prefix, tmp  # tmp: where to spool a listing
 
     def __call__(self, path: str) -> bytes | None:
         return self.cat.read(self.prefix + path)
@@ -169,6 +175,9 @@ class WorktreeReader(FallbackReader):
     """The work tree's `FallbackReader`, which can also stream a listing that holds the oid
     its manifest gives (`blocks`; None sends the caller to the fallbacks)."""
 
-    def __init__(self, root: Path, fallbacks: Callable[[], Iterable[Reader]]) -> None:
+    def __init__(
+        self, root: Path, fallbacks: Callable[[], Iterable[Reader]], tmp: Path | None = None
+    ) -> None:
         super().__init__(worktree_reader(root), fallbacks)
         self.blocks = worktree_blocks(root)
+        self.tmp = tmp  # where to spool a listing

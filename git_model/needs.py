@@ -82,7 +82,8 @@ def checked_source(
         if stream is None:  # (missing, or in the index or HEAD only: the held way says)
             return checked_listing(read, art, state)
         check = state is None or not state.listing_checked(art.oid)
-        spooled = _SPOOLED[art.oid] = spool_listing(stream, art, check=check)
+        tmp = getattr(read, "tmp", None)  # (the repository's: see spool_listing)
+        spooled = _SPOOLED[art.oid] = spool_listing(stream, art, check=check, tmp=tmp)
         if state is not None and check:
             state.mark_listing_checked(art.oid)
     return spooled

@@ -76,8 +76,12 @@ class Context:
         kinds can also stream a listing (listingstream.py).
         """
         if rev is None:
-            return WorktreeReader(self.root, lambda: (self.reader(""), self.reader("HEAD")))
-        return GitReader(self.repo.cat_file(), f"{rev}:" if rev else ":")
+
+            def fallbacks() -> tuple[Reader, Reader]:
+                return self.reader(""), self.reader("HEAD")
+
+            return WorktreeReader(self.root, fallbacks, self.cache.tmp)
+        return GitReader(self.repo.cat_file(), f"{rev}:" if rev else ":", self.cache.tmp)
 
     def manifest(self, rev: str | None = None) -> Manifest:
         data = self.reader(rev)(MANIFEST_PATH)
