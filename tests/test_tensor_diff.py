@@ -116,3 +116,26 @@ def test_stats_of_bf16_tensors(repo: Shell) -> None:
     assert change["new"]["dtype"] == "BF16"
     assert change["stats"]["fraction_changed"] == 1 / 256
     assert change["stats"]["max_abs_change"] == 6.0  # from -2.0 to 4.0
+
+
+def test_stats_name_nan_and_infinite_elements_instead_of_summing_them(repo: Shell) -> None:
+    """A run that diverged: the sums mean nothing, so the stats say how many elements of each
+    side are NaN or infinite, and the JSON stays JSON (no bare NaN)."""
+    w = np.ones((64, 64), np.float32)
+    save(repo, {"w": w, "b": np.zeros(64, np.float32)})
+    commit(repo, "v1")
+    w2 = w.copy()
+    w2[3, 3], w2[4, 4] = np.nan, np.inf
+    save(repo, {"w": w2, "b": np.zeros(64, np.float32)})
+    proc = repo.model("diff", "--stats", "--json")
+    assert "NaN" not in proc.stdout and "Infinity" not in proc.stdout and not proc.stderr
+    (change,) = json.loads(proc.stdout)["models"][0]["components"][0]["tensors"]["changes"]
+    assert change["stats"] == {
+        "relative_change": None,
+        "max_abs_change": None,
+        "fraction_changed": 2 / 4096,
+        "non_finite_old": 0,
+        "non_finite_new": 2,
+    }
+    text = repo.model("diff", "--stats").stdout
+    assert "<0.1% of elements, 2 NaN or infinite (was 0)" in text  # (not "0.0%")
