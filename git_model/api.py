@@ -13,7 +13,8 @@ from typing import BinaryIO
 from .cache import Cache
 from .errors import CorruptObject, GitModelError, MissingObject
 from .hashing import Oid
-from .manifest import read_listing, read_manifest
+from .listing import read_listing
+from .manifest import read_manifest
 from .partstore import open_rebuilt
 from .paths import check_relpath
 from .revreader import RevisionFiles, dulwich_registry_tags, git_available, open_reader

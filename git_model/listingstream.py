@@ -27,16 +27,8 @@ from typing import IO
 from .errors import ManifestError
 from .git import CatFile
 from .hashing import Oid, hash_file
-from .manifest import (
-    Artifact,
-    Entry,
-    FallbackReader,
-    LineCheck,
-    Reader,
-    iter_listing,
-    listing_path,
-    worktree_reader,
-)
+from .listing import Entry, FallbackReader, LineCheck, iter_listing, listing_path
+from .manifest import Artifact, Reader, worktree_reader
 from .paths import GITMODEL_DIR
 
 BLOCK = 1 << 20

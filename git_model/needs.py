@@ -13,16 +13,9 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from .hashing import Oid
+from .listing import Entry, iter_listing, listing_path, verified_listing
 from .listingstream import Blocks, SpooledListing, spool_listing
-from .manifest import (
-    Artifact,
-    Entry,
-    Manifest,
-    Reader,
-    iter_listing,
-    listing_path,
-    verified_listing,
-)
+from .manifest import Artifact, Manifest, Reader
 from .tensors import read_tensors
 
 if TYPE_CHECKING:

@@ -21,7 +21,8 @@ from typing import BinaryIO
 
 from .errors import GitModelError
 from .hashing import Oid
-from .manifest import Artifact, Reader, listing_line
+from .listing import listing_line
+from .manifest import Artifact, Reader
 from .needs import checked_listing
 from .stamps import Stamps
 from .workspace import Workspace

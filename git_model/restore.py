@@ -23,7 +23,8 @@ from pathlib import Path
 
 from .errors import CorruptObject, GitModelError, MissingObject, UnsafePath, disk_error
 from .hashing import Oid
-from .manifest import Artifact, Reader, listing_path
+from .listing import listing_path
+from .manifest import Artifact, Reader
 from .needs import checked_source, listing_entries
 from .newfiles import is_temp_name
 from .parallel import chunked, iter_split, map_batched

@@ -24,7 +24,8 @@ from typing import NamedTuple
 from .errors import ManifestError
 from .formats import FormatError, Layout, Part, check_name
 from .hashing import Oid, hash_bytes
-from .manifest import Artifact, FallbackReader, Reader
+from .listing import FallbackReader
+from .manifest import Artifact, Reader
 from .paths import GITMODEL_DIR
 
 TENSORS_PREFIX = f"{GITMODEL_DIR}/tensors/"

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .manifest import Entry
+from .listing import Entry
 from .workspace import Found
 
 Pair = tuple["Entry | None", "Found | None"]  # a listing's entry and the file there, by path

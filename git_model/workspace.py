@@ -24,7 +24,8 @@ from .cache import Cache, is_executable
 from .copying import SMALL_FILE
 from .errors import GitModelError, UnsafePath, disk_error
 from .hashing import Oid, hash_file
-from .manifest import Artifact, Entry, listing_line, listing_oid
+from .listing import Entry, listing_line, listing_oid
+from .manifest import Artifact
 from .newfiles import is_temp_name
 from .parallel import chunked, default_jobs, map_batched
 from .paths import check_relpath

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from git_model.errors import GitModelError
 from git_model.hashing import Oid
+from git_model.listing import iter_listing, listing_line, listing_path, verified_listing
 from git_model.listingstream import stream_listing
-from git_model.manifest import Artifact, iter_listing, listing_line, listing_path, verified_listing
+from git_model.manifest import Artifact
 
 OID = "a" * 64
 

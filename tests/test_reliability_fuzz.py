@@ -19,13 +19,8 @@ from hypothesis import strategies as st
 
 from git_model.errors import GitModelError
 from git_model.hashing import Oid
-from git_model.manifest import (
-    Artifact,
-    Manifest,
-    format_manifest,
-    parse_listing,
-    parse_manifest,
-)
+from git_model.listing import parse_listing
+from git_model.manifest import Artifact, Manifest, format_manifest, parse_manifest
 from git_model.notes import parse_note
 from git_model.paths import check_relpath
 

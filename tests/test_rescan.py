@@ -19,7 +19,7 @@ import pytest
 from conftest import Shell
 
 from git_model.hooks.commit import open_context
-from git_model.manifest import listing_path
+from git_model.listing import listing_path
 from git_model.ops.context import Context
 from git_model.rescan import scan_again
 from git_model.stamps import Stamps

@@ -15,7 +15,8 @@ from conftest import Shell
 from git_model.errors import UsageError
 from git_model.hashing import Oid
 from git_model.hyperparams import flatten, parse_assignment, parse_params_file, parse_value
-from git_model.manifest import Artifact, Entry, Manifest, Model, format_listing, listing_oid
+from git_model.listing import Entry, format_listing, listing_oid
+from git_model.manifest import Artifact, Manifest, Model
 from git_model.versions import INPUTS_PREFIX, PREFIX, model_inputs, model_version, version_lines
 
 

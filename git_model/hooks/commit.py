@@ -34,14 +34,8 @@ from pathlib import Path
 
 from ..errors import GitModelError
 from ..git import Repo, operation_in_progress, run_git
-from ..manifest import (
-    MANIFEST_PATH,
-    Manifest,
-    format_manifest,
-    listing_path,
-    parse_manifest,
-    read_listing,
-)
+from ..listing import listing_path, read_listing
+from ..manifest import MANIFEST_PATH, Manifest, format_manifest, parse_manifest
 from ..notes import encode
 from ..ops.context import Context
 from ..ops.record import Recorded, record

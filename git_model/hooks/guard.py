@@ -5,7 +5,8 @@ from __future__ import annotations
 import shlex
 
 from ..errors import GitModelError
-from ..manifest import Artifact, Manifest, Reader, listing_oid, listing_path, parse_listing
+from ..listing import listing_oid, listing_path, parse_listing
+from ..manifest import Artifact, Manifest, Reader
 from ..ops.context import Context
 from ..workspace import Workspace
 

@@ -42,19 +42,14 @@ from typing import Generic, TypeVar
 from ..errors import GitModelError, ManifestError, UsageError
 from ..git import Repo, run_git
 from ..hashing import Oid
+from ..listing import DIRS_PREFIX, Entry, format_listing, listing_oid, listing_path, parse_listing
 from ..manifest import (
-    DIRS_PREFIX,
     KINDS,
     MANIFEST_PATH,
     Artifact,
-    Entry,
     Manifest,
     Model,
-    format_listing,
     format_manifest,
-    listing_oid,
-    listing_path,
-    parse_listing,
     parse_manifest,
 )
 from ..tensors import TENSORS_PREFIX

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 from ..errors import GitModelError, UsageError
 from ..hashing import Oid, hash_file
-from ..manifest import Artifact, Manifest, Reader, listing_path
+from ..listing import listing_path
+from ..manifest import Artifact, Manifest, Reader
 from ..needs import iter_needed
 from ..paths import is_within, to_relpath
 from ..restore import Restorer, RestoreReport

@@ -17,7 +17,8 @@ from typing import Any
 from .. import notes
 from ..errors import UsageError
 from ..hyperparams import flatten
-from ..manifest import ARTIFACT_KINDS, KINDS, Entry, Model, listing_path, parse_listing
+from ..listing import Entry, listing_path, parse_listing
+from ..manifest import ARTIFACT_KINDS, KINDS, Model
 from ..versions import MISSING, canonical_json
 from . import metrics as metrics_ops
 from .context import Context

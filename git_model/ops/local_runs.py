@@ -29,7 +29,8 @@ from pathlib import Path
 from .. import pending
 from ..errors import GitModelError
 from ..hashing import is_oid
-from ..manifest import MANIFEST_PATH, listing_path, parse_manifest, worktree_reader
+from ..listing import listing_path
+from ..manifest import MANIFEST_PATH, parse_manifest, worktree_reader
 from ..tensors import tensors_path
 from .context import Context
 from .trained import Trained

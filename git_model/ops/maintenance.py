@@ -10,7 +10,8 @@ from pathlib import Path
 from ..errors import GitModelError
 from ..gitignore import remove_ignored
 from ..hashing import Oid
-from ..manifest import KINDS, MANIFEST_PATH, listing_path
+from ..listing import listing_path
+from ..manifest import KINDS, MANIFEST_PATH
 from ..paths import to_relpath
 from ..tensors import tensors_path
 from ..versions import refresh_versions

@@ -23,7 +23,8 @@ from pathlib import Path
 from ..config import CONFIG_PATH
 from ..errors import GitModelError, UsageError
 from ..gitignore import ensure_ignored, remove_ignored
-from ..manifest import KINDS, MANIFEST_PATH, Manifest, listing_path
+from ..listing import listing_path
+from ..manifest import KINDS, MANIFEST_PATH, Manifest
 from ..paths import GITMODEL_DIR, is_within, to_relpath
 from ..registry_tags import check_name
 from ..statecache import StateCache, stat_key

@@ -16,19 +16,9 @@ from pathlib import Path
 
 from ..git import Repo
 from ..hashing import Oid, hash_bytes
+from ..listing import Entry, FallbackReader, iter_listing, listing_path, verified_listing
 from ..listingstream import Blocks, stream_listing, worktree_blocks
-from ..manifest import (
-    MANIFEST_PATH,
-    Artifact,
-    Entry,
-    FallbackReader,
-    Reader,
-    iter_listing,
-    listing_path,
-    parse_manifest,
-    verified_listing,
-    worktree_reader,
-)
+from ..manifest import MANIFEST_PATH, Artifact, Reader, parse_manifest, worktree_reader
 from ..paths import GITMODEL_DIR
 from ..tensors import read_tensors
 from .wanted import ObjectRef, Wanted

@@ -16,7 +16,8 @@ from typing import BinaryIO
 from ..cache import is_executable
 from ..errors import GitModelError
 from ..hashing import Oid
-from ..manifest import Artifact, Entry, Manifest, listing_path
+from ..listing import Entry, listing_path
+from ..manifest import Artifact, Manifest
 from ..needs import listing
 from ..partstore import Hints, missing_parts, store_parts
 from ..rescan import scan_again

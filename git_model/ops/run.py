@@ -33,7 +33,8 @@ from typing import Any
 
 from ..errors import GitModelError, UsageError
 from ..gitignore import ensure_ignored
-from ..manifest import MANIFEST_PATH, Manifest, Model, listing_path
+from ..listing import listing_path
+from ..manifest import MANIFEST_PATH, Manifest, Model
 from ..paths import GITMODEL_DIR, is_within, to_relpath
 from ..versions import INPUT_KINDS, component_oids, model_inputs, refresh_versions
 from . import local_runs

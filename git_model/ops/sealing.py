@@ -18,7 +18,8 @@ from typing import Any
 
 from .. import notes
 from ..git import Repo, operation_in_progress, run_git
-from ..manifest import MANIFEST_PATH, Manifest, listing_path
+from ..listing import listing_path
+from ..manifest import MANIFEST_PATH, Manifest
 from ..stamps import Stamps
 from ..tensors import tensors_path
 from ..versions import INPUTS_RECIPE, RECIPE, all_inputs, refresh_versions

@@ -21,15 +21,8 @@ from .. import notes
 from ..errors import GitModelError, ManifestError, UsageError
 from ..hashing import Oid
 from ..hyperparams import ParamsFileError, flatten, is_params_file, parse_params_file
-from ..manifest import (
-    FallbackReader,
-    Manifest,
-    Model,
-    Reader,
-    listing_oid,
-    listing_path,
-    read_listing,
-)
+from ..listing import FallbackReader, listing_oid, listing_path, read_listing
+from ..manifest import Manifest, Model, Reader
 from ..tensors import TensorListing, read_tensors
 from ..versions import RECIPE, component_oids, model_inputs, model_version
 from .context import Context

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..manifest import MANIFEST_PATH, Artifact, Entry, iter_listing, listing_path
+from ..listing import Entry, iter_listing, listing_path
+from ..manifest import MANIFEST_PATH, Artifact
 from ..needs import checked_listing
 from ..partstore import missing_parts
 from ..rescan import scan_again
