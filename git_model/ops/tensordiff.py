@@ -131,22 +131,16 @@ Opener = Callable[[TensorPart], "tuple[int, int] | None"]
 
 
 def measure(diff: TensorDiff, old_fd: Opener, new_fd: Opener) -> None:
-    """Fill in `stats` for the modified float tensors whose bytes both sides can give, a
-    tensor at a time on each core (numpy's arithmetic and reads let go of the interpreter)."""
+    """Fill in `stats` for the modified float tensors whose bytes both sides can give, one
+    tensor after the other: a thread per core was slower on two cores (numpy's many short
+    calls on small slices contend for the interpreter; 408 ms on one thread against 520 ms on
+    two for the bench's ckpt1 → ckpt2, whole command, best of 5)."""
     import numpy as np
 
-    todo = [
-        c
-        for c in diff.changes
-        if c.status == MODIFIED
-        and c.old is not None
-        and c.new is not None
-        and c.old.dtype in FLOATS
-    ]
-
-    def one(change: TensorChange) -> None:
+    for change in diff.changes:
         x, y = change.old, change.new
-        assert x is not None and y is not None
+        if change.status != MODIFIED or x is None or y is None or x.dtype not in FLOATS:
+            continue
         a = old_fd(x)
         b = new_fd(y) if a is not None else None
         try:
@@ -156,17 +150,6 @@ def measure(diff: TensorDiff, old_fd: Opener, new_fd: Opener) -> None:
             for opened in (a, b):
                 if opened is not None:
                     os.close(opened[0])
-
-    workers = min(len(todo), os.cpu_count() or 1, 4)
-    if workers <= 1:
-        for change in todo:
-            one(change)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(workers) as pool:
-        for _ in pool.map(one, todo):  # (re-raises the first error)
-            pass
 
 
 def _slices(fd: int, start: int, size: int, itemsize: int) -> Iterator[bytes]:
