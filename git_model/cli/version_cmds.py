@@ -17,7 +17,7 @@ import click
 from ..ops.context import Context
 from ..termtext import quote_path, visible
 from .app import command
-from .render import emit_json, human_size, json_option, note, say, style
+from .render import emit_json, human_size, json_option, note, say, stats_text, style
 
 if TYPE_CHECKING:
     from ..ops.diff import ComponentChange, DiffResult
@@ -166,35 +166,10 @@ def _render_tensors(t: TensorDiff) -> None:
             what = f"{visible(str(x.dtype))} → {visible(str(y.dtype))}"
         extra = ""
         if change.stats is not None:
-            extra = f"  {_stats_text(change.stats)}"
+            extra = f"  {stats_text(change.stats)}"
         say(f"      {marks[change.status]} {visible(change.name)}  {change.status} {what}{extra}")
     if len(t.changes) > TENSORS_SHOWN:
         say(f"      … and {len(t.changes) - TENSORS_SHOWN} more (--json lists all)")
-
-
-def _stats_text(st: dict[str, float | None]) -> str:
-    """`‖Δ‖/‖W‖ 0.0123, max |Δ| 0.5, 3.1% of elements` (and the NaN or infinite elements of
-    each side where there are any: the sums mean nothing then)."""
-    rel, top, share = (st.get(k) for k in ("relative_change", "max_abs_change", "fraction_changed"))
-    bad_old, bad_new = int(st.get("non_finite_old") or 0), int(st.get("non_finite_new") or 0)
-    if bad_old or bad_new:
-        rel_text = top_text = "-"
-    else:
-        rel_text = "- (W was 0)" if rel is None else f"{rel:.3g}"
-        top_text = f"{top or 0:.3g}"
-    text = f"‖Δ‖/‖W‖ {rel_text}, max |Δ| {top_text}, {_share(share or 0.0)} of elements"
-    if bad_old or bad_new:
-        text += f", {bad_new:,} NaN or infinite (was {bad_old:,})"
-    return text
-
-
-def _share(share: float) -> str:
-    """A fraction as a percentage that never rounds a change away (or up to all)."""
-    if 0 < share < 0.0005:
-        return "<0.1%"
-    if 0.9995 <= share < 1:
-        return ">99.9%"
-    return f"{100 * share:.1f}%"
 
 
 @command(
