@@ -139,9 +139,7 @@ def verified_listing(read: Reader, art: Artifact) -> bytes:
     """A directory's listing bytes: they must hash to the directory's oid and have one line per
     file the manifest counts. The lines themselves are checked by `iter_listing`."""
     path = listing_path(art.path)
-    data = read(path)
-    if isinstance(read, FallbackReader) and (data is None or listing_oid(data) != art.oid):
-        data = read.listing(path, art.oid) or data
+    data = read_recorded(read, path, art.oid)
     if data is None:
         raise ManifestError(
             f"{path} is missing for tracked directory {art.path}; "
@@ -192,3 +190,13 @@ class FallbackReader:
             if data is not None and listing_oid(data) == oid:
                 return data
         return None
+
+
+def read_recorded(read: Reader, path: str, oid: Oid) -> bytes | None:
+    """The file at `path` as `read` has it; where that is not the one that hashes to `oid` and
+    `read` is a FallbackReader, the one its fallbacks have (a directory's listing, a model
+    file's tensor listing: each is named in the manifest by the SHA-256 of its bytes)."""
+    data = read(path)
+    if isinstance(read, FallbackReader) and (data is None or listing_oid(data) != oid):
+        data = read.listing(path, oid) or data
+    return data

@@ -24,7 +24,7 @@ from typing import NamedTuple
 from .errors import ManifestError
 from .formats import FormatError, Layout, Part, check_name
 from .hashing import Oid, hash_bytes
-from .listing import FallbackReader
+from .listing import read_recorded
 from .manifest import Artifact, Reader
 from .paths import GITMODEL_DIR
 
@@ -184,9 +184,7 @@ def read_tensors(read: Reader, art: Artifact) -> TensorListing:
     path = tensors_path(art.path)
     if art.parts is None:
         raise ManifestError(f"{art.path} is not stored by parts")
-    data = read(path)
-    if isinstance(read, FallbackReader) and (data is None or tensors_oid(data) != art.parts):
-        data = read.listing(path, art.parts) or data
+    data = read_recorded(read, path, art.parts)
     if data is None:
         raise ManifestError(
             f"{path} is missing for {art.path}; restore it with 'git checkout -- {path}'"
