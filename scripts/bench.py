@@ -1064,6 +1064,7 @@ def _pair(b: Bench, repo: Path, rel: str, remote: str) -> tuple[Spec, Spec]:
     def forget() -> None:
         remove(repo / ".git" / "model" / "objects")
         remove(repo / rel)
+        os.sync()  # the pushes before left GiBs for the disk: no pull pays for their writeback
 
     push = Spec(["git", "model", "push", remote], repo)
     pull = Spec(["git", "model", "pull", remote], repo, setup=forget)
