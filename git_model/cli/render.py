@@ -106,16 +106,13 @@ def progress_bar(total: int | None, desc: str) -> Any:
 
 
 def stats_text(st: dict[str, float | None]) -> str:
-    """`‖Δ‖/‖W‖ 0.0123, max |Δ| 0.5, 3.1% of elements` (and the NaN or infinite elements of
-    each side where there are any: the sums mean nothing then)."""
+    """`‖Δ‖/‖W‖ 0.0123, max |Δ| 0.5, 3.1% of elements`, a figure that means nothing shown as
+    `-`, and the NaN or infinite elements of each side where there are any."""
     rel, top, share = (st.get(k) for k in ("relative_change", "max_abs_change", "fraction_changed"))
-    bad_old, bad_new = int(st.get("non_finite_old") or 0), int(st.get("non_finite_new") or 0)
-    if bad_old or bad_new:
-        rel_text = top_text = "-"
-    else:
-        rel_text = "- (W was 0)" if rel is None else f"{rel:.3g}"
-        top_text = f"{top or 0:.3g}"
+    rel_text = f"{rel:.3g}" if rel is not None else "- (W was 0)" if top is not None else "-"
+    top_text = f"{top:.3g}" if top is not None else "-"
     text = f"‖Δ‖/‖W‖ {rel_text}, max |Δ| {top_text}, {share_text(share or 0.0)} of elements"
+    bad_old, bad_new = int(st.get("non_finite_old") or 0), int(st.get("non_finite_new") or 0)
     if bad_old or bad_new:
         text += f", {bad_new:,} NaN or infinite (was {bad_old:,})"
     return text

@@ -186,16 +186,15 @@ def _stats(
             sq_diff += float(np.dot(d, d))
             sq_old += float(np.dot(wa, wa))
             if d.size:
-                top = float(np.abs(d, out=d).max())  # (NaN where any element is)
-                if max_abs == max_abs and not top <= max_abs:
-                    max_abs = top
+                max_abs = max(max_abs, float(np.abs(d, out=d).max()))
             changed += int(np.count_nonzero(ca_ne(np, ca, cb, itemsize)))
     elements = size // itemsize
+    # a NaN or infinite element on either side makes a sum NaN or infinite: the two figures
+    # then mean nothing (None), and the elements are counted instead
     finite = math.isfinite(sq_diff) and math.isfinite(sq_old)
     return {
-        # None where W was 0, or where an element is NaN or infinite (counted instead)
         "relative_change": (sq_diff**0.5) / (sq_old**0.5) if sq_old and finite else None,
-        "max_abs_change": max_abs if math.isfinite(max_abs) else None,
+        "max_abs_change": max_abs if finite else None,
         "fraction_changed": changed / elements if elements else 0.0,
         "non_finite_old": 0 if finite else _non_finite(np, a[0], start_a, size, dtype, old, wide),
         "non_finite_new": 0 if finite else _non_finite(np, b[0], start_b, size, dtype, new, wide),
