@@ -18,10 +18,16 @@ from typing import NamedTuple
 
 from .errors import ManifestError, UnsafePath
 from .hashing import Oid, hash_bytes
-from .manifest import Artifact, Reader, _fail
+from .manifest import Artifact, Reader
 from .paths import GITMODEL_DIR, check_relpath
 
 DIRS_PREFIX = f"{GITMODEL_DIR}/dirs/"
+
+
+def _fail(what: str, detail: str) -> ManifestError:
+    """A bad listing, named, with the way back to the recorded one (the manifest's own
+    errors point at the manifest; a listing's at the listing)."""
+    return ManifestError(f"{what}: {detail}; restore it with 'git checkout -- {what}'")
 
 
 class Entry(NamedTuple):
@@ -167,8 +173,9 @@ def read_listing(read: Reader, art: Artifact) -> list[Entry]:
 
 
 class FallbackReader:
-    """Reads from `primary`; a directory listing that does not hash to the oid its manifest
-    gives is also looked for in `fallbacks()` (for the work tree: the index, then HEAD).
+    """Reads from `primary`; a listing (a directory's, or a model file's tensor listing) that
+    does not hash to the oid its manifest gives is also looked for in `fallbacks()` (for the
+    work tree: the index, then HEAD).
 
     The work tree's manifest and a listing are two files, written listing first: a writer
     stopped between the two (kill -9, a full disk), or a reader that looks in between, finds
