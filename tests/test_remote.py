@@ -188,3 +188,47 @@ def test_a_file_sent_to_s3_in_parts_arrives_whole(store: Store, tmp_path: Path) 
 
     bob = clone(origin, tmp_path / "bob", store)
     assert bob.read("model.bin") == data
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_on_s3_an_object_is_found_with_one_head_and_never_a_list(
+    store: Store, tmp_path: Path
+) -> None:
+    """Requests are what S3 bills and what slows a push of many small objects: s3fs's `info`
+    answers a missing key with a HEAD and then a LIST (a dearer request), and a raw object
+    used to be looked for as a frame that way first. Counted with botocore's own events."""
+    from collections import Counter
+
+    from git_model.cache import Cache
+    from git_model.hashing import Oid
+    from git_model.remotes.store import Remote
+
+    cache = Cache(tmp_path / "model")
+    text = b"".join(b"%d,%d,label-%d\n" % (i, i * i, i % 7) for i in range(20000))
+    blobs = {Oid(sha(d)): d for d in (text, os.urandom(1 << 16))}  # a frame, raw bytes
+    for oid, data in blobs.items():
+        cache.path(oid).parent.mkdir(parents=True, exist_ok=True)
+        cache.path(oid).write_bytes(data)
+    remote = Remote.open("origin", store.url, store.options, "auto")
+    calls: Counter[str] = Counter()
+    remote.fs.s3.meta.events.register(
+        "before-call.s3", lambda model, **_: calls.update([model.name])
+    )
+
+    assert remote.existing(set(blobs), for_upload=True) == set()
+    assert calls == {"HeadObject": 4}  # each: its frame, its raw bytes; no LIST
+    for oid in blobs:
+        remote.upload(cache, oid)
+    assert store.frames() == {sha(text)} and store.oids() == set(blobs)
+
+    calls.clear()
+    assert remote.existing(set(blobs), for_upload=True) == set(blobs)
+    assert calls == {"HeadObject": 3}  # the frame found first; raw bytes after a miss
+
+    for oid in blobs:
+        cache.path(oid).unlink()
+    calls.clear()
+    for oid, data in blobs.items():
+        assert remote.download(cache, oid) == len(data)
+        assert cache.path(oid).read_bytes() == data
+    assert calls == {"HeadObject": 3, "GetObject": 2}  # the open asks nothing again

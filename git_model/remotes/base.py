@@ -12,7 +12,7 @@ import os
 import posixpath
 import stat
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ..hashing import Oid
 from . import codec
@@ -23,6 +23,10 @@ T = TypeVar("T")
 Advance = Callable[[int], None]  # called with a number of bytes just moved
 
 OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"})
+# stores asked with a plain HEAD request: s3fs's `info` answers a missing key with a HEAD and
+# then a LIST (to see whether it is a folder), and a LIST is the dearer request, on S3's
+# price list and on its servers
+HEAD_DIRECT = frozenset({"s3", "s3a"})
 
 
 class Counting:
@@ -71,6 +75,7 @@ class StoreBase:
         protocols = protocol if isinstance(protocol, tuple) else (protocol,)
         self.local = "file" in protocols or "local" in protocols
         self.atomic_put = bool(OBJECT_STORES.intersection(protocols))
+        self.head_direct = bool(HEAD_DIRECT.intersection(protocols))
         self.writer = DirectoryWriter(root)
         self._attempts = 1 if self.atomic_put else ATTEMPTS  # their clients retry already
         self.level = level if self.compressible else None  # zstd level for uploads; None: raw
@@ -114,12 +119,29 @@ class StoreBase:
             except (FileNotFoundError, NotADirectoryError):
                 return -1
             return st.st_size if stat.S_ISREG(st.st_mode) else -1
-        name = posixpath.basename(key)[:10]
+        return file_size(self._info(key))
+
+    def _info(self, key: str) -> dict[str, Any] | None:
+        """fsspec's info on the remote file `key` (a store's, not a local folder's); None if
+        there is none. On S3 one HEAD request, in the shape s3fs's own `info` gives."""
+        what = f"checking object {posixpath.basename(key)[:10]}"
+        if not self.head_direct:
+            try:
+                return cast("dict[str, Any]", self._retry(what, lambda: self.fs.info(key)))
+            except FileNotFoundError:
+                return None
+        bucket, path, _ = self.fs.split_path(key)
         try:
-            info = self._retry(f"checking object {name}", lambda: self.fs.info(key))
+            out = self._retry(what, lambda: self.fs.call_s3("head_object", Bucket=bucket, Key=path))
         except FileNotFoundError:
-            return -1
-        return file_size(info)
+            return None
+        return {
+            "name": f"{bucket}/{path}",
+            "size": out.get("ContentLength"),
+            "type": "file",
+            "ETag": out.get("ETag", ""),
+            "VersionId": out.get("VersionId"),
+        }
 
 
 def file_size(info: Any) -> int:

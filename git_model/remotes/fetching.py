@@ -1,6 +1,7 @@
 """Downloads from a remote store: verified before they enter the cache, bad copies set aside.
 
-Each object is looked for as a frame first, then as raw bytes (codec.py). A frame is decoded
+Each object is looked for as a frame first, then as raw bytes (codec.py); on S3 with a HEAD
+request each, whose size spares the open its own. A frame is decoded
 as it streams into the cache, which hashes the decoded bytes: nothing enters that does not
 hash to the oid. A copy that twice arrives as other bytes (or a frame that does not decode,
 or decodes past the size it records) is moved to `<url>/quarantine/`, so that a push from a
@@ -21,7 +22,7 @@ from ..errors import CorruptObject, GitModelError, OversizedObject
 from ..hashing import Oid
 from ..incoming import store_copy, store_stream
 from . import codec
-from .base import Advance, Counting, StoreBase
+from .base import Advance, Counting, StoreBase, file_size
 from .directory import SMALL
 
 READ_BLOCK = 8 << 20  # read-ahead per download: memory stays flat whatever the object size
@@ -46,8 +47,11 @@ class Fetching(StoreBase):
         """
         error: CorruptObject | None = None
         for key in self._keys(oid):
+            info = None  # on S3, one HEAD: is it there, and what the open would ask again
+            if self.head_direct and file_size(info := self._info(key)) < 0:
+                continue
             try:
-                return self._download_key(cache, oid, key, advance, size, tee_to)
+                return self._download_key(cache, oid, key, advance, size, tee_to, info)
             except OversizedObject:
                 raise
             except CorruptObject as e:  # set aside: raw bytes beside a bad frame may be good
@@ -71,6 +75,7 @@ class Fetching(StoreBase):
         advance: Advance | None,
         size: int | None,
         tee_to: str | None,
+        info: dict[str, Any] | None = None,
     ) -> int:
         what = f"downloading object {oid.short}"
         oversized = OversizedObject(
@@ -79,7 +84,7 @@ class Fetching(StoreBase):
         )
         try:
             return self._retry(
-                what, lambda: self._download_once(cache, oid, key, advance, size, tee_to)
+                what, lambda: self._download_once(cache, oid, key, advance, size, tee_to, info)
             )
         except OversizedObject:
             raise oversized from None
@@ -87,7 +92,7 @@ class Fetching(StoreBase):
             pass
         try:  # once more: tell a transfer glitch from a bad copy at rest
             return self._retry(
-                what, lambda: self._download_once(cache, oid, key, None, size, tee_to)
+                what, lambda: self._download_once(cache, oid, key, None, size, tee_to, info)
             )
         except OversizedObject:
             raise oversized from None
@@ -106,7 +111,9 @@ class Fetching(StoreBase):
         advance: Advance | None,
         size: int | None,
         tee_to: str | None = None,
+        info: dict[str, Any] | None = None,
     ) -> int:
+        """`info`: what a HEAD request just said of `key`, which spares the open its own."""
         framed = codec.is_frame_name(key)
         if self.local:
             # O_NONBLOCK: a FIFO bearing an object's name must not hang the download
@@ -127,7 +134,11 @@ class Fetching(StoreBase):
         kwargs: dict[str, Any] = {}
         if self.atomic_put:
             kwargs = {"block_size": READ_BLOCK, "cache_type": "readahead"}
+            if info is not None:
+                kwargs["size"] = info["size"]
         with self.fs.open(key, "rb", **kwargs) as f:
+            if info is not None:
+                f.details = info  # (s3fs checks each range it reads against its ETag)
             announced = getattr(f, "size", None)
             if framed:
                 return self._store_frame(cache, oid, f, announced, advance, size, tee_to)

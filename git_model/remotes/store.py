@@ -7,7 +7,8 @@ interface to all of them; this module adds what fsspec leaves to its callers:
 
 - Batch existence: listing `objects/ab/` answers for every wanted object under that prefix at
   once (one LIST request per 1,000 keys on S3, one readdir on a directory); a prefix with only
-  a few wanted objects is asked per object (`info`, never `exists`, which hides errors).
+  a few wanted objects is asked per object (`info`, never `exists`, which hides errors; on
+  S3 a HEAD request, not s3fs's `info`, which follows a miss with a LIST).
 - Atomic uploads: an object store's PUT is atomic (nothing is visible until it completes), so
   those write the final key directly; any other file system gets a temp name under `tmp/` and
   a rename, so no reader ever sees a partial object under its final name. A directory remote
@@ -139,10 +140,18 @@ class Remote(Fetching):
         }
 
     def _holds(self, oid: Oid, size: int | None) -> bool:
-        """Does the remote hold `oid`: raw bytes of that size, or a frame (not empty)?"""
-        if _fits(self._size(self.key(oid)), size):
-            return True
-        return self.compressible and self._size(codec.frame_key(self.key(oid))) > 0
+        """Does the remote hold `oid`: raw bytes of that size, or a frame (not empty)? The form
+        this push would write is asked first (a frame where it compresses): one request where
+        the remote is in step with this clone's setting."""
+        key = self.key(oid)
+        looks = [(key, False)]
+        if self.compressible:
+            looks.insert(0 if self.level is not None else 1, (codec.frame_key(key), True))
+        for where, framed in looks:
+            found = self._size(where)
+            if found > 0 if framed else _fits(found, size):
+                return True
+        return False
 
     # -- moving one object ---------------------------------------------------------------------
 
