@@ -1342,10 +1342,12 @@ def compress_time_rows(
             s3.empty(target)
         else:
             remove(Path(target))
+        os.sync()  # each run starts with the disk's writeback caught up: auto and off alike
 
     def forget() -> None:
         remove(repo / ".git" / "model" / "objects")
         remove(repo / rel)
+        os.sync()
 
     push = {
         mode: Spec(
