@@ -79,6 +79,7 @@ class StoreBase:
         self.writer = DirectoryWriter(root)
         self._attempts = 1 if self.atomic_put else ATTEMPTS  # their clients retry already
         self.level = level if self.compressible else None  # zstd level for uploads; None: raw
+        self._seen = (0, 0)  # objects found here as frames, as raw bytes (see _keys)
         self.stored: dict[Oid, int] = {}  # bytes each object moved takes on the remote
 
     @property
@@ -107,9 +108,21 @@ class StoreBase:
         return retry(self.label, what, fn, self._attempts)
 
     def _keys(self, oid: Oid) -> list[str]:
-        """Where `oid` may be, in the order to look: a frame first, then raw bytes."""
+        """Where `oid` may be, in the order to look: the form found more often so far on
+        this remote first (at the start, a frame where this clone compresses), so a remote
+        all of one kind costs one look an object where a look is a request."""
         key = self.key(oid)
-        return [codec.frame_key(key), key] if self.compressible else [key]
+        if not self.compressible:
+            return [key]
+        frames, raw = self._seen
+        frame_first = frames > raw or (frames == raw and self.level is not None)
+        return [codec.frame_key(key), key] if frame_first else [key, codec.frame_key(key)]
+
+    def _saw(self, key: str) -> None:
+        """`key` was found: the next objects are looked for in its form first (counts only
+        steer the order: a race between threads costs at most a look)."""
+        frames, raw = self._seen
+        self._seen = (frames + 1, raw) if codec.is_frame_name(key) else (frames, raw + 1)
 
     def _size(self, key: str) -> int:
         """The size of the file `key` on the remote; -1 if there is none."""

@@ -51,7 +51,9 @@ class Fetching(StoreBase):
             if self.head_direct and file_size(info := self._info(key)) < 0:
                 continue
             try:
-                return self._download_key(cache, oid, key, advance, size, tee_to, info)
+                got = self._download_key(cache, oid, key, advance, size, tee_to, info)
+                self._saw(key)
+                return got
             except OversizedObject:
                 raise
             except CorruptObject as e:  # set aside: raw bytes beside a bad frame may be good

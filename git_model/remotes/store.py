@@ -140,16 +140,12 @@ class Remote(Fetching):
         }
 
     def _holds(self, oid: Oid, size: int | None) -> bool:
-        """Does the remote hold `oid`: raw bytes of that size, or a frame (not empty)? The form
-        this push would write is asked first (a frame where it compresses): one request where
-        the remote is in step with this clone's setting."""
-        key = self.key(oid)
-        looks = [(key, False)]
-        if self.compressible:
-            looks.insert(0 if self.level is not None else 1, (codec.frame_key(key), True))
-        for where, framed in looks:
-            found = self._size(where)
-            if found > 0 if framed else _fits(found, size):
+        """Does the remote hold `oid`: raw bytes of that size, or a frame (not empty)? Looked
+        for in the order of `_keys`."""
+        for key in self._keys(oid):
+            found = self._size(key)
+            if found > 0 if codec.is_frame_name(key) else _fits(found, size):
+                self._saw(key)
                 return True
         return False
 
