@@ -91,31 +91,48 @@ def test_stats_measure_how_far_each_tensor_moved(repo: Shell) -> None:
     assert "layers.1.weight  modified F32 [64,64]" in text and "25.0% of elements" in text
 
 
-def test_stats_of_bf16_tensors(repo: Shell) -> None:
+def write_bf16(repo: Shell, values: np.ndarray) -> None:
+    """A safetensors file of one BF16 tensor `w` (the top halves of `values` as float32),
+    written by safetensors itself (NumPy has no bf16 type)."""
     from safetensors import TensorSpec, serialize_file
 
-    def write(values: np.ndarray) -> None:
-        bits = (values.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
-        spec = TensorSpec(
-            dtype="bfloat16",
-            shape=list(values.shape),
-            data_ptr=bits.ctypes.data,
-            data_len=bits.nbytes,
-        )
-        serialize_file({"w": spec}, str(Path(repo.cwd / "model.safetensors")))
+    bits = (values.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+    spec = TensorSpec(
+        dtype="bfloat16", shape=list(values.shape), data_ptr=bits.ctypes.data, data_len=bits.nbytes
+    )
+    serialize_file({"w": spec}, str(Path(repo.cwd / "model.safetensors")))
 
+
+def test_stats_of_bf16_tensors(repo: Shell) -> None:
     w = np.linspace(-2, 2, 256, dtype=np.float32).reshape(16, 16)
-    write(w)
+    write_bf16(repo, w)
     commit(repo, "v1")
     w2 = w.copy()
     w2[0, 0] = 4.0  # exact in bf16
-    write(w2)
+    write_bf16(repo, w2)
     commit(repo, "v2")
     out = json.loads(repo.model("diff", "HEAD~1", "HEAD", "--stats", "--json").stdout)
     (change,) = out["models"][0]["components"][0]["tensors"]["changes"]
     assert change["new"]["dtype"] == "BF16"
     assert change["stats"]["fraction_changed"] == 1 / 256
     assert change["stats"]["max_abs_change"] == 6.0  # from -2.0 to 4.0
+
+
+def test_bf16_elements_whose_squares_overflow_float32_are_still_figures(repo: Shell) -> None:
+    """2-byte floats are worked in float32; bf16 reaches ~3e38, whose square float32 cannot
+    hold: such a tensor is worked again in float64, not called NaN or infinite."""
+    w = np.linspace(-2, 2, 256, dtype=np.float32).reshape(16, 16)
+    write_bf16(repo, w)
+    commit(repo, "v1")
+    w2 = w.copy()
+    w2[1, 1] = 2.0**100  # finite, exact in bf16; its square is 2**200
+    write_bf16(repo, w2)
+    out = json.loads(repo.model("diff", "--stats", "--json").stdout)
+    (change,) = out["models"][0]["components"][0]["tensors"]["changes"]
+    stats = change["stats"]
+    assert stats["non_finite_old"] == stats["non_finite_new"] == 0
+    assert stats["max_abs_change"] == 2.0**100  # (2**100 + 1.86 in float64)
+    assert stats["relative_change"] is not None and stats["relative_change"] > 1e28
 
 
 def test_stats_name_nan_and_infinite_elements_instead_of_summing_them(repo: Shell) -> None:

@@ -164,14 +164,24 @@ def _slices(fd: int, start: int, size: int, itemsize: int) -> Iterator[bytes]:
 
 
 def _stats(
-    np: Any, x: TensorPart, y: TensorPart, a: tuple[int, int], b: tuple[int, int]
+    np: Any,
+    x: TensorPart,
+    y: TensorPart,
+    a: tuple[int, int],
+    b: tuple[int, int],
+    wide: bool = False,
 ) -> dict[str, float | None]:
+    """The figures for one tensor. 2-byte floats are worked in float32, which holds them and
+    their differences exactly, with half of float64's bytes to move through each pass (bf16 is
+    the top half of a float32: no conversion at all); a sum that overflows float32 (squares of
+    elements past ~1e19) is worked again in float64 (`wide`) before anything is called NaN."""
     dtype = x.dtype or ""
     itemsize, size = ITEMSIZE[dtype], nbytes(x)
-    # float64 buffers made once and filled slice by slice: a fresh array per slice cost ~5× the
+    work = np.float64 if wide or itemsize > 2 else np.float32
+    # buffers made once and filled slice by slice: a fresh array per slice cost ~5× the
     # arithmetic (each one new pages from the kernel)
-    old, new, diff = (np.empty(min(SLICE, size // itemsize or 1)) for _ in range(3))
-    wide = np.empty(len(old), np.uint32) if dtype == "BF16" else None
+    n = min(SLICE, size // itemsize or 1)
+    old, new, diff = (np.empty(n, work) for _ in range(3))
     sq_diff = sq_old = 0.0
     max_abs = 0.0
     changed = 0
@@ -180,7 +190,7 @@ def _stats(
         for ca, cb in zip(
             _slices(a[0], start_a, size, itemsize), _slices(b[0], start_b, size, itemsize)
         ):
-            wa, wb = _floats(np, ca, dtype, old, wide), _floats(np, cb, dtype, new, wide)
+            wa, wb = _floats(np, ca, dtype, old), _floats(np, cb, dtype, new)
             d = diff[: len(wa)]
             np.subtract(wb, wa, out=d)
             sq_diff += float(np.dot(d, d))
@@ -192,21 +202,23 @@ def _stats(
     # a NaN or infinite element on either side makes a sum NaN or infinite: the two figures
     # then mean nothing (None), and the elements are counted instead
     finite = math.isfinite(sq_diff) and math.isfinite(sq_old)
+    if not finite and work is not np.float64:
+        return _stats(np, x, y, a, b, wide=True)
     return {
         "relative_change": (sq_diff**0.5) / (sq_old**0.5) if sq_old and finite else None,
         "max_abs_change": max_abs if finite else None,
         "fraction_changed": changed / elements if elements else 0.0,
-        "non_finite_old": 0 if finite else _non_finite(np, a[0], start_a, size, dtype, old, wide),
-        "non_finite_new": 0 if finite else _non_finite(np, b[0], start_b, size, dtype, new, wide),
+        "non_finite_old": 0 if finite else _non_finite(np, a[0], start_a, size, dtype, old),
+        "non_finite_new": 0 if finite else _non_finite(np, b[0], start_b, size, dtype, new),
     }
 
 
-def _non_finite(np: Any, fd: int, start: int, size: int, dtype: str, buf: Any, wide: Any) -> int:
+def _non_finite(np: Any, fd: int, start: int, size: int, dtype: str, buf: Any) -> int:
     """How many of a tensor's elements are NaN or infinite (read again: only ever asked when
     its sums came out so)."""
     count = 0
     for raw in _slices(fd, start, size, ITEMSIZE[dtype]):
-        values = _floats(np, raw, dtype, buf, wide)
+        values = _floats(np, raw, dtype, buf)
         count += len(values) - int(np.count_nonzero(np.isfinite(values)))
     return count
 
@@ -217,16 +229,18 @@ def ca_ne(np: Any, a: bytes, b: bytes, itemsize: int) -> Any:
     return np.frombuffer(a, kind) != np.frombuffer(b, kind)
 
 
-def _floats(np: Any, raw: bytes, dtype: str, out: Any, wide: Any) -> Any:
-    """Little-endian floats as float64, written into the front of `out` (bf16: the top half of
-    a float32, widened in `wide`)."""
+def _floats(np: Any, raw: bytes, dtype: str, out: Any) -> Any:
+    """Little-endian floats in the dtype of `out` (float32 or float64), written into its front
+    (bf16: shifted into the top half of each 32-bit word, which is that float32)."""
     n = len(raw) // ITEMSIZE[dtype]
     into = out[:n]
     if dtype == "BF16":
-        w = wide[:n]
-        w[...] = np.frombuffer(raw, "<u2")
-        w <<= 16
-        into[...] = w.view(np.float32)
+        if into.dtype == np.float32:
+            bits = into.view(np.uint32)
+            bits[...] = np.frombuffer(raw, "<u2")
+            bits <<= 16
+        else:
+            into[...] = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
     else:
         into[...] = np.frombuffer(raw, {"F64": "<f8", "F32": "<f4", "F16": "<f2"}[dtype])
     return into
