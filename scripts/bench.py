@@ -250,6 +250,7 @@ def reset_model_repo(b: Bench, repo: Path) -> Callable[[], None]:
         for name in ("objects", "state.db", "state.db-wal", "state.db-shm"):
             remove(model / name)
         b.sh("git", "reset", "-q", "--hard", cwd=repo)
+        os.sync()  # each add starts with the disk's writeback of the runs before caught up
 
     return reset
 

@@ -171,13 +171,16 @@ def _stats(
     b: tuple[int, int],
     wide: bool = False,
 ) -> dict[str, float | None]:
-    """The figures for one tensor. 2-byte floats are worked in float32, which holds them and
-    their differences exactly, with half of float64's bytes to move through each pass (bf16 is
-    the top half of a float32: no conversion at all); a sum that overflows float32 (squares of
-    elements past ~1e19) is worked again in float64 (`wide`) before anything is called NaN."""
+    """The figures for one tensor. Floats up to 4 bytes are worked in float32: half of
+    float64's bytes through each pass, and no conversion at all for F32 and bf16 (the top half
+    of a float32). It holds 2-byte floats and their differences exactly, and an F32 difference
+    to within half a float32 step (exactly where the two values are within a factor of two of
+    each other, as small updates are); each slice's sums are added up in float64. A sum that
+    overflows float32 (squares of elements past ~1e19) or underflows it (changes below ~1e-19
+    summing to 0) is worked again in float64 (`wide`), before anything is called NaN."""
     dtype = x.dtype or ""
     itemsize, size = ITEMSIZE[dtype], nbytes(x)
-    work = np.float64 if wide or itemsize > 2 else np.float32
+    work = np.float64 if wide or itemsize > 4 else np.float32
     # buffers made once and filled slice by slice: a fresh array per slice cost ~5× the
     # arithmetic (each one new pages from the kernel)
     n = min(SLICE, size // itemsize or 1)
@@ -202,7 +205,7 @@ def _stats(
     # a NaN or infinite element on either side makes a sum NaN or infinite: the two figures
     # then mean nothing (None), and the elements are counted instead
     finite = math.isfinite(sq_diff) and math.isfinite(sq_old)
-    if not finite and work is not np.float64:
+    if work is not np.float64 and (not finite or (changed and not sq_diff)):
         return _stats(np, x, y, a, b, wide=True)
     return {
         "relative_change": (sq_diff**0.5) / (sq_old**0.5) if sq_old and finite else None,
@@ -234,6 +237,8 @@ def _floats(np: Any, raw: bytes, dtype: str, out: Any) -> Any:
     (bf16: shifted into the top half of each 32-bit word, which is that float32)."""
     n = len(raw) // ITEMSIZE[dtype]
     into = out[:n]
+    if dtype == "F32" and into.dtype == np.float32:
+        return np.frombuffer(raw, "<f4")  # (read only: the bytes themselves, no copy)
     if dtype == "BF16":
         if into.dtype == np.float32:
             bits = into.view(np.uint32)
