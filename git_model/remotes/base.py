@@ -104,8 +104,8 @@ class StoreBase:
     def key(self, oid: Oid) -> str:
         return f"{self.root}/objects/{oid[:2]}/{oid[2:]}"
 
-    def _retry(self, what: str, fn: Callable[[], T]) -> T:
-        return retry(self.label, what, fn, self._attempts)
+    def _retry(self, what: str, fn: Callable[[], T], attempts: int = 0) -> T:
+        return retry(self.label, what, fn, attempts or self._attempts)
 
     def _keys(self, oid: Oid) -> list[str]:
         """Where `oid` may be, in the order to look: the form found more often so far on

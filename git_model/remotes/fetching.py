@@ -1,9 +1,9 @@
 """Downloads from a remote store: verified before they enter the cache, bad copies set aside.
 
-Each object is looked for as a frame first, then as raw bytes (codec.py); on S3 with a HEAD
-request each, whose size spares the open its own. A frame is decoded
-as it streams into the cache, which hashes the decoded bytes: nothing enters that does not
-hash to the oid. A copy that twice arrives as other bytes (or a frame that does not decode,
+Each object is looked for in the form found more often so far (a frame or raw bytes,
+codec.py; `_keys`), then the other; on S3 with one GET each, its body streamed. A frame
+is decoded as it streams into the cache, which hashes the decoded bytes: nothing enters that
+does not hash to the oid. A copy that twice arrives as other bytes (or a frame that does not decode,
 or decodes past the size it records) is moved to `<url>/quarantine/`, so that a push from a
 clone with good bytes repairs it; raw bytes beside a bad frame are still tried.
 """
@@ -22,7 +22,7 @@ from ..errors import CorruptObject, GitModelError, OversizedObject
 from ..hashing import Oid
 from ..incoming import store_copy, store_stream
 from . import codec
-from .base import Advance, Counting, StoreBase, file_size
+from .base import Advance, Counting, StoreBase
 from .directory import SMALL
 
 READ_BLOCK = 8 << 20  # read-ahead per download: memory stays flat whatever the object size
@@ -47,11 +47,8 @@ class Fetching(StoreBase):
         """
         error: CorruptObject | None = None
         for key in self._keys(oid):
-            info = None  # on S3, one HEAD: is it there, and what the open would ask again
-            if self.head_direct and file_size(info := self._info(key)) < 0:
-                continue
             try:
-                got = self._download_key(cache, oid, key, advance, size, tee_to, info)
+                got = self._download_key(cache, oid, key, advance, size, tee_to)
                 self._saw(key)
                 return got
             except OversizedObject:
@@ -77,16 +74,17 @@ class Fetching(StoreBase):
         advance: Advance | None,
         size: int | None,
         tee_to: str | None,
-        info: dict[str, Any] | None = None,
     ) -> int:
         what = f"downloading object {oid.short}"
         oversized = OversizedObject(
             f"object {oid.short} on remote {self.label} is larger than the {size} bytes it "
             "has: it was refused, nothing stored; push it again from a clone that has it"
         )
+        # (an S3 GET streams the whole object, which s3fs does not retry once it has begun)
+        attempts = 2 if self.head_direct else 0
         try:
             return self._retry(
-                what, lambda: self._download_once(cache, oid, key, advance, size, tee_to, info)
+                what, lambda: self._download_once(cache, oid, key, advance, size, tee_to), attempts
             )
         except OversizedObject:
             raise oversized from None
@@ -94,7 +92,7 @@ class Fetching(StoreBase):
             pass
         try:  # once more: tell a transfer glitch from a bad copy at rest
             return self._retry(
-                what, lambda: self._download_once(cache, oid, key, None, size, tee_to, info)
+                what, lambda: self._download_once(cache, oid, key, None, size, tee_to), attempts
             )
         except OversizedObject:
             raise oversized from None
@@ -113,9 +111,7 @@ class Fetching(StoreBase):
         advance: Advance | None,
         size: int | None,
         tee_to: str | None = None,
-        info: dict[str, Any] | None = None,
     ) -> int:
-        """`info`: what a HEAD request just said of `key`, which spares the open its own."""
         framed = codec.is_frame_name(key)
         if self.local:
             # O_NONBLOCK: a FIFO bearing an object's name must not hang the download
@@ -136,14 +132,11 @@ class Fetching(StoreBase):
         kwargs: dict[str, Any] = {}
         if self.atomic_put:
             kwargs = {"block_size": READ_BLOCK, "cache_type": "readahead"}
-            if info is not None:
-                kwargs["size"] = info["size"]
-        with self.fs.open(key, "rb", **kwargs) as f:
-            if info is not None:
-                f.details = info  # (s3fs checks each range it reads against its ETag)
+        with _get(self.fs, key) if self.head_direct else self.fs.open(key, "rb", **kwargs) as f:
             announced = getattr(f, "size", None)
             if framed:
-                return self._store_frame(cache, oid, f, announced, advance, size, tee_to)
+                body = cast(BinaryIO, f)
+                return self._store_frame(cache, oid, body, announced, advance, size, tee_to)
             if isinstance(announced, int):
                 _check_size(oid, announced, size)
                 self.stored[oid] = announced
@@ -196,6 +189,39 @@ class Fetching(StoreBase):
         except Exception:
             return ""
         return " and moved to the remote's quarantine/ folder"
+
+
+class _Body:
+    """One S3 GET's body as a blocking stream (each read runs on s3fs's event loop): the whole
+    object in one request, where s3fs's `open` asks a HEAD first and then a GET per block."""
+
+    def __init__(self, fs: Any, response: dict[str, Any]) -> None:
+        self._fs = fs
+        self._body = response["Body"]
+        size = response.get("ContentLength")
+        self.size = size if isinstance(size, int) else None
+
+    def read(self, n: int = -1) -> bytes:
+        from fsspec.asyn import sync
+
+        return cast(bytes, sync(self._fs.loop, self._body.read, n if n >= 0 else None))
+
+    def __enter__(self) -> _Body:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from fsspec.asyn import sync
+
+        async def close() -> None:  # (on the loop that owns the connection)
+            self._body.close()
+
+        sync(self._fs.loop, close)
+
+
+def _get(fs: Any, key: str) -> _Body:
+    """GET `key` from an s3fs file system: FileNotFoundError if there is none."""
+    bucket, path, _ = fs.split_path(key)
+    return _Body(fs, fs.call_s3("get_object", Bucket=bucket, Key=path))
 
 
 def _check_size(oid: Oid, found: int, size: int | None) -> None:
