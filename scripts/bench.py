@@ -1548,8 +1548,7 @@ def tensor_rows(b: Bench, dtype: str) -> Iterator[Row]:
     read_both = Spec(["cat", str(files[0]), str(files[1])], b.tmp)
     b.measure(stats, read_both)
     yield ratio_row(sec, "git model diff --stats ckpt1 ckpt2", stats, "cat both", read_both.best, 2)
-    specs += [diff, stats]
-    peak = max(s.peak_kib for s in specs) / 1024
+    peak = true_peak(b, [stats, diff, checkout, add])  # (add's set-up empties the cache: last)
     yield Row(sec, "peak memory of git model", peak, target="< 100 MiB", ok=peak < 100, unit="MiB")
     remove(copy_dest)
     remove(repo)
@@ -1574,6 +1573,25 @@ def write_big(path: Path, size: int) -> None:
         while left:
             left -= f.write(os.urandom(min(left, 64 * MiB)))
         os.fsync(f.fileno())
+
+
+def true_peak(b: Bench, specs: list[Spec]) -> float:
+    """Peak RSS (MiB) of the specs' commands. A child forked from this process starts from
+    this process's own high-water mark (Linux keeps the pre-exec one in ru_maxrss), so when
+    what was measured is at that floor (a section before this one grew the bench, as the
+    compress section's scikit-learn does), each command runs once more, set-up included,
+    through `peak_run`'s small waiting process."""
+    peak = max(s.peak_kib for s in specs) / 1024
+    if peak > resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:
+        return peak
+    peak = 0.0
+    for spec in specs:
+        if spec.setup:
+            spec.setup()
+        peak = max(peak, peak_run(b, spec.cmd, spec.cwd)[2])
+        if spec.after:
+            spec.after()
+    return peak
 
 
 PEAK_SCRIPT = """\
