@@ -54,6 +54,12 @@ def test_kill_9_during_add_then_rerun(repo: Shell, fault: FaultRecorder) -> None
         assert "Traceback" not in out.stderr and out.returncode == 0
         manifest = repo.read(".gitmodel/manifest.toml")
         assert manifest == manifest_before or b"model.bin" in manifest
+        lock = repo.cwd / ".git" / "index.lock"
+        if lock.exists():  # killed inside its `git add`: git's lock stays, as after git itself
+            out = repo.model("add", "data", "model.bin", check=False)
+            assert out.returncode == 1 and "index.lock exists" in out.stderr
+            assert "delete that file and rerun" in out.stderr and "Traceback" not in out.stderr
+            lock.unlink()  # what the message says to do: no git is running
     assert killed >= 1
     repo.model("add", "data", "model.bin")
     assert_cache_sound(repo)
