@@ -23,10 +23,11 @@ T = TypeVar("T")
 Advance = Callable[[int], None]  # called with a number of bytes just moved
 
 OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"})
-# stores asked with a plain HEAD request: s3fs's `info` answers a missing key with a HEAD and
-# then a LIST (to see whether it is a folder), and a LIST is the dearer request, on S3's
-# price list and on its servers
+# stores asked for one object's size with one request of their own API: s3fs's `info` (and
+# adlfs's) answers a missing key with a HEAD and then a LIST, to see whether it is a folder,
+# and a LIST is the dearer request, on S3's price list and on its servers
 HEAD_DIRECT = frozenset({"s3", "s3a"})
+AZURE_DIRECT = frozenset({"az", "abfs", "abfss"})
 
 
 class Counting:
@@ -76,6 +77,7 @@ class StoreBase:
         self.local = "file" in protocols or "local" in protocols
         self.atomic_put = bool(OBJECT_STORES.intersection(protocols))
         self.head_direct = bool(HEAD_DIRECT.intersection(protocols))
+        self.azure_direct = bool(AZURE_DIRECT.intersection(protocols))
         self.writer = DirectoryWriter(root)
         self._attempts = 1 if self.atomic_put else ATTEMPTS  # their clients retry already
         self.level = level if self.compressible else None  # zstd level for uploads; None: raw
@@ -132,29 +134,38 @@ class StoreBase:
             except (FileNotFoundError, NotADirectoryError):
                 return -1
             return st.st_size if stat.S_ISREG(st.st_mode) else -1
-        return file_size(self._info(key))
-
-    def _info(self, key: str) -> dict[str, Any] | None:
-        """fsspec's info on the remote file `key` (a store's, not a local folder's); None if
-        there is none. On S3 one HEAD request, in the shape s3fs's own `info` gives."""
         what = f"checking object {posixpath.basename(key)[:10]}"
-        if not self.head_direct:
-            try:
-                return cast("dict[str, Any]", self._retry(what, lambda: self.fs.info(key)))
-            except FileNotFoundError:
-                return None
-        bucket, path, _ = self.fs.split_path(key)
         try:
-            out = self._retry(what, lambda: self.fs.call_s3("head_object", Bucket=bucket, Key=path))
+            if self.head_direct:
+                bucket, path, _ = self.fs.split_path(key)
+                head = self._retry(
+                    what, lambda: self.fs.call_s3("head_object", Bucket=bucket, Key=path)
+                )
+                size = head.get("ContentLength")
+                return size if isinstance(size, int) and size >= 0 else -1
+            if self.azure_direct:
+                return self._retry(what, lambda: _azure_size(self.fs, key))
+            return file_size(self._retry(what, lambda: self.fs.info(key)))
         except FileNotFoundError:
-            return None
-        return {
-            "name": f"{bucket}/{path}",
-            "size": out.get("ContentLength"),
-            "type": "file",
-            "ETag": out.get("ETag", ""),
-            "VersionId": out.get("VersionId"),
-        }
+            return -1
+
+
+def _azure_size(fs: Any, key: str) -> int:
+    """A blob's size with one request (adlfs's `info` lists the prefix after a miss)."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from fsspec.asyn import sync
+
+    container, path, _ = fs.split_path(key)
+
+    async def properties() -> int:
+        try:
+            async with fs.service_client.get_blob_client(container, path) as blob:
+                found = await blob.get_blob_properties()
+        except ResourceNotFoundError:
+            raise FileNotFoundError(key) from None
+        return int(found.size)
+
+    return cast(int, sync(fs.loop, properties))
 
 
 def file_size(info: Any) -> int:
