@@ -25,8 +25,9 @@ Advance = Callable[[int], None]  # called with a number of bytes just moved
 OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"})
 # stores asked for one object's size with one request of their own API: s3fs's `info` (and
 # adlfs's) answers a missing key with a HEAD and then a LIST, to see whether it is a folder,
-# and a LIST is the dearer request, on S3's price list and on its servers
-HEAD_DIRECT = frozenset({"s3", "s3a"})
+# and a LIST is the dearer request, on S3's price list and on its servers. S3 downloads are
+# one GET too (fetching.py), where s3fs's `open` asks a HEAD and then a GET per block.
+S3_DIRECT = frozenset({"s3", "s3a"})
 AZURE_DIRECT = frozenset({"az", "abfs", "abfss"})
 
 
@@ -76,7 +77,7 @@ class StoreBase:
         protocols = protocol if isinstance(protocol, tuple) else (protocol,)
         self.local = "file" in protocols or "local" in protocols
         self.atomic_put = bool(OBJECT_STORES.intersection(protocols))
-        self.head_direct = bool(HEAD_DIRECT.intersection(protocols))
+        self.s3_direct = bool(S3_DIRECT.intersection(protocols))
         self.azure_direct = bool(AZURE_DIRECT.intersection(protocols))
         self.writer = DirectoryWriter(root)
         self._attempts = 1 if self.atomic_put else ATTEMPTS  # their clients retry already
@@ -136,7 +137,7 @@ class StoreBase:
             return st.st_size if stat.S_ISREG(st.st_mode) else -1
         what = f"checking object {posixpath.basename(key)[:10]}"
         try:
-            if self.head_direct:
+            if self.s3_direct:
                 bucket, path, _ = self.fs.split_path(key)
                 head = self._retry(
                     what, lambda: self.fs.call_s3("head_object", Bucket=bucket, Key=path)

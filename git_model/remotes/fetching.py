@@ -1,11 +1,11 @@
 """Downloads from a remote store: verified before they enter the cache, bad copies set aside.
 
 Each object is looked for in the form found more often so far (a frame or raw bytes,
-codec.py; `_keys`), then the other; on S3 with one GET each, its body streamed. A frame
-is decoded as it streams into the cache, which hashes the decoded bytes: nothing enters that
-does not hash to the oid. A copy that twice arrives as other bytes (or a frame that does not decode,
-or decodes past the size it records) is moved to `<url>/quarantine/`, so that a push from a
-clone with good bytes repairs it; raw bytes beside a bad frame are still tried.
+codec.py; `_keys`), then the other; on S3 with one GET each, its body streamed. A frame is
+decoded as it streams into the cache, which hashes the decoded bytes: nothing enters that does
+not hash to the oid. A copy that twice arrives as other bytes (or a frame that does not
+decode, or decodes past the size it records) is moved to `<url>/quarantine/`, so that a push
+from a clone with good bytes repairs it; raw bytes beside a bad frame are still tried.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class Fetching(StoreBase):
             "has: it was refused, nothing stored; push it again from a clone that has it"
         )
         # (an S3 GET streams the whole object, which s3fs does not retry once it has begun)
-        attempts = 2 if self.head_direct else 0
+        attempts = 2 if self.s3_direct else 0
         try:
             return self._retry(
                 what, lambda: self._download_once(cache, oid, key, advance, size, tee_to), attempts
@@ -132,7 +132,7 @@ class Fetching(StoreBase):
         kwargs: dict[str, Any] = {}
         if self.atomic_put:
             kwargs = {"block_size": READ_BLOCK, "cache_type": "readahead"}
-        with _get(self.fs, key) if self.head_direct else self.fs.open(key, "rb", **kwargs) as f:
+        with _get(self.fs, key) if self.s3_direct else self.fs.open(key, "rb", **kwargs) as f:
             announced = getattr(f, "size", None)
             if framed:
                 body = cast(BinaryIO, f)

@@ -8,7 +8,8 @@ interface to all of them; this module adds what fsspec leaves to its callers:
 - Batch existence: listing `objects/ab/` answers for every wanted object under that prefix at
   once (one LIST request per 1,000 keys on S3, one readdir on a directory); a prefix with only
   a few wanted objects is asked per object (`info`, never `exists`, which hides errors; on
-  S3 a HEAD request, not s3fs's `info`, which follows a miss with a LIST).
+  S3 and Azure one request of their own API, where fsspec's `info` follows a miss with a
+  listing).
 - Atomic uploads: an object store's PUT is atomic (nothing is visible until it completes), so
   those write the final key directly; any other file system gets a temp name under `tmp/` and
   a rename, so no reader ever sees a partial object under its final name. A directory remote
