@@ -157,10 +157,12 @@ class Bench:
                 )
         return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
-    def measure(self, *specs: Spec) -> None:
-        """Run the specs alternately: one warm-up round, then `runs` timed rounds."""
+    def measure(self, *specs: Spec, swap: bool = False) -> None:
+        """Run the specs alternately: one warm-up round, then `runs` timed rounds. `swap`:
+        every other round in the reverse order, so that no spec always follows the same one
+        (what one leaves for the disk or the page cache falls on each in turn)."""
         for round_ in range(self.runs + 1):
-            for spec in specs:
+            for spec in reversed(specs) if swap and round_ % 2 else specs:
                 if spec.setup:
                     spec.setup()
                 elapsed, cpu, kib = self.run_timed(spec.cmd, spec.cwd)
@@ -1359,8 +1361,8 @@ def compress_time_rows(
     pull = {
         mode: Spec(["git", "model", "pull", mode], repo, setup=forget) for mode in ("auto", "off")
     }
-    b.measure(push["auto"], push["off"])
-    b.measure(pull["auto"], pull["off"])
+    b.measure(push["auto"], push["off"], swap=True)
+    b.measure(pull["auto"], pull["off"], swap=True)
     size = sum(p.stat().st_size for p in repo.joinpath(".git/model/objects").glob("*/*"))
     what = f"{label} {size / MiB:.0f} MiB ({kind})"
     for verb, specs in (("push", push), ("pull", pull)):
