@@ -75,6 +75,53 @@ def write_if_can(fd: int, data: bytes) -> int | None:
     return fd
 
 
+class TeeThread:
+    """A second copy of a file being written, made on a thread of its own by kernel copies
+    from the first (`copy_file_range`) as it grows, for a reader that receives, hashes and
+    writes the first copy meanwhile (a download): no second stream of writes from the
+    reader's buffers, which cost far more here than the kernel's copy. `grown(size)` says
+    how far the first copy is written. `close` returns the copy's descriptor, or None if it
+    failed (the copy is then short: its owner, checking its size, drops it)."""
+
+    def __init__(self, src: int, dst: int) -> None:
+        import queue
+
+        self._src, self._dst, self._done = src, dst, 0
+        self._failed = False
+        self._sizes: queue.Queue[int | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (size := self._sizes.get()) is not None:
+            if not self._failed:
+                try:
+                    self._copy(size)
+                except OSError:
+                    self._failed = True
+
+    def _copy(self, size: int) -> None:
+        while (done := self._done) < size:
+            try:
+                n = os.copy_file_range(self._src, self._dst, size - done, done, done)
+            except OSError as e:
+                if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                    raise
+                n = os.pwrite(self._dst, os.pread(self._src, min(CHUNK, size - done), done), done)
+            if n <= 0:
+                raise OSError(errno.EIO, "the copy made no progress")
+            self._done = done + n
+
+    def grown(self, size: int) -> None:
+        self._sizes.put(size)
+
+    def close(self) -> int | None:
+        if self._thread.is_alive():
+            self._sizes.put(None)
+            self._thread.join()
+        return None if self._failed else self._dst
+
+
 def _copy_through(
     src: int, dst: int, expected: int, sync: bool, also: int | None = None
 ) -> tuple[Oid, int]:

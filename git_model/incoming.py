@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .cache import Cache
-from .copying import SMALL_FILE, copy_and_hash, watch_size, write_all, write_if_can
+from .copying import SMALL_FILE, TeeThread, copy_and_hash, watch_size, write_all, write_if_can
 from .errors import CorruptObject, OversizedObject, disk_error
 from .hashing import CHUNK, HashThread, Oid
 from .linuxcalls import write_back_starter
@@ -88,12 +88,14 @@ def store_stream(
     """
     also = teeing = cache.prepared.start(expected, tee_to, expected_size)
     large = (expected_size or 0) > SMALL_FILE
-    # a large download is hashed on a thread while this one receives and writes, and its
-    # bytes start for the disk as they are written: about max(receive, hash), and little
-    # left for the flush before it is named (the directory remote's copy does the same)
+    # a large download is hashed on a thread, and its work-tree copy written by another, while
+    # this one receives and writes the cache's copy, whose bytes start for the disk as they are
+    # written: about max(receive + write, hash), and little left for the flush before it is
+    # named (the directory remote's kernel copies work the same way)
     kick = write_back_starter() if large else None
     with _temp_object(cache, expected, also) as (fd, tmp):
         digest: Any = HashThread() if large else hashlib.sha256()
+        tee = TeeThread(fd, also) if large and also is not None else None
         size = 0
         limit = None if expected_size is None else expected_size + 1
         try:
@@ -109,10 +111,14 @@ def store_stream(
                 if kick:
                     kick(fd, size, len(chunk))
                 size += len(chunk)
-                if teeing is not None:
+                if tee is not None:
+                    tee.grown(size)
+                elif teeing is not None:
                     teeing = write_if_can(teeing, chunk)
         finally:
             got = digest.hexdigest()  # (a thread: ended here whatever happened)
+            if tee is not None:
+                tee.close()  # (a copy that failed is short: dropped by its size)
         if expected_size is not None and size > expected_size:
             raise OversizedObject(
                 f"object {expected.short} arrived with more than its {expected_size} bytes; "

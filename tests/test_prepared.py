@@ -127,12 +127,17 @@ def download(tmp_path: Path) -> Download:
     return Download(cache, remote, data, Oid(hashlib.sha256(data).hexdigest()))
 
 
+@pytest.mark.parametrize("way", ["copy", "stream"])
 def test_the_copy_made_during_the_download_is_the_one_named(
-    tmp_path: Path, download: Download
+    tmp_path: Path, download: Download, way: str
 ) -> None:
     cache, remote, data, oid = download
     dest = tmp_path / "wt" / "model.bin"
-    store_copy(cache, remote, oid, tee_to=str(dest))
+    if way == "copy":
+        store_copy(cache, remote, oid, tee_to=str(dest))
+    else:  # (the work-tree copy follows the cache's as it grows, chunk by chunk)
+        with open(remote, "rb") as f:
+            store_stream(cache, f, oid, len(data), tee_to=str(dest))
     assert len(cache.prepared) == 1 and os.listdir(dest.parent) == []  # unnamed so far
     cache.materialize(oid, dest, executable=True)
     assert len(cache.prepared) == 0 and dest.read_bytes() == data
