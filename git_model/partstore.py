@@ -1,13 +1,16 @@
 """Model files stored by parts: stored in one pass, rebuilt byte for byte, verified.
 
-`store_parts` reads a recognised file once. Each chunk goes to a helper thread that hashes the
-whole file (its oid: what the manifest, versions and notes use) while this thread hashes the
-part it belongs to and writes it into a temp file of the cache; on two cores the cost is about
-one hash of the file, not two. A part the previous version of the file had at the same place
-and the cache already holds is only hashed, not written (a fine-tune that changed 10% of its
-tensors writes 10% of its bytes); if its bytes turned out to differ, that one part is copied
-after all. Each chunk written is started for the disk at once (`sync_file_range`), so the one
-`syncfs` that flushes every new part before it is named by its oid has little left to wait for.
+`store_parts` reads a recognised file once. The kernel copies each chunk of a part into a temp
+file of the cache (`copy_file_range`: steadier and cheaper than a write from Python's buffers),
+and what is hashed is read back from that copy, so an object's bytes are the ones its oid was
+taken from. Each chunk goes to a helper thread that hashes the whole file (its oid: what the
+manifest, versions and notes use) while this thread hashes the part it belongs to; on two cores
+the cost is about one hash of the file, not two. A part the previous version of the file had at
+the same place and the cache already holds is only hashed, not written (a fine-tune that
+changed 10% of its tensors writes 10% of its bytes); if its bytes turned out to differ, that
+one part is copied after all. Each chunk written is started for the disk at once
+(`sync_file_range`), so the one `syncfs` that flushes every new part before it is named by its
+oid has little left to wait for.
 
 `rebuild` writes the file from its parts into a new file beside its destination: the kernel
 copies each part to its offset while this thread hashes the parts in order, so the cost is
@@ -32,7 +35,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .cache import Cache
-from .copying import SMALL_FILE, fsync_path, write_all
+from .copying import SMALL_FILE, fsync_path, pwrite_all
 from .errors import CorruptObject, GitModelError, ManifestError, MissingObject, disk_error
 from .formats import Layout
 from .hashing import CHUNK, HashThread, Oid, hash_file
@@ -109,16 +112,19 @@ def _store_part(
     try:
         done = 0
         while done < length:
-            chunk = os.pread(src, min(STEP, length - done), offset + done)
+            step = min(STEP, length - done)
+            if fd >= 0:  # the kernel copies it; what is hashed is read back from the copy
+                _copy_some(src, fd, step, offset + done, done)
+                chunk = os.pread(fd, step, done)
+                if kick:
+                    kick(fd, done, len(chunk))
+            else:
+                chunk = os.pread(src, step, offset + done)
             if not chunk:
                 raise GitModelError("the file became shorter while it was being stored; rerun")
             if whole is not None:
                 whole.update(chunk)
             digest.update(chunk)
-            if fd >= 0:
-                write_all(fd, chunk)
-                if kick:
-                    kick(fd, done, len(chunk))
             done += len(chunk)
         if fd >= 0:
             os.fchmod(fd, 0o444)
@@ -262,26 +268,31 @@ def _copy_parts(cache: Cache, listing: TensorListing, fd: int) -> Oid:
 
 def _copy_into(src: int, dst: int, length: int, at: int) -> None:
     """Copy `length` bytes from the start of `src` to offset `at` of `dst`."""
+    if _copy_some(src, dst, length, 0, at) < length:
+        raise CorruptObject("a part is shorter than its listing says")
+
+
+def _copy_some(src: int, dst: int, length: int, src_at: int, dst_at: int) -> int:
+    """Copy up to `length` bytes from offset `src_at` of `src` to `dst_at` of `dst` (fewer at
+    the end of `src`): in the kernel where it can, else through a buffer. Returns how many."""
     done = 0
     try:
         while done < length:
-            n = os.copy_file_range(src, dst, length - done, done, at + done)
+            n = os.copy_file_range(src, dst, length - done, src_at + done, dst_at + done)
             if not n:
-                break
+                return done
             done += n
-        if done == length:
-            return
+        return done
     except OSError as e:
         if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
             raise
     while done < length:
-        chunk = os.pread(src, min(CHUNK, length - done), done)
+        chunk = os.pread(src, min(CHUNK, length - done), src_at + done)
         if not chunk:
-            raise CorruptObject("a part is shorter than its listing says")
-        view = memoryview(chunk)
-        while view:
-            n = os.pwrite(dst, view, at + done)
-            view, done = view[n:], done + n
+            break
+        pwrite_all(dst, chunk, dst_at + done)
+        done += len(chunk)
+    return done
 
 
 def _corrupt(cache: Cache, listing: TensorListing, oid: Oid, name: str) -> GitModelError:
