@@ -34,6 +34,9 @@ def is_oid(text: object) -> bool:
     return isinstance(text, str) and _HEX64.fullmatch(text) is not None
 
 
+_CUT = bytearray()  # (a marker, by identity: no chunk is this object)
+
+
 class HashThread:
     """SHA-256 of a stream of chunks on a thread of its own (hashlib lets go of the
     interpreter), for a reader with other work to do per chunk (receive it, write it): at most
@@ -44,16 +47,26 @@ class HashThread:
         import threading
 
         self._digest = hashlib.sha256()
-        self._chunks: queue.Queue[bytes | None] = queue.Queue(ahead)
+        self.digests: list[Oid] = []  # of each run of chunks ended by `cut`, in order
+        self._chunks: queue.Queue[bytes | memoryview | bytearray | None] = queue.Queue(ahead)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while (chunk := self._chunks.get()) is not None:
-            self._digest.update(chunk)
+            if chunk is _CUT:
+                self.digests.append(Oid(self._digest.hexdigest()))
+                self._digest = hashlib.sha256()
+            else:
+                self._digest.update(chunk)
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: bytes | memoryview) -> None:
         self._chunks.put(chunk)
+
+    def cut(self) -> None:
+        """End the run of chunks so far: its digest joins `digests` (read them after `close`),
+        and hashing starts over."""
+        self._chunks.put(_CUT)
 
     def close(self) -> None:
         if self._thread.is_alive():

@@ -3,9 +3,10 @@
 `store_parts` reads a recognised file once. The kernel copies each chunk of a part into a temp
 file of the cache (`copy_file_range`: steadier and cheaper than a write from Python's buffers),
 and what is hashed is read back from that copy, so an object's bytes are the ones its oid was
-taken from. Each chunk goes to a helper thread that hashes the whole file (its oid: what the
-manifest, versions and notes use) while this thread hashes the part it belongs to; on two cores
-the cost is about one hash of the file, not two. A part the previous version of the file had at
+taken from. Each chunk goes to two helper threads, one hashing the whole file (its oid: what the
+manifest, versions and notes use), one each part (its digest taken at the part's end), while
+this thread copies and reads the next; on two cores the cost is about one hash of the file,
+not two. A part the previous version of the file had at
 the same place and the cache already holds is only hashed, not written (a fine-tune that
 changed 10% of its tensors writes 10% of its bytes); if its bytes turned out to differ, that
 one part is copied after all. Each chunk written is started for the disk at once
@@ -28,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import mmap
 import os
 import threading
 from collections.abc import Iterator
@@ -54,25 +56,39 @@ def store_parts(
     """Store each part of the file at `path` (of `layout`); its tensor listing and the whole
     file's oid. A file that changes meanwhile is refused (rerun)."""
     hints = hints or {}
-    made: list[tuple[str, Oid]] = []  # temp files written, named once all are durable
+    made: list[tuple[str, Oid]] = []  # temp files hashed, named once all are durable
+    written: list[str | None] = []  # each part's temp file (None: only hashed, already held)
     whole = HashThread(AHEAD)
+    each = HashThread(AHEAD)  # each part's oid (cut at its end), while this thread copies
     try:
         with open(path, "rb", buffering=0) as f:
             src = f.fileno()
             before = os.fstat(src)
             if before.st_size != layout.size:
                 raise GitModelError(f"{path} changed while it was being stored; rerun")
-            oids = []
+            hinted = []
             for p in layout.parts:
                 hint = hints.get((p.offset, p.length))
                 if hint is not None and not cache.has(hint):
                     hint = None
-                oid = _store_part(cache, src, p.offset, p.length, whole, None if hint else made)
-                if hint is not None and oid != hint:  # the same place, other bytes: store them
-                    oid2 = _store_part(cache, src, p.offset, p.length, None, made)
-                    if oid2 != oid:
-                        raise GitModelError(f"{path} changed while it was being stored; rerun")
-                oids.append(oid)
+                hinted.append(hint)
+                written.append(
+                    _feed_part(cache, src, p.offset, p.length, whole, each, hint is None)
+                )
+            each.close()
+            oids = each.digests
+            if len(oids) != len(layout.parts):
+                raise GitModelError(f"{path}: its parts could not all be hashed; rerun")
+            for i, (p, hint) in enumerate(zip(layout.parts, hinted, strict=True)):
+                tmp, written[i] = written[i], None
+                if tmp is not None:
+                    made.append((tmp, oids[i]))
+                elif (  # the same place, other bytes: store them after all
+                    hint is not None
+                    and oids[i] != hint
+                    and _store_part(cache, src, p.offset, p.length, made) != oids[i]
+                ):
+                    raise GitModelError(f"{path} changed while it was being stored; rerun")
             oid = Oid(whole.hexdigest())
             after = os.stat(path)
             if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
@@ -87,45 +103,28 @@ def store_parts(
     except OSError as e:
         raise disk_error(e, f"storing {path} in the cache") from e
     finally:
-        whole.close()  # (stopped by an error: the thread drains and ends)
-        for tmp, _ in made:
+        whole.close()  # (stopped by an error: the threads drain and end)
+        each.close()
+        for left in [tmp for tmp, _ in made] + [tmp for tmp in written if tmp is not None]:
             with contextlib.suppress(OSError):
-                os.unlink(tmp)
+                os.unlink(left)
     listing = with_oids(layout, oids)
     write_recipe(cache, oid, listing)
     return listing, oid
 
 
-def _store_part(
-    cache: Cache,
-    src: int,
-    offset: int,
-    length: int,
-    whole: HashThread | None,
-    made: list[tuple[str, Oid]] | None,
-) -> Oid:
-    """Hash the part [offset, offset+length) of `src` (feeding `whole` too), and write it into
-    a temp file of the cache when `made` is given (appended there, read-only, not yet synced)."""
-    digest = hashlib.sha256()
-    fd, tmp = cache.new_object() if made is not None else (-1, "")
-    kick = write_back_starter()  # each chunk starts for the disk at once: little left for syncfs
+def _feed_part(
+    cache: Cache, src: int, offset: int, length: int, whole: HashThread, each: HashThread, new: bool
+) -> str | None:
+    """Hand the part [offset, offset+length) of `src` to both hashing threads (`each` cut at
+    its end); when `new`, copy it into a temp file of the cache first (read-only, not yet
+    synced), whose path is returned."""
+    fd, tmp = cache.new_object() if new else (-1, "")
     try:
-        done = 0
-        while done < length:
-            step = min(STEP, length - done)
-            if fd >= 0:  # the kernel copies it; what is hashed is read back from the copy
-                _copy_some(src, fd, step, offset + done, done)
-                chunk = os.pread(fd, step, done)
-                if kick:
-                    kick(fd, done, len(chunk))
-            else:
-                chunk = os.pread(src, step, offset + done)
-            if not chunk:
-                raise GitModelError("the file became shorter while it was being stored; rerun")
-            if whole is not None:
-                whole.update(chunk)
-            digest.update(chunk)
-            done += len(chunk)
+        for chunk in _chunks(src, offset, length, fd):
+            whole.update(chunk)
+            each.update(chunk)
+        each.cut()
         if fd >= 0:
             os.fchmod(fd, 0o444)
     except BaseException:
@@ -134,11 +133,57 @@ def _store_part(
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         raise
-    oid = Oid(digest.hexdigest())
-    if fd >= 0 and made is not None:
+    if fd < 0:
+        return None
+    os.close(fd)
+    return tmp
+
+
+def _store_part(
+    cache: Cache, src: int, offset: int, length: int, made: list[tuple[str, Oid]]
+) -> Oid:
+    """Copy the part [offset, offset+length) of `src` into a temp file of the cache and hash
+    it, on this thread; the temp file goes to `made` (read-only, not yet synced)."""
+    digest = hashlib.sha256()
+    fd, tmp = cache.new_object()
+    try:
+        for chunk in _chunks(src, offset, length, fd):
+            digest.update(chunk)
+        os.fchmod(fd, 0o444)
+    except BaseException:
         os.close(fd)
-        made.append((tmp, oid))
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    oid = Oid(digest.hexdigest())
+    made.append((tmp, oid))
     return oid
+
+
+def _chunks(src: int, offset: int, length: int, fd: int) -> Iterator[bytes | memoryview]:
+    """The part [offset, offset+length) of `src`, a chunk at a time; with a temp file `fd`
+    (else -1), the kernel copies each chunk there first, its writeback started at once, and
+    the chunk is the copy, mapped (what is hashed is what is stored). A mapping hashes without
+    the copy into Python's memory that a read makes (a 1 GiB SHA-256 pass here: 0.72 s mapped,
+    1.23 s read); only the cache's own temp files are mapped, which nothing else truncates
+    (a mapped file cut short under a reader kills it)."""
+    kick = write_back_starter() if fd >= 0 else None
+    done = 0
+    while done < length:
+        step = min(STEP, length - done)
+        chunk: bytes | memoryview
+        if fd >= 0:
+            n = _copy_some(src, fd, step, offset + done, done)
+            chunk = memoryview(mmap.mmap(fd, n, prot=mmap.PROT_READ, offset=done)) if n else b""
+            if kick:
+                kick(fd, done, n)
+        else:
+            chunk = os.pread(src, step, offset + done)
+        if not chunk:
+            raise GitModelError("the file became shorter while it was being stored; rerun")
+        yield chunk
+        done += len(chunk)
 
 
 def listing_of_file(path: Path) -> TensorListing | None:
