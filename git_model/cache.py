@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .copying import SMALL_FILE, copy_and_hash_fd, copy_range, fsync_path
+from .copying import SMALL_FILE, copy_and_hash_copy, copy_and_hash_fd, copy_range, fsync_path
 from .errors import CorruptObject, GitModelError, MissingObject, disk_error
 from .hashing import Oid, hash_file
 from .linuxcalls import syncfs
@@ -160,7 +160,7 @@ class Cache:
                 fd, tmp = self.new_object()
                 try:
                     defer = self._batch is not None and before.st_size <= SMALL_FILE
-                    oid, size = copy_and_hash_fd(s.fileno(), fd, before.st_size, not defer)
+                    oid, size = copy_and_hash_copy(s.fileno(), fd, before.st_size, not defer)
                     after = os.stat(src)
                     if (before.st_size, before.st_mtime_ns) != (
                         after.st_size,
@@ -283,7 +283,7 @@ class Cache:
                 copy_range(src, fd)
                 got = oid
             else:
-                got, _ = copy_and_hash_fd(src, fd, size, sync=False)
+                got, _ = copy_and_hash_fd(src, fd, size, sync=False, ours=True)
             if got != oid:
                 self.quarantine(oid)
                 raise CorruptObject(

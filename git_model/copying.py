@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .hashing import CHUNK, Oid, hash_stream, read_size
+from .hashing import CHUNK, Oid, hash_mapped, hash_stream, read_size, update_mapped
 from .linuxcalls import write_back_starter
 
 SMALL_FILE = CHUNK  # up to this size a file is copied through one buffer, with no helper thread
@@ -154,11 +154,12 @@ def _copy_through(
 
 
 def copy_and_hash_fd(
-    src: int, dst: int, size: int, sync: bool, also: int | None = None
+    src: int, dst: int, size: int, sync: bool, also: int | None = None, *, ours: bool = False
 ) -> tuple[Oid, int]:
     """`copy_and_hash` of an open file of `size` bytes; `also`: a second destination (not
     flushed), written by a third thread from the same page cache, as far as it can be (an
-    error there is not one of the copy: the caller checks its size)."""
+    error there is not one of the copy: the caller checks its size). `ours`: `src` is the
+    cache's own file, hashed through a mapping (`hashing.update_mapped`)."""
     if size <= SMALL_FILE:
         return _copy_through(src, dst, size, sync, also)
     error: list[BaseException] = []
@@ -178,14 +179,74 @@ def copy_and_hash_fd(
     for worker in workers:
         worker.start()
     try:
-        with open(src, "rb", buffering=0, closefd=False) as hash_src:
-            oid, n = hash_stream(hash_src)
+        if ours:
+            oid, n = hash_mapped(src)
+        else:
+            with open(src, "rb", buffering=0, closefd=False) as hash_src:
+                oid, n = hash_stream(hash_src)
     finally:
         for worker in workers:
             worker.join()
     if error:
         raise error[0]
     return oid, n
+
+
+def copy_and_hash_copy(src: int, dst: int, size: int, sync: bool) -> tuple[Oid, int]:
+    """Copy the open file `src` (of `size` bytes) into `dst`, the cache's own temp file (open
+    for reading too), by kernel copies on a thread, while this one hashes the copy through a
+    mapping as each step of it lands: what is hashed is exactly what is stored, no byte goes
+    through Python's memory, and the flush (`sync`) overlaps the hash of the last step."""
+    if size <= SMALL_FILE:
+        return _copy_through(src, dst, size, sync)
+    import queue
+
+    landed: queue.Queue[int] = queue.Queue()  # how far the copy is; -1: no more bytes
+    error: list[BaseException] = []
+
+    def copy() -> None:
+        kick = write_back_starter() if sync else None
+        done = 0
+        try:
+            while n := _copy_step(src, dst, done):
+                if kick:
+                    kick(dst, done, n)
+                done += n
+                landed.put(done)
+            landed.put(-1)
+            if sync:
+                os.fsync(dst)
+        except BaseException as e:  # re-raised in the caller's thread
+            error.append(e)
+            landed.put(-1)
+
+    worker = threading.Thread(target=copy)
+    worker.start()
+    digest = hashlib.sha256()
+    hashed = 0
+    try:
+        while (upto := landed.get()) >= 0:
+            hashed += update_mapped(digest, dst, upto - hashed, hashed)
+    finally:
+        worker.join()
+    if error:
+        raise error[0]
+    return Oid(digest.hexdigest()), hashed
+
+
+def _copy_step(src: int, dst: int, at: int) -> int:
+    """Copy up to WRITE_BACK_STEP bytes at offset `at` of `src` to the same offset of `dst`: in
+    the kernel where it can, else through a buffer. 0 at the end of `src`."""
+    try:
+        return os.copy_file_range(src, dst, WRITE_BACK_STEP, at, at)
+    except OSError as e:
+        if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+    done = 0
+    while done < WRITE_BACK_STEP and (chunk := os.pread(src, CHUNK, at + done)):
+        pwrite_all(dst, chunk, at + done)
+        done += len(chunk)
+    return done
 
 
 def copy_and_hash(

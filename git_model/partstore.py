@@ -40,7 +40,7 @@ from .cache import Cache
 from .copying import SMALL_FILE, fsync_path, pwrite_all
 from .errors import CorruptObject, GitModelError, ManifestError, MissingObject, disk_error
 from .formats import Layout
-from .hashing import CHUNK, HashThread, Oid, hash_file
+from .hashing import CHUNK, HashThread, Oid, hash_file, update_mapped
 from .linuxcalls import syncfs, write_back_starter
 from .newfiles import new_file_beside, settle_new_file
 from .tensors import TensorListing, format_tensors, parse_tensors, with_oids
@@ -278,7 +278,7 @@ def assemble(cache: Cache, listing: TensorListing, oid: Oid, fd: int, name: str)
 
 def _copy_parts(cache: Cache, listing: TensorListing, fd: int) -> Oid:
     """Copy every part to its offset in `fd` (kernel copies, on a thread) while hashing them
-    in order here; the SHA-256 of what the parts hold, read from the same page cache."""
+    in order here; the SHA-256 of what the parts hold, mapped from the same page cache."""
     error: list[BaseException] = []
 
     def copy() -> None:
@@ -293,17 +293,9 @@ def _copy_parts(cache: Cache, listing: TensorListing, fd: int) -> Oid:
     worker.start()
     digest = hashlib.sha256()
     try:
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
         for p in listing.parts:
             with open(cache.path(p.oid), "rb", buffering=0) as obj:
-                left = p.length
-                while left > 0:
-                    n = obj.readinto(view[: min(CHUNK, left)])
-                    if not n:
-                        break
-                    digest.update(view[:n])
-                    left -= n
+                update_mapped(digest, obj.fileno(), p.length)  # (the cache's own: mapped)
     finally:
         worker.join()
     if error:

@@ -8,6 +8,9 @@ same result: the new bytes, the right mode, nothing left beside them, and corrup
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import mmap
 import os
 import stat
 import time
@@ -16,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import stored
 
-from git_model import linuxcalls, newfiles
+from git_model import copying, hashing, linuxcalls, newfiles
 from git_model.cache import Cache
 from git_model.errors import CorruptObject
 from git_model.restore import is_temp_name
@@ -93,3 +96,38 @@ def test_exchange_swaps_two_names_or_says_it_cannot(tmp_path: Path) -> None:
         assert (a.read_text(), b.read_text()) == ("new", "old")
     b.unlink()
     assert linuxcalls.exchange(str(a), str(b)) is False  # nothing to swap with
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_a_stored_copy_is_hashed_as_it_lands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: bool
+) -> None:
+    """copy_and_hash_copy: the oid is of the bytes that landed in the copy, step by step
+    (sizes just past a mapping's granularity and a copy step), with or without the kernel's
+    copy_file_range."""
+    if not kernel:
+
+        def refuse(*_: object) -> int:
+            raise OSError(errno.EXDEV, "cross-device")
+
+        monkeypatch.setattr(os, "copy_file_range", refuse)
+    for size in (copying.SMALL_FILE + 1, copying.WRITE_BACK_STEP + 4097):
+        data = os.urandom(size)
+        src, dst = tmp_path / "src", tmp_path / "dst"
+        src.write_bytes(data)
+        with open(src, "rb") as s, open(dst, "w+b") as d:
+            oid, n = copying.copy_and_hash_copy(s.fileno(), d.fileno(), size, sync=True)
+        assert (oid, n) == (hashlib.sha256(data).hexdigest(), size)
+        assert dst.read_bytes() == data
+
+
+def test_a_mapped_hash_takes_any_range_and_stops_at_the_end(tmp_path: Path) -> None:
+    data = os.urandom(3 * mmap.ALLOCATIONGRANULARITY + 123)
+    path = tmp_path / "obj"
+    path.write_bytes(data)
+    with open(path, "rb") as f:
+        for offset, length in ((0, None), (1, 5000), (4097, len(data)), (len(data), 10)):
+            digest = hashlib.sha256()
+            n = hashing.update_mapped(digest, f.fileno(), length, offset)
+            part = data[offset:] if length is None else data[offset : offset + length]
+            assert n == len(part) and digest.hexdigest() == hashlib.sha256(part).hexdigest()

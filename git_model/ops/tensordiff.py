@@ -14,6 +14,7 @@ and each tensor is read a slice at a time, so memory stays flat.
 from __future__ import annotations
 
 import math
+import mmap
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -127,7 +128,8 @@ def compare(old: TensorListing, new: TensorListing) -> TensorDiff:
 # -- --stats -------------------------------------------------------------------------------------
 
 # a part -> (an open descriptor, where the part's first byte is in it), or None: not at hand
-Opener = Callable[[TensorPart], "tuple[int, int] | None"]
+Opened = tuple[int, int, bool]  # descriptor, where the part starts, may it be mapped
+Opener = Callable[[TensorPart], "Opened | None"]
 
 
 def measure(diff: TensorDiff, old_fd: Opener, new_fd: Opener) -> None:
@@ -152,9 +154,18 @@ def measure(diff: TensorDiff, old_fd: Opener, new_fd: Opener) -> None:
                     os.close(opened[0])
 
 
-def _slices(fd: int, start: int, size: int, itemsize: int) -> Iterator[bytes]:
+def _slices(opened: Opened, start: int, size: int, itemsize: int) -> Iterator[bytes | memoryview]:
+    """The tensor's bytes a slice at a time: views of a mapping where the file is the cache's
+    (nothing else truncates it; a mapped file cut short under a reader kills it), which spares
+    the copy a read makes (a third of the work here), else read."""
+    fd, _, mappable = opened
     step = SLICE * itemsize
     done = 0
+    if mappable and size and os.fstat(fd).st_size >= start + size:  # (short: read, and fail)
+        view = memoryview(mmap.mmap(fd, start + size, prot=mmap.PROT_READ))[start:]
+        for done in range(0, size, step):
+            yield view[done : done + step]
+        return
     while done < size:
         chunk = os.pread(fd, min(step, size - done), start + done)
         if not chunk:
@@ -167,8 +178,8 @@ def _stats(
     np: Any,
     x: TensorPart,
     y: TensorPart,
-    a: tuple[int, int],
-    b: tuple[int, int],
+    a: Opened,
+    b: Opened,
     wide: bool = False,
 ) -> dict[str, float | None]:
     """The figures for one tensor. Floats up to 4 bytes are worked in float32: half of
@@ -190,9 +201,7 @@ def _stats(
     changed = 0
     start_a, start_b = a[1] + (x.data or 0) - x.offset, b[1] + (y.data or 0) - y.offset
     with np.errstate(all="ignore"):  # NaN and infinities are counted below, not warned of
-        for ca, cb in zip(
-            _slices(a[0], start_a, size, itemsize), _slices(b[0], start_b, size, itemsize)
-        ):
+        for ca, cb in zip(_slices(a, start_a, size, itemsize), _slices(b, start_b, size, itemsize)):
             wa, wb = _floats(np, ca, dtype, old), _floats(np, cb, dtype, new)
             d = diff[: len(wa)]
             np.subtract(wb, wa, out=d)
@@ -211,28 +220,28 @@ def _stats(
         "relative_change": (sq_diff**0.5) / (sq_old**0.5) if sq_old and finite else None,
         "max_abs_change": max_abs if finite else None,
         "fraction_changed": changed / elements if elements else 0.0,
-        "non_finite_old": 0 if finite else _non_finite(np, a[0], start_a, size, dtype, old),
-        "non_finite_new": 0 if finite else _non_finite(np, b[0], start_b, size, dtype, new),
+        "non_finite_old": 0 if finite else _non_finite(np, a, start_a, size, dtype, old),
+        "non_finite_new": 0 if finite else _non_finite(np, b, start_b, size, dtype, new),
     }
 
 
-def _non_finite(np: Any, fd: int, start: int, size: int, dtype: str, buf: Any) -> int:
+def _non_finite(np: Any, opened: Opened, start: int, size: int, dtype: str, buf: Any) -> int:
     """How many of a tensor's elements are NaN or infinite (read again: only ever asked when
     its sums came out so)."""
     count = 0
-    for raw in _slices(fd, start, size, ITEMSIZE[dtype]):
+    for raw in _slices(opened, start, size, ITEMSIZE[dtype]):
         values = _floats(np, raw, dtype, buf)
         count += len(values) - int(np.count_nonzero(np.isfinite(values)))
     return count
 
 
-def ca_ne(np: Any, a: bytes, b: bytes, itemsize: int) -> Any:
+def ca_ne(np: Any, a: bytes | memoryview, b: bytes | memoryview, itemsize: int) -> Any:
     """Which elements differ bit for bit (NaNs and -0.0 included)."""
     kind = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[itemsize]
     return np.frombuffer(a, kind) != np.frombuffer(b, kind)
 
 
-def _floats(np: Any, raw: bytes, dtype: str, out: Any) -> Any:
+def _floats(np: Any, raw: bytes | memoryview, dtype: str, out: Any) -> Any:
     """Little-endian floats in the dtype of `out` (float32 or float64), written into its front
     (bf16: shifted into the top half of each 32-bit word, which is that float32)."""
     n = len(raw) // ITEMSIZE[dtype]
@@ -255,11 +264,11 @@ def opener(cache: Cache, snap: Snapshot, path: str) -> Opener:
     """Where a snapshot's tensor bytes are: the work tree's file (for the work tree), else
     the part's object in the cache (read for figures only, not verified)."""
 
-    def open_part(p: TensorPart) -> tuple[int, int] | None:
+    def open_part(p: TensorPart) -> Opened | None:
         try:
             if snap.root is not None:
-                return os.open(snap.root / path, os.O_RDONLY), p.offset
-            return os.open(cache.path(p.oid), os.O_RDONLY), 0
+                return os.open(snap.root / path, os.O_RDONLY), p.offset, False
+            return os.open(cache.path(p.oid), os.O_RDONLY), 0, True
         except OSError:
             return None
 
