@@ -198,7 +198,7 @@ class Cache:
 
     def verify_object(self, oid: Oid) -> bool:
         try:
-            return hash_file(self.path(oid))[0] == oid
+            return hash_file(self.path(oid), ours=True)[0] == oid
         except OSError:
             return False
 

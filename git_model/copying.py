@@ -250,17 +250,19 @@ def _copy_step(src: int, dst: int, at: int) -> int:
 
 
 def copy_and_hash(
-    src: Path, dst: int, *, sync: bool = False, also: int | None = None
+    src: Path, dst: int, *, sync: bool = False, also: int | None = None, ours: bool = False
 ) -> tuple[Oid, int]:
     """Copy `src` into the open file `dst` while hashing `src`; with `sync`, fsync `dst` too.
 
     A large file is copied by the kernel (a reflink where the file system can) in a second
     thread while this one hashes the same bytes from the page cache, and that thread also
     does the fsync: the cost is about max(copy + flush, hash), not their sum. A small file is
-    read, hashed and written through one buffer.
+    read, hashed and written through one buffer. `ours`: `src` is the cache's own file (see
+    `copy_and_hash_fd`).
     """
     with open(src, "rb", buffering=0) as f:
-        return copy_and_hash_fd(f.fileno(), dst, os.fstat(f.fileno()).st_size, sync, also)
+        size = os.fstat(f.fileno()).st_size
+        return copy_and_hash_fd(f.fileno(), dst, size, sync, also, ours=ours)
 
 
 @contextlib.contextmanager

@@ -335,7 +335,7 @@ def _copy_some(src: int, dst: int, length: int, src_at: int, dst_at: int) -> int
 def _corrupt(cache: Cache, listing: TensorListing, oid: Oid, name: str) -> GitModelError:
     """Why the parts did not make the file: corrupt parts (quarantined), or a listing that is
     not this file's."""
-    bad = [p.oid for p in listing.parts if hash_file(cache.path(p.oid))[0] != p.oid]
+    bad = [p.oid for p in listing.parts if hash_file(cache.path(p.oid), ours=True)[0] != p.oid]
     for part in bad:
         cache.quarantine(part)
     if bad:

@@ -111,7 +111,8 @@ def test_a_stored_copy_is_hashed_as_it_lands(
             raise OSError(errno.EXDEV, "cross-device")
 
         monkeypatch.setattr(os, "copy_file_range", refuse)
-    for size in (copying.SMALL_FILE + 1, copying.WRITE_BACK_STEP + 4097):
+    monkeypatch.setattr(copying, "WRITE_BACK_STEP", 2 << 20)  # (several steps, quickly)
+    for size in (copying.SMALL_FILE + 1, 2 * (2 << 20) + 4097):
         data = os.urandom(size)
         src, dst = tmp_path / "src", tmp_path / "dst"
         src.write_bytes(data)
@@ -121,7 +122,11 @@ def test_a_stored_copy_is_hashed_as_it_lands(
         assert dst.read_bytes() == data
 
 
-def test_a_mapped_hash_takes_any_range_and_stops_at_the_end(tmp_path: Path) -> None:
+@pytest.mark.parametrize("window", [hashing.MAPPED_STEP, mmap.ALLOCATIONGRANULARITY])
+def test_a_mapped_hash_takes_any_range_and_stops_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int
+) -> None:
+    monkeypatch.setattr(hashing, "MAPPED_STEP", window)  # (small: one mapping at a time)
     data = os.urandom(3 * mmap.ALLOCATIONGRANULARITY + 123)
     path = tmp_path / "obj"
     path.write_bytes(data)

@@ -85,7 +85,7 @@ class DirectoryWriter:
                         synced = True
                     else:  # the copy thread also flushes, alongside the hash
                         with watch_size(fd, advance):
-                            got, size = copy_and_hash(src, fd, sync=True)
+                            got, size = copy_and_hash(src, fd, sync=True, ours=True)
                         advance, synced = None, True  # reported as it went
                 finally:
                     os.close(src_fd)

@@ -210,7 +210,7 @@ class Remote(Fetching):
             sent = self._upload_frame(cache, oid, advance, self.level)
             if sent is not None:
                 return sent
-        got, size = hash_file(src)  # the network is slower than this read: verify first
+        got, size = hash_file(src, ours=True)  # (the network is slower: verify first)
         if got != oid:
             raise self._corrupt_in_cache(cache, oid)
         self._put(str(src), self.key(oid), oid, advance)
