@@ -202,6 +202,22 @@ def test_an_uncommitted_run_is_restored_not_run_again(tiny: Shell) -> None:
     assert metrics and metrics[-1]["metrics"] == {"loss": 0.2}
 
 
+def test_gc_keeps_the_outputs_of_a_run_not_committed_yet(tiny: Shell) -> None:
+    """Only the run's record names the first experiment's weights once a second one replaced
+    them: gc (even --force, keeping no recent objects) must not drop them."""
+    sh = tiny
+    sh.write("params.json", '{"lr": 2}\n')
+    sh.model("run", "--", PY, "train.py")
+    two = sh.read("w.bin")
+    sh.write("params.json", '{"lr": 3}\n')
+    sh.model("run", "--", PY, "train.py")
+    assert sh.read("w.bin") != two
+    sh.model("gc", "--force", "--keep-days", "0")
+    sh.write("params.json", '{"lr": 2}\n')
+    back = json.loads(sh.model("run", "--json", "--", PY, "train.py").stdout)
+    assert back["action"] == "reused" and sh.read("w.bin") == two
+
+
 def test_check_compares_outputs_and_keeps_the_recorded_ones(tiny: Shell) -> None:
     sh = tiny
     recorded = sh.read("w.bin")

@@ -2,8 +2,9 @@
 
 Needed means: any manifest of any commit reachable from a ref, a reflog entry (so `git reset`
 and a dropped stash stay undoable for as long as git keeps the reflog) or the stash; any work
-tree's manifest and any index's (an uncommitted `git model add`); any object id a note record
-names. Of the rest, an object is dropped only if the default remote holds it: bytes that exist
+tree's manifest and any index's (an uncommitted `git model add`); the outputs of a run not
+committed yet (`git model run`'s records, local_runs.py); any object id a note record names.
+Of the rest, an object is dropped only if the default remote holds it: bytes that exist
 nowhere else stay unless `--force`. Recent objects stay whatever `--force` says (default: two
 weeks, as git's own prune does): they are the work-tree bytes a checkout kept before replacing
 them, and the objects of an add that is about to be committed.
@@ -22,6 +23,7 @@ from ..errors import GitModelError
 from ..hashing import Oid, is_oid
 from ..notes import NOTES_REF, parse_note
 from .context import Context
+from .local_runs import records
 from .reachable import ObjectWalk, worktrees
 from .remote_config import resolve
 from .wanted import Wanted
@@ -83,7 +85,8 @@ def _note_oids(ctx: Context) -> set[Oid]:
 
 
 def needed_objects(ctx: Context) -> Wanted:
-    """What refs, reflogs, the stash, work trees and indexes need (notes apart)."""
+    """What refs, reflogs, the stash, work trees, indexes and the records of runs not yet
+    committed need (notes apart)."""
     walk = ObjectWalk(ctx.repo, refs=False)
     heads = []
     for root, head in worktrees(ctx.repo):
@@ -91,6 +94,8 @@ def needed_objects(ctx: Context) -> Wanted:
         if head and head.strip("0"):  # an unborn branch shows HEAD as zeros
             heads.append(head)
     walk.add_history(["--all", "--reflog", *heads])
+    for record in records(ctx):  # the outputs of runs not committed yet
+        walk.add_record(record)
     return walk.wanted
 
 

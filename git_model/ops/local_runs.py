@@ -102,6 +102,14 @@ def find(ctx: Context, model: str, inputs: str) -> Trained | None:
     return Trained("", model, version, manifest, "an earlier run", waiting, read)
 
 
+def records(ctx: Context) -> list[Path]:
+    """The folders of the runs recorded here (whole ones: not those being written)."""
+    try:
+        return sorted(p for p in _runs(ctx).iterdir() if is_oid(p.name) and p.is_dir())
+    except OSError:
+        return []
+
+
 def _prune(runs: Path) -> None:
     """The newest KEEP records stay, and records half-written by a run killed an hour ago go."""
     records = sorted(runs.iterdir(), key=_mtime, reverse=True)

@@ -11,9 +11,11 @@ named by its oid, so each listing is read once however many commits share it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from ..errors import GitModelError
 from ..git import Repo
 from ..hashing import Oid, hash_bytes
 from ..listing import Entry, FallbackReader, iter_listing, listing_path, verified_listing
@@ -60,6 +62,14 @@ class ObjectWalk:
                 for e in _listing(read, blocks, art):  # one at a time
                     add(e.oid, e.size, e.relpath, art.path)
                 self._dirs.add(art.oid)
+
+    def add_record(self, folder: Path) -> None:
+        """The objects a folder laid out like a work tree names (a run's record: local_runs.py);
+        one that cannot be read names none."""
+        # (a damaged record restores nothing either: restore verifies every byte)
+        with contextlib.suppress(GitModelError):
+            what = f"the record of a run in {folder}"
+            self.add_manifest(worktree_reader(folder), what, worktree_blocks(folder))
 
     def add_commit(self, commit: str) -> None:
         cat = self.repo.cat_file()
