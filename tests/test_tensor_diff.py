@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import Shell
+
+from git_model.ops import tensordiff
 
 
 def layers(n: int = 10) -> dict[str, np.ndarray]:
@@ -172,3 +176,24 @@ def test_f32_changes_too_small_for_float32_squares_are_still_figures(repo: Shell
     assert stats["fraction_changed"] == 1.0
     assert abs(stats["relative_change"] - 0.5) < 1e-6
     assert abs(stats["max_abs_change"] - 5e-31) < 1e-36
+
+
+@pytest.mark.parametrize("window", [1 << 20, 64 << 20])
+@pytest.mark.parametrize("mapped", [True, False])
+def test_a_tensor_is_read_slice_by_slice_at_any_offset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int, mapped: bool
+) -> None:
+    """--stats reads a cache part through windows of a mapping (a work-tree file by reads):
+    the same bytes in the same slices either way, from an offset that is not page-aligned."""
+    monkeypatch.setattr(tensordiff, "MAPPED_STEP", window)
+    data = os.urandom(3 << 20)
+    path = tmp_path / "part"
+    path.write_bytes(data)
+    start, size, itemsize = 4099, (3 << 20) - 4099 - 6, 2
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        slices = [bytes(s) for s in tensordiff._slices((fd, 0, mapped), start, size, itemsize)]
+    finally:
+        os.close(fd)
+    assert b"".join(slices) == data[start : start + size]
+    assert {len(s) for s in slices[:-1]} == {tensordiff.SLICE * itemsize}

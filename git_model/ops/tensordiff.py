@@ -22,6 +22,7 @@ from typing import Any
 
 from ..cache import Cache
 from ..formats import FLOATS, ITEMSIZE, count
+from ..hashing import MAPPED_STEP
 from ..tensors import TensorListing, TensorPart
 from .snapshot import Snapshot
 
@@ -162,9 +163,14 @@ def _slices(opened: Opened, start: int, size: int, itemsize: int) -> Iterator[by
     step = SLICE * itemsize
     done = 0
     if mappable and size and os.fstat(fd).st_size >= start + size:  # (short: read, and fail)
-        view = memoryview(mmap.mmap(fd, start + size, prot=mmap.PROT_READ))[start:]
-        for done in range(0, size, step):
-            yield view[done : done + step]
+        window = step * max(1, MAPPED_STEP // step)  # mapped at a time: memory stays flat
+        for at in range(0, size, window):
+            first = start + at - (start + at) % mmap.ALLOCATIONGRANULARITY
+            end = start + min(at + window, size)
+            view = memoryview(mmap.mmap(fd, end - first, prot=mmap.PROT_READ, offset=first))
+            for done in range(start + at - first, end - first, step):
+                yield view[done : min(done + step, end - first)]
+            del view  # (unmapped once the last slice handed out is let go)
         return
     while done < size:
         chunk = os.pread(fd, min(step, size - done), start + done)
