@@ -207,3 +207,16 @@ def stored(cache: Cache, data: bytes) -> Oid:
     oid, _ = cache.store_file(src)
     src.unlink()
     return oid
+
+
+def peak_rss_mib(sh: Shell, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run `git model ARGS`; also return the peak resident memory of its processes, in MiB."""
+    probe = (
+        "import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+        "sys.exit(p.returncode)"
+    )
+    out = sh.run(sys.executable, "-c", probe, "git", "model", *args, check=False)
+    *lines, peak = out.stderr.rstrip("\n").split("\n")
+    out.stderr = "".join(line + "\n" for line in lines)
+    return out, int(peak) / 1024

@@ -14,14 +14,13 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Shell, tmpfs
+from conftest import Shell, peak_rss_mib, tmpfs
 from faults import FaultRecorder, assert_cache_sound, cache_objects, kill_after, timed
 from servers import (  # noqa: F401  (fixtures)
     Store,
@@ -160,19 +159,6 @@ def test_kill_9_during_pull_then_rerun(tmp_path: Path, fault: FaultRecorder) -> 
         "(killed) — rerun: fetched only the missing object(s), then restored the files",
         "nothing; nothing fetched twice",
     )
-
-
-def peak_rss_mib(sh: Shell, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    """Run `git model ARGS`; also return the peak resident memory of its processes, in MiB."""
-    probe = (
-        "import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
-        "sys.exit(p.returncode)"
-    )
-    out = sh.run(sys.executable, "-c", probe, "git", "model", *args, check=False)
-    *lines, peak = out.stderr.rstrip("\n").split("\n")
-    out.stderr = "".join(line + "\n" for line in lines)
-    return out, int(peak) / 1024
 
 
 @pytest.mark.parametrize("store", ["dir", "s3"], indirect=True)

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Shell
+from conftest import Shell, peak_rss_mib
 from servers import (  # noqa: F401  (fixtures)
     LFS_TOKEN,
     LfsServer,
@@ -23,6 +23,7 @@ from servers import (  # noqa: F401  (fixtures)
     start_lfs,
 )
 
+from git_model.hashing import hash_file
 from git_model.remotes.lfs_endpoint import derive
 
 
@@ -184,6 +185,28 @@ def test_a_thousand_small_objects_go_in_batches(
     bob.git("pull", "-q")
     bob.model("init")
     assert bob.read("data/0999.txt") == files["data/0999.txt"]
+
+
+@pytest.mark.slow  # ~30 s on the 2-core VM
+def test_a_gib_object_goes_both_ways_with_memory_flat(
+    lfs: LfsServer, tmp_path: Path, hermetic: Path
+) -> None:
+    lfs_credentials(hermetic, lfs.port)
+    origin, alice = lfs_project(tmp_path, lfs, {"data/a.csv": b"x\n1\n"})
+    with open(alice.cwd / "model.bin", "wb") as f:
+        f.truncate(1 << 30)  # (zeros: the size is what matters here)
+    alice.model("add", "model.bin")
+    alice.git("add", "-A")
+    alice.git("commit", "-q", "-m", "weights")
+    pushed, peak = peak_rss_mib(alice, "push")
+    assert pushed.returncode == 0 and peak < 100, (pushed.stderr, peak)
+    oid = hash_file(alice.cwd / "model.bin")[0]
+    assert oid in lfs.oids()
+    alice.git("push", "-q", "origin", "main")
+    bob = clone(origin, tmp_path / "bob", init=False)
+    pulled, peak = peak_rss_mib(bob, "init")  # (a fresh clone's init fetches and restores)
+    assert pulled.returncode == 0 and peak < 100, (pulled.stderr, peak)
+    assert hash_file(bob.cwd / "model.bin") == (oid, 1 << 30)
 
 
 @pytest.mark.parametrize(
