@@ -12,7 +12,7 @@ import re
 from typing import Any, BinaryIO
 
 CHUNK = 1 << 20  # 1 MiB: large enough to amortise syscalls, small enough to keep memory flat
-MAPPED_STEP = 64 << 20  # mapped at a time to be hashed
+MAPPED_STEP = 8 << 20  # mapped at a time to be hashed (its pages count as the process's memory)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
