@@ -53,6 +53,29 @@ def copy_range(src: int, dst: int, *, write_back: bool = False) -> None:
         done += len(chunk)
 
 
+def copy_some(src: int, dst: int, length: int, src_at: int, dst_at: int) -> int:
+    """Copy up to `length` bytes from offset `src_at` of `src` to `dst_at` of `dst` (fewer at
+    the end of `src`): in the kernel where it can, else through a buffer. Returns how many."""
+    done = 0
+    try:
+        while done < length:
+            n = os.copy_file_range(src, dst, length - done, src_at + done, dst_at + done)
+            if not n:
+                return done
+            done += n
+        return done
+    except OSError as e:
+        if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+    while done < length:
+        chunk = os.pread(src, min(CHUNK, length - done), src_at + done)
+        if not chunk:
+            break
+        pwrite_all(dst, chunk, dst_at + done)
+        done += len(chunk)
+    return done
+
+
 def fsync_path(path: str | Path) -> None:
     """fsync the file or folder at `path`."""
     fd = os.open(path, os.O_RDONLY)
@@ -113,14 +136,7 @@ class TeeThread:
 
     def _copy(self, size: int) -> None:
         while (done := self._done) < size:
-            try:
-                n = os.copy_file_range(self._src, self._dst, size - done, done, done)
-            except OSError as e:
-                if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                    raise
-                chunk = os.pread(self._src, min(CHUNK, size - done), done)
-                pwrite_all(self._dst, chunk, done)
-                n = len(chunk)
+            n = copy_some(self._src, self._dst, size - done, done, done)
             if n <= 0:
                 raise OSError(errno.EIO, "the copy made no progress")
             self._done = done + n
@@ -208,7 +224,7 @@ def copy_and_hash_copy(src: int, dst: int, size: int, sync: bool) -> tuple[Oid, 
         kick = write_back_starter() if sync else None
         done = 0
         try:
-            while n := _copy_step(src, dst, done):
+            while n := copy_some(src, dst, WRITE_BACK_STEP, done, done):
                 if kick:
                     kick(dst, done, n)
                 done += n
@@ -232,21 +248,6 @@ def copy_and_hash_copy(src: int, dst: int, size: int, sync: bool) -> tuple[Oid, 
     if error:
         raise error[0]
     return Oid(digest.hexdigest()), hashed
-
-
-def _copy_step(src: int, dst: int, at: int) -> int:
-    """Copy up to WRITE_BACK_STEP bytes at offset `at` of `src` to the same offset of `dst`: in
-    the kernel where it can, else through a buffer. 0 at the end of `src`."""
-    try:
-        return os.copy_file_range(src, dst, WRITE_BACK_STEP, at, at)
-    except OSError as e:
-        if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-            raise
-    done = 0
-    while done < WRITE_BACK_STEP and (chunk := os.pread(src, CHUNK, at + done)):
-        pwrite_all(dst, chunk, at + done)
-        done += len(chunk)
-    return done
 
 
 def copy_and_hash(

@@ -2,14 +2,13 @@
 
 `store_parts` reads a recognised file once. The kernel copies each chunk of a part into a temp
 file of the cache (`copy_file_range`: steadier and cheaper than a write from Python's buffers),
-and what is hashed is read back from that copy, so an object's bytes are the ones its oid was
-taken from. Each chunk goes to two helper threads, one hashing the whole file (its oid: what the
+and what is hashed is that copy, mapped, so an object's bytes are the ones its oid was taken
+from. Each chunk goes to two helper threads, one hashing the whole file (its oid: what the
 manifest, versions and notes use), one each part (its digest taken at the part's end), while
-this thread copies and reads the next; on two cores the cost is about one hash of the file,
-not two. A part the previous version of the file had at
-the same place and the cache already holds is only hashed, not written (a fine-tune that
-changed 10% of its tensors writes 10% of its bytes); if its bytes turned out to differ, that
-one part is copied after all. Each chunk written is started for the disk at once
+this thread copies the next; on two cores the cost is about one hash of the file, not two. A
+part the previous version of the file had at the same place and the cache already holds is
+only hashed, not written (a fine-tune that changed 10% of its tensors writes 10% of its
+bytes); if its bytes turned out to differ, that one part is copied after all. Each chunk written is started for the disk at once
 (`sync_file_range`), so the one `syncfs` that flushes every new part before it is named by its
 oid has little left to wait for.
 
@@ -27,7 +26,6 @@ checkout keeping a work-tree file aside, `git model cat`).
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import mmap
 import os
@@ -37,10 +35,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .cache import Cache
-from .copying import SMALL_FILE, fsync_path, pwrite_all
+from .copying import SMALL_FILE, copy_some, fsync_path
 from .errors import CorruptObject, GitModelError, ManifestError, MissingObject, disk_error
 from .formats import Layout
-from .hashing import CHUNK, HashThread, Oid, hash_file, update_mapped
+from .hashing import HashThread, Oid, hash_file, update_mapped
 from .linuxcalls import syncfs, write_back_starter
 from .newfiles import new_file_beside, settle_new_file
 from .tensors import TensorListing, format_tensors, parse_tensors, with_oids
@@ -172,7 +170,7 @@ def _chunks(src: int, offset: int, length: int, fd: int) -> Iterator[bytes | mem
         step = min(STEP, length - done)
         chunk: bytes | memoryview
         if fd >= 0:
-            n = _copy_some(src, fd, step, offset + done, done)
+            n = copy_some(src, fd, step, offset + done, done)
             chunk = memoryview(mmap.mmap(fd, n, prot=mmap.PROT_READ, offset=done)) if n else b""
             if kick:
                 kick(fd, done, n)
@@ -303,31 +301,8 @@ def _copy_parts(cache: Cache, listing: TensorListing, fd: int) -> Oid:
 
 def _copy_into(src: int, dst: int, length: int, at: int) -> None:
     """Copy `length` bytes from the start of `src` to offset `at` of `dst`."""
-    if _copy_some(src, dst, length, 0, at) < length:
+    if copy_some(src, dst, length, 0, at) < length:
         raise CorruptObject("a part is shorter than its listing says")
-
-
-def _copy_some(src: int, dst: int, length: int, src_at: int, dst_at: int) -> int:
-    """Copy up to `length` bytes from offset `src_at` of `src` to `dst_at` of `dst` (fewer at
-    the end of `src`): in the kernel where it can, else through a buffer. Returns how many."""
-    done = 0
-    try:
-        while done < length:
-            n = os.copy_file_range(src, dst, length - done, src_at + done, dst_at + done)
-            if not n:
-                return done
-            done += n
-        return done
-    except OSError as e:
-        if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-            raise
-    while done < length:
-        chunk = os.pread(src, min(CHUNK, length - done), src_at + done)
-        if not chunk:
-            break
-        pwrite_all(dst, chunk, dst_at + done)
-        done += len(chunk)
-    return done
 
 
 def _corrupt(cache: Cache, listing: TensorListing, oid: Oid, name: str) -> GitModelError:
