@@ -29,28 +29,23 @@ WRITE_BACK_STEP = 64 << 20
 WRITE_STEP = 512 << 10
 
 
-def copy_range(src: int, dst: int, *, write_back: bool = False) -> None:
+def copy_range(
+    src: int, dst: int, *, write_back: bool = False, landed: Callable[[int], None] | None = None
+) -> None:
     """Copy all of `src` to the start of `dst` by explicit offsets (neither file position moves,
     so another thread may read `src` meanwhile): in the kernel where it can (a reflink on
-    btrfs/xfs), else through a buffer. `write_back`: start writing each copied 64 MiB to disk
-    at once, so that the fsync that follows has little left to wait for."""
-    done = 0
+    btrfs/xfs), else through a buffer (`copy_some`). `write_back`: start writing each copied
+    64 MiB to disk at once, so that the fsync that follows has little left to wait for.
+    `landed(n)`: told after each 64 MiB step that the first n bytes are there."""
     kick = write_back_starter() if write_back else None
-    step = WRITE_BACK_STEP if kick else 1 << 30
-    try:
-        while n := os.copy_file_range(src, dst, step, done, done):
-            if kick:
-                kick(dst, done, n)
-            done += n
-        return
-    except OSError as e:
-        if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-            raise
-    os.ftruncate(dst, 0)
+    step = WRITE_BACK_STEP if kick or landed else 1 << 30
     done = 0
-    while chunk := os.pread(src, CHUNK, done):
-        pwrite_all(dst, chunk, done)
-        done += len(chunk)
+    while n := copy_some(src, dst, step, done, done):
+        if kick:
+            kick(dst, done, n)
+        done += n
+        if landed:
+            landed(done)
 
 
 def copy_some(src: int, dst: int, length: int, src_at: int, dst_at: int) -> int:
@@ -221,14 +216,8 @@ def copy_and_hash_copy(src: int, dst: int, size: int, sync: bool) -> tuple[Oid, 
     error: list[BaseException] = []
 
     def copy() -> None:
-        kick = write_back_starter() if sync else None
-        done = 0
         try:
-            while n := copy_some(src, dst, WRITE_BACK_STEP, done, done):
-                if kick:
-                    kick(dst, done, n)
-                done += n
-                landed.put(done)
+            copy_range(src, dst, write_back=sync, landed=landed.put)
             landed.put(-1)
             if sync:
                 os.fsync(dst)

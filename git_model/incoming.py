@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .cache import Cache
-from .copying import SMALL_FILE, TeeThread, copy_and_hash, watch_size, write_all, write_if_can
+from .copying import SMALL_FILE, TeeThread, copy_and_hash, watch_size, write_all
 from .errors import CorruptObject, OversizedObject, disk_error
 from .hashing import CHUNK, HashThread, Oid
 from .linuxcalls import write_back_starter
@@ -86,7 +86,7 @@ def store_stream(
     fill the disk. A full disk is a `DiskFull`; errors reading the stream pass through.
     `tee_to`: a work-tree file that will need these bytes (see prepared.py).
     """
-    also = teeing = cache.prepared.start(expected, tee_to, expected_size)
+    also = cache.prepared.start(expected, tee_to, expected_size)  # (large objects only)
     large = (expected_size or 0) > SMALL_FILE
     # a large download is hashed on a thread, and its work-tree copy written by another, while
     # this one receives and writes the cache's copy, whose bytes start for the disk as they are
@@ -95,7 +95,7 @@ def store_stream(
     kick = write_back_starter() if large else None
     with _temp_object(cache, expected, also) as (fd, tmp):
         digest: Any = HashThread() if large else hashlib.sha256()
-        tee = TeeThread(fd, also) if large and also is not None else None
+        tee = TeeThread(fd, also) if also is not None else None
         size = 0
         limit = None if expected_size is None else expected_size + 1
         try:
@@ -113,8 +113,6 @@ def store_stream(
                 size += len(chunk)
                 if tee is not None:
                     tee.grown(size)
-                elif teeing is not None:
-                    teeing = write_if_can(teeing, chunk)
         finally:
             got = digest.hexdigest()  # (a thread: ended here whatever happened)
             if tee is not None:

@@ -112,12 +112,12 @@ def records(ctx: Context) -> list[Path]:
 
 def _prune(runs: Path) -> None:
     """The newest KEEP records stay, and records half-written by a run killed an hour ago go."""
-    records = sorted(runs.iterdir(), key=_mtime, reverse=True)
+    found = sorted(runs.iterdir(), key=_mtime, reverse=True)
     stale = time.time() - 3600
-    for old in records:
+    for old in found:
         if old.name.startswith(TMP) and _mtime(old) < stale:
             shutil.rmtree(old, ignore_errors=True)
-    for old in [r for r in records if not r.name.startswith(TMP)][KEEP:]:
+    for old in [r for r in found if not r.name.startswith(TMP)][KEEP:]:
         shutil.rmtree(old, ignore_errors=True)
 
 
