@@ -233,3 +233,35 @@ def test_on_s3_an_object_is_found_with_one_request_and_never_a_list(
         assert remote.download(cache, oid) == len(data)
         assert cache.path(oid).read_bytes() == data
     assert calls == {"GetObject": 3}  # one GET each (no HEAD first); raw bytes after a miss
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_an_s3_body_read_in_small_pieces_gives_the_object_byte_for_byte(
+    store: Store, tmp_path: Path
+) -> None:
+    """A small read of a GET's body keeps what arrived beyond it for the next read (a frame's
+    head and header are read that way): whatever the sizes asked, the bytes are the object's,
+    in order, and the end is the end."""
+    from git_model.cache import Cache
+    from git_model.hashing import Oid
+    from git_model.remotes.fetching import BODY_BLOCK, _get
+    from git_model.remotes.store import Remote
+
+    data = os.urandom(BODY_BLOCK + 54321)
+    oid = Oid(sha(data))
+    cache = Cache(tmp_path / "model")
+    cache.path(oid).parent.mkdir(parents=True, exist_ok=True)
+    cache.path(oid).write_bytes(data)
+    remote = Remote.open("origin", store.url, store.options, "off")
+    remote.upload(cache, oid)
+    key = remote.key(oid)
+    for sizes in ([8, 100, 3, BODY_BLOCK, 7], [1] * 50, [BODY_BLOCK * 2]):
+        got = []
+        with _get(remote.fs, key) as body:
+            assert body.size == len(data)
+            for n in sizes:
+                got.append(body.read(n))
+                assert len(got[-1]) <= n
+            got.append(body.read(-1))
+            assert body.read(10) == b""
+        assert b"".join(got) == data
