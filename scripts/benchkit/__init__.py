@@ -1,0 +1,1 @@
+"""scripts/bench.py's sections, a module each (imported there in the order they run)."""
