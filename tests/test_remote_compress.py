@@ -10,6 +10,7 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -298,3 +299,48 @@ def test_decoding_a_10_gib_frame_keeps_memory_flat() -> None:
     total, grew_kib = map(int, out.stdout.split())
     assert total == size
     assert grew_kib < 64 << 10  # a few chunks, never the object
+
+
+@pytest.mark.parametrize("every_store", ["az"], indirect=True)
+def test_on_azure_a_small_object_is_one_get(every_store: Store, tmp_path: Path) -> None:
+    """adlfs's `open` asks a blob's properties before its bytes: a pull of a data set's small
+    files made two requests a file. A small object (a frame or raw bytes) is now one GET; a
+    larger one still goes through `open` (the SDK's single GET would hold up to 32 MiB).
+    Counted at the transport every request of the file system goes through."""
+    from git_model.cache import Cache
+    from git_model.hashing import Oid
+    from git_model.remotes.directory import SMALL
+    from git_model.remotes.store import Remote
+
+    store = every_store
+    cache = Cache(tmp_path / "model")
+    text = sklearn_csv(1)[:200_000]  # compressible: a frame
+    blobs = {Oid(sha(d)): d for d in (text, os.urandom(1 << 16), os.urandom(SMALL + 1))}
+    for oid, data in blobs.items():
+        cache.path(oid).parent.mkdir(parents=True, exist_ok=True)
+        cache.path(oid).write_bytes(data)
+    remote = Remote.open("origin", store.url, store.options, "auto")
+    for oid in blobs:
+        remote.upload(cache, oid)
+    assert store.frames() == {sha(text)}
+
+    transport = remote.fs.service_client._pipeline._transport
+    sent: list[str] = []
+    send = transport.send
+
+    async def counting(request: Any, **kwargs: Any) -> Any:
+        sent.append(request.method)
+        return await send(request, **kwargs)
+
+    transport.send = counting
+    for oid, data in blobs.items():
+        cache.path(oid).unlink()
+        sent.clear()
+        assert remote.download(cache, oid, size=len(data)) == len(data)
+        assert cache.path(oid).read_bytes() == data
+        if oid == sha(text):
+            assert sent == ["GET"]  # the frame, looked for first
+        elif len(data) <= SMALL:
+            assert sent == ["GET", "GET"]  # no frame (404), then the raw bytes
+        else:
+            assert "HEAD" in sent  # through `open`: the blob's properties first
