@@ -265,3 +265,59 @@ def test_an_s3_body_read_in_small_pieces_gives_the_object_byte_for_byte(
             got.append(body.read(-1))
             assert body.read(10) == b""
         assert b"".join(got) == data
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_on_s3_many_wanted_objects_are_answered_by_one_listing(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first push of a data set asked two HEADs a file (its frame, its raw bytes): on a
+    remote that one LIST page or a few can describe, one flat listing answers for them all,
+    with the same rules (a frame counts; raw bytes only at the object's size). A remote too
+    large for that is asked per prefix and per object, as before."""
+    from collections import Counter
+
+    from git_model.cache import Cache
+    from git_model.hashing import Oid
+    from git_model.remotes import base
+    from git_model.remotes.store import FLAT_FROM, Remote
+
+    cache = Cache(tmp_path / "model")
+    text = b"".join(b"%d,%d\n" % (i, i * i) for i in range(20000))
+    blobs = {Oid(sha(d)): d for d in [text, *(os.urandom(100 + i) for i in range(FLAT_FROM))]}
+    for oid, data in blobs.items():
+        cache.path(oid).parent.mkdir(parents=True, exist_ok=True)
+        cache.path(oid).write_bytes(data)
+    remote = Remote.open("origin", store.url, store.options, "auto")
+    calls: Counter[str] = Counter()
+    remote.fs.s3.meta.events.register(
+        "before-call.s3", lambda model, **_: calls.update([model.name])
+    )
+    sizes = {oid: len(data) for oid, data in blobs.items()}
+
+    assert remote.existing(set(blobs), sizes=sizes, for_upload=True) == set()  # an empty bucket
+    assert calls == {"ListObjectsV2": 1}
+    pushed = list(blobs)[: len(blobs) // 2]
+    for oid in pushed:
+        remote.upload(cache, oid)
+    assert store.frames() == {sha(text)}
+    short = list(blobs)[-1]  # a truncated copy is not the object
+    store.s3.put_object(
+        Bucket=store.bucket, Key=f"store/objects/{short[:2]}/{short[2:]}", Body=b"x"
+    )
+
+    calls.clear()
+    assert remote.existing(set(blobs), sizes=sizes, for_upload=True) == set(pushed)
+    assert calls == {"ListObjectsV2": 1}
+
+    monkeypatch.setattr(base, "LIST_PAGE", 3)  # the remote now holds more than a listing may cost
+    calls.clear()
+    assert remote.existing(set(blobs), sizes=sizes, for_upload=True) == set(pushed)
+    assert (
+        calls["ListObjectsV2"]
+        == len(blobs) // 8
+        + sum(  # the pages allowed, then per prefix
+            1 for n in Counter(o[:2] for o in blobs).values() if n > 4
+        )
+    )
+    assert calls["HeadObject"] > 0

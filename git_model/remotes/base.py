@@ -29,6 +29,7 @@ OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl
 # one GET too (fetching.py), where s3fs's `open` asks a HEAD and then a GET per block.
 S3_DIRECT = frozenset({"s3", "s3a"})
 AZURE_DIRECT = frozenset({"az", "abfs", "abfss"})
+LIST_PAGE = 1000  # keys asked of one S3 LIST request (the most S3 gives)
 
 
 class Counting:
@@ -127,6 +128,16 @@ class StoreBase:
         frames, raw = self._seen
         self._seen = (frames + 1, raw) if codec.is_frame_name(key) else (frames, raw + 1)
 
+    def _list_flat(self, pages: int) -> dict[str, int] | None:
+        """Every object of an S3 remote, name -> size, if it takes at most `pages` requests
+        (else None); an empty dict where the bucket or the folder is not there."""
+        try:
+            return self._retry(
+                "listing the remote's objects", lambda: _s3_listing(self.fs, self.root, pages)
+            )
+        except FileNotFoundError:
+            return {}
+
     def _size(self, key: str) -> int:
         """The size of the file `key` on the remote; -1 if there is none."""
         if self.local:
@@ -149,6 +160,28 @@ class StoreBase:
             return file_size(self._retry(what, lambda: self.fs.info(key)))
         except FileNotFoundError:
             return -1
+
+
+def _s3_listing(fs: Any, root: str, pages: int) -> dict[str, int] | None:
+    """name ("ab/cdef…", a frame with its suffix) -> size of every object of the S3 remote at
+    `root`, in at most `pages` LIST requests of LIST_PAGE keys; None when it holds more."""
+    bucket, path, _ = fs.split_path(root)
+    prefix = f"{path.strip('/')}/objects/".lstrip("/")
+    found: dict[str, int] = {}
+    token: str | None = None
+    for _ in range(pages):
+        ask: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": LIST_PAGE}
+        if token:
+            ask["ContinuationToken"] = token
+        page = fs.call_s3("list_objects_v2", **ask)
+        for item in page.get("Contents", []):
+            key, size = item.get("Key"), item.get("Size")
+            if isinstance(key, str) and key.startswith(prefix) and isinstance(size, int):
+                found[key[len(prefix) :]] = size
+        token = page.get("NextContinuationToken")
+        if not page.get("IsTruncated") or not token:
+            return found
+    return None
 
 
 def _azure_size(fs: Any, key: str) -> int:

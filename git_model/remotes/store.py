@@ -6,7 +6,9 @@ there, put one, get one, and telling a transient failure from a real one. fsspec
 interface to all of them; this module adds what fsspec leaves to its callers:
 
 - Batch existence: listing `objects/ab/` answers for every wanted object under that prefix at
-  once (one LIST request per 1,000 keys on S3, one readdir on a directory); a prefix with only
+  once (one LIST request per 1,000 keys on S3, one readdir on a directory), and on S3 many
+  wanted objects on a small remote are answered by one flat listing of it all (a first push
+  of a data set: one LIST instead of two HEADs a file); a prefix with only
   a few wanted objects is asked per object (`info`, never `exists`, which hides errors; on
   S3 and Azure one request of their own API, where fsspec's `info` follows a miss with a
   listing).
@@ -50,6 +52,11 @@ from .options import connect
 from .retry import TransferError, describe, retry
 
 LIST_THRESHOLD = 4  # more wanted objects than this under one prefix: list the prefix
+# On S3, this many wanted objects or more: list the whole remote first, if that takes at most
+# one LIST page (1,000 keys) per FLAT_PER_PAGE of them (a LIST is priced as ~12 HEADs; each
+# object costs up to two HEADs, its frame and its raw bytes, where its prefix is not listed)
+FLAT_FROM = 32
+FLAT_PER_PAGE = 8
 # s3fs reads a file under twice its part size whole and sends 10 parts of 50 MiB at once: up
 # to 500 MiB a file, and a push sends on 16 threads. In 5 MiB parts (S3's least), two at a
 # time, one upload holds at most 10 MiB.
@@ -84,20 +91,23 @@ class Remote(Fetching):
         a truncated copy, or a directory or junk that merely bears an object's name, is not
         the object, so a push replaces it and gc never drops the only good copy for it.
         """
+        sizes = sizes or {}
+        if self.s3_direct and len(oids) >= FLAT_FROM:
+            listed = self._list_flat(max(1, len(oids) // FLAT_PER_PAGE))
+            if listed is not None:
+                return {
+                    o
+                    for o in oids
+                    if _listed(listed, f"{o[:2]}/{o[2:]}", sizes.get(o), self.compressible)
+                }
         by_prefix: dict[str, list[Oid]] = defaultdict(list)
         for oid in oids:
             by_prefix[oid[:2]].append(oid)
-        sizes = sizes or {}
 
         def check(group: list[Oid]) -> list[Oid]:
             if len(group) > LIST_THRESHOLD:
                 found = self._list_prefix(group[0][:2])
-                return [
-                    o
-                    for o in group
-                    if _fits(found.get(o[2:], -1), sizes.get(o))
-                    or (self.compressible and found.get(codec.frame_key(o[2:]), -1) > 0)
-                ]
+                return [o for o in group if _listed(found, o[2:], sizes.get(o), self.compressible)]
             return [o for o in group if self._holds(o, sizes.get(o))]
 
         found: set[Oid] = set()
@@ -293,6 +303,14 @@ class Remote(Fetching):
                 self.fs.rm_file(tmp)
             raise
         crashpoint.visible()
+
+
+def _listed(listing: Mapping[str, int], name: str, size: int | None, frames: bool) -> bool:
+    """Does a listing (name -> size) hold the object `name`: raw bytes of its size, or (where
+    the store keeps frames) a frame, not empty?"""
+    return _fits(listing.get(name, -1), size) or (
+        frames and listing.get(codec.frame_key(name), -1) > 0
+    )
 
 
 def _fits(found: int, wanted: int | None) -> bool:
