@@ -84,6 +84,7 @@ class StoreBase:
         self._attempts = 1 if self.atomic_put else ATTEMPTS  # their clients retry already
         self.level = level if self.compressible else None  # zstd level for uploads; None: raw
         self._seen = (0, 0)  # objects found here as frames, as raw bytes (see _keys)
+        self._too_large_to_list = False  # (store.existing: listed whole once, it was too large)
         self.stored: dict[Oid, int] = {}  # bytes each object moved takes on the remote
 
     @property

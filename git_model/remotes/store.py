@@ -57,6 +57,8 @@ LIST_THRESHOLD = 4  # more wanted objects than this under one prefix: list the p
 # object costs up to two HEADs, its frame and its raw bytes, where its prefix is not listed)
 FLAT_FROM = 32
 FLAT_PER_PAGE = 8
+FLAT_PAGES = 64  # and at most this many pages (64,000 names held at once; a larger remote
+# is asked per prefix, as before, and not listed whole again by the same Remote)
 # s3fs reads a file under twice its part size whole and sends 10 parts of 50 MiB at once: up
 # to 500 MiB a file, and a push sends on 16 threads. In 5 MiB parts (S3's least), two at a
 # time, one upload holds at most 10 MiB.
@@ -92,8 +94,9 @@ class Remote(Fetching):
         the object, so a push replaces it and gc never drops the only good copy for it.
         """
         sizes = sizes or {}
-        if self.s3_direct and len(oids) >= FLAT_FROM:
-            listed = self._list_flat(max(1, len(oids) // FLAT_PER_PAGE))
+        if self.s3_direct and len(oids) >= FLAT_FROM and not self._too_large_to_list:
+            listed = self._list_flat(min(FLAT_PAGES, max(1, len(oids) // FLAT_PER_PAGE)))
+            self._too_large_to_list = listed is None
             if listed is not None:
                 return {
                     o
