@@ -85,6 +85,7 @@ class StoreBase:
         self.level = level if self.compressible else None  # zstd level for uploads; None: raw
         self._seen = (0, 0)  # objects found here as frames, as raw bytes (see _keys)
         self._too_large_to_list = False  # (store.existing: listed whole once, it was too large)
+        self._forms: dict[Oid, bool] = {}  # objects about to be fetched: True if a frame
         self.stored: dict[Oid, int] = {}  # bytes each object moved takes on the remote
 
     @property
@@ -120,7 +121,9 @@ class StoreBase:
         if not self.compressible:
             return [key]
         frames, raw = self._seen
-        frame_first = frames > raw or (frames == raw and self.level is not None)
+        frame_first = self._forms.get(oid)  # (listed by `plan`: the form it is in)
+        if frame_first is None:
+            frame_first = frames > raw or (frames == raw and self.level is not None)
         return [codec.frame_key(key), key] if frame_first else [key, codec.frame_key(key)]
 
     def _saw(self, key: str) -> None:

@@ -124,7 +124,25 @@ class Remote(Fetching):
     def plan(
         self, oids: list[Oid], sizes: Mapping[Oid, int], *, upload: bool, jobs: int = 0
     ) -> None:
-        """Nothing to arrange before objects move (an LFS remote asks for hrefs here)."""
+        """Before many objects are fetched from S3, the form each is in (frame or raw bytes)
+        from one flat listing, when it is small enough (as in `existing`): on a remote of
+        both forms each is then one GET, not a miss first half the time. Objects not listed
+        are looked for in both forms, as always (an LFS remote asks for hrefs here)."""
+        self._forms = {}
+        if upload or not self.s3_direct or not self.compressible or len(oids) < FLAT_FROM:
+            return
+        if self._too_large_to_list:
+            return
+        listed = self._list_flat(min(FLAT_PAGES, max(1, len(oids) // FLAT_PER_PAGE)))
+        self._too_large_to_list = listed is None
+        if listed is None:
+            return
+        for oid in oids:
+            name = f"{oid[:2]}/{oid[2:]}"
+            if listed.get(codec.frame_key(name), -1) > 0:
+                self._forms[oid] = True
+            elif name in listed:
+                self._forms[oid] = False
 
     def _list_prefix(self, prefix: str) -> dict[str, int]:
         """name -> size of each file under `objects/PREFIX/` (-1 for anything not a file)."""
