@@ -94,15 +94,13 @@ class Remote(Fetching):
         the object, so a push replaces it and gc never drops the only good copy for it.
         """
         sizes = sizes or {}
-        if self.s3_direct and len(oids) >= FLAT_FROM and not self._too_large_to_list:
-            listed = self._list_flat(min(FLAT_PAGES, max(1, len(oids) // FLAT_PER_PAGE)))
-            self._too_large_to_list = listed is None
-            if listed is not None:
-                return {
-                    o
-                    for o in oids
-                    if _listed(listed, f"{o[:2]}/{o[2:]}", sizes.get(o), self.compressible)
-                }
+        listed = self._flat_listing(len(oids))
+        if listed is not None:
+            return {
+                o
+                for o in oids
+                if _listed(listed, f"{o[:2]}/{o[2:]}", sizes.get(o), self.compressible)
+            }
         by_prefix: dict[str, list[Oid]] = defaultdict(list)
         for oid in oids:
             by_prefix[oid[:2]].append(oid)
@@ -129,12 +127,7 @@ class Remote(Fetching):
         both forms each is then one GET, not a miss first half the time. Objects not listed
         are looked for in both forms, as always (an LFS remote asks for hrefs here)."""
         self._forms = {}
-        if upload or not self.s3_direct or not self.compressible or len(oids) < FLAT_FROM:
-            return
-        if self._too_large_to_list:
-            return
-        listed = self._list_flat(min(FLAT_PAGES, max(1, len(oids) // FLAT_PER_PAGE)))
-        self._too_large_to_list = listed is None
+        listed = None if upload or not self.compressible else self._flat_listing(len(oids))
         if listed is None:
             return
         for oid in oids:
@@ -143,6 +136,16 @@ class Remote(Fetching):
                 self._forms[oid] = True
             elif name in listed:
                 self._forms[oid] = False
+
+    def _flat_listing(self, wanted: int) -> dict[str, int] | None:
+        """Every object of the remote (name -> size) from one flat listing, where that is
+        cheap: on S3, for `wanted` objects or more, within the pages FLAT_* allow; else None
+        (and a remote found too large is not listed whole again)."""
+        if not self.s3_direct or wanted < FLAT_FROM or self._too_large_to_list:
+            return None
+        listed = self._list_flat(min(FLAT_PAGES, max(1, wanted // FLAT_PER_PAGE)))
+        self._too_large_to_list = listed is None
+        return listed
 
     def _list_prefix(self, prefix: str) -> dict[str, int]:
         """name -> size of each file under `objects/PREFIX/` (-1 for anything not a file)."""
