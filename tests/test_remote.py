@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,32 @@ from servers import (  # noqa: F401  (fixtures)
     store_fixture,
 )
 
+from git_model.cache import Cache
+from git_model.hashing import Oid
+from git_model.remotes.store import Remote
+
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def cache_holding(path: Path, datas: list[bytes]) -> tuple[Cache, dict[Oid, bytes]]:
+    """A cache at `path` holding each of `datas` as an object (oid -> bytes, in order)."""
+    cache = Cache(path)
+    blobs = {Oid(sha(d)): d for d in datas}
+    for oid, data in blobs.items():
+        cache.path(oid).parent.mkdir(parents=True, exist_ok=True)
+        cache.path(oid).write_bytes(data)
+    return cache, blobs
+
+
+def s3_calls(remote: Remote) -> Counter[str]:
+    """Every S3 request `remote` makes from now on, counted by operation (botocore's events)."""
+    calls: Counter[str] = Counter()
+    remote.fs.s3.meta.events.register(
+        "before-call.s3", lambda model, **_: calls.update([model.name])
+    )
+    return calls
 
 
 def first_version(sh: Shell, store: Store) -> dict[str, bytes]:
@@ -198,23 +222,10 @@ def test_on_s3_an_object_is_found_with_one_request_and_never_a_list(
     answers a missing key with a HEAD and then a LIST (a dearer request), a raw object used to
     be looked for as a frame that way first, and its `open` asks a HEAD before each GET.
     Counted with botocore's own events."""
-    from collections import Counter
-
-    from git_model.cache import Cache
-    from git_model.hashing import Oid
-    from git_model.remotes.store import Remote
-
-    cache = Cache(tmp_path / "model")
     text = b"".join(b"%d,%d,label-%d\n" % (i, i * i, i % 7) for i in range(20000))
-    blobs = {Oid(sha(d)): d for d in (text, os.urandom(1 << 16))}  # a frame, raw bytes
-    for oid, data in blobs.items():
-        cache.path(oid).parent.mkdir(parents=True, exist_ok=True)
-        cache.path(oid).write_bytes(data)
+    cache, blobs = cache_holding(tmp_path / "model", [text, os.urandom(1 << 16)])  # frame, raw
     remote = Remote.open("origin", store.url, store.options, "auto")
-    calls: Counter[str] = Counter()
-    remote.fs.s3.meta.events.register(
-        "before-call.s3", lambda model, **_: calls.update([model.name])
-    )
+    calls = s3_calls(remote)
 
     assert remote.existing(set(blobs), for_upload=True) == set()
     assert calls == {"HeadObject": 4}  # each: its frame, its raw bytes; no LIST
@@ -242,16 +253,11 @@ def test_an_s3_body_read_in_small_pieces_gives_the_object_byte_for_byte(
     """A small read of a GET's body keeps what arrived beyond it for the next read (a frame's
     head and header are read that way): whatever the sizes asked, the bytes are the object's,
     in order, and the end is the end."""
-    from git_model.cache import Cache
-    from git_model.hashing import Oid
     from git_model.remotes.fetching import BODY_BLOCK, _get
-    from git_model.remotes.store import Remote
 
     data = os.urandom(BODY_BLOCK + 54321)
-    oid = Oid(sha(data))
-    cache = Cache(tmp_path / "model")
-    cache.path(oid).parent.mkdir(parents=True, exist_ok=True)
-    cache.path(oid).write_bytes(data)
+    cache, blobs = cache_holding(tmp_path / "model", [data])
+    (oid,) = blobs
     remote = Remote.open("origin", store.url, store.options, "off")
     remote.upload(cache, oid)
     key = remote.key(oid)
@@ -275,24 +281,14 @@ def test_on_s3_many_wanted_objects_are_answered_by_one_listing(
     remote that one LIST page or a few can describe, one flat listing answers for them all,
     with the same rules (a frame counts; raw bytes only at the object's size). A remote too
     large for that is asked per prefix and per object, as before."""
-    from collections import Counter
-
-    from git_model.cache import Cache
-    from git_model.hashing import Oid
     from git_model.remotes import base
-    from git_model.remotes.store import FLAT_FROM, Remote
+    from git_model.remotes.store import FLAT_FROM
 
-    cache = Cache(tmp_path / "model")
     text = b"".join(b"%d,%d\n" % (i, i * i) for i in range(20000))
-    blobs = {Oid(sha(d)): d for d in [text, *(os.urandom(100 + i) for i in range(FLAT_FROM))]}
-    for oid, data in blobs.items():
-        cache.path(oid).parent.mkdir(parents=True, exist_ok=True)
-        cache.path(oid).write_bytes(data)
+    datas = [text, *(os.urandom(100 + i) for i in range(FLAT_FROM))]
+    cache, blobs = cache_holding(tmp_path / "model", datas)
     remote = Remote.open("origin", store.url, store.options, "auto")
-    calls: Counter[str] = Counter()
-    remote.fs.s3.meta.events.register(
-        "before-call.s3", lambda model, **_: calls.update([model.name])
-    )
+    calls = s3_calls(remote)
     sizes = {oid: len(data) for oid, data in blobs.items()}
 
     assert remote.existing(set(blobs), sizes=sizes, for_upload=True) == set()  # an empty bucket
@@ -328,21 +324,13 @@ def test_on_s3_a_pull_from_a_remote_of_both_forms_makes_one_get_an_object(
     """A remote holds frames and raw bytes side by side (text and random data). Looked for in
     the form found more often so far, about one object in two cost a miss first; planned from
     one flat listing, each is one GET."""
-    from collections import Counter
+    from git_model.remotes.store import FLAT_FROM
 
-    from git_model.cache import Cache
-    from git_model.hashing import Oid
-    from git_model.remotes.store import FLAT_FROM, Remote
-
-    cache = Cache(tmp_path / "model")
     datas = []
     for i in range(FLAT_FROM):
         text = b"".join(b"%d,%d,%d\n" % (i, j, j * i) for j in range(3000))
         datas += [text, os.urandom(1000 + i)]
-    blobs = {Oid(sha(d)): d for d in datas}
-    for oid, data in blobs.items():
-        cache.path(oid).parent.mkdir(parents=True, exist_ok=True)
-        cache.path(oid).write_bytes(data)
+    cache, blobs = cache_holding(tmp_path / "model", datas)
     remote = Remote.open("origin", store.url, store.options, "auto")
     for oid in blobs:
         remote.upload(cache, oid)
@@ -350,10 +338,7 @@ def test_on_s3_a_pull_from_a_remote_of_both_forms_makes_one_get_an_object(
 
     def pull(plan: bool) -> Counter[str]:
         fresh = Remote.open("origin", store.url, store.options, "auto")
-        calls: Counter[str] = Counter()
-        fresh.fs.s3.meta.events.register(
-            "before-call.s3", lambda model, **_: calls.update([model.name])
-        )
+        calls = s3_calls(fresh)
         for oid in blobs:
             cache.path(oid).unlink()
         if plan:
