@@ -28,7 +28,7 @@ from servers import (  # noqa: F401  (fixtures)
     sshd_fixture,
 )
 
-from git_model.errors import CorruptObject
+from git_model.errors import CorruptObject, OversizedObject
 from git_model.remotes import codec
 
 
@@ -315,7 +315,7 @@ def test_on_azure_a_small_object_is_one_get(every_store: Store, tmp_path: Path) 
     store = every_store
     cache = Cache(tmp_path / "model")
     text = sklearn_csv(1)[:200_000]  # compressible: a frame
-    blobs = {Oid(sha(d)): d for d in (text, os.urandom(1 << 16), os.urandom(SMALL + 1))}
+    blobs = {Oid(sha(d)): d for d in (text, os.urandom(1 << 16), b"", os.urandom(SMALL + 1))}
     for oid, data in blobs.items():
         cache.path(oid).parent.mkdir(parents=True, exist_ok=True)
         cache.path(oid).write_bytes(data)
@@ -340,7 +340,17 @@ def test_on_azure_a_small_object_is_one_get(every_store: Store, tmp_path: Path) 
         assert cache.path(oid).read_bytes() == data
         if oid == sha(text):
             assert sent == ["GET"]  # the frame, looked for first
-        elif len(data) <= SMALL:
+        elif data and len(data) <= SMALL:
             assert sent == ["GET", "GET"]  # no frame (404), then the raw bytes
-        else:
+        elif data:
             assert "HEAD" in sent  # through `open`: the blob's properties first
+
+    # a small object's blob that is larger than the object: refused, never read past its range
+    small = next(o for o, d in blobs.items() if len(d) == 1 << 16)
+    store.azure.upload_blob(
+        f"store/objects/{small[:2]}/{small[2:]}", os.urandom(3 << 20), overwrite=True
+    )
+    cache.path(small).unlink()
+    with pytest.raises(OversizedObject):
+        remote.download(cache, small, size=1 << 16)
+    assert not cache.path(small).exists()

@@ -162,11 +162,11 @@ class Fetching(StoreBase):
 
     def _open_remote(self, key: str, size: int | None) -> Any:
         """The remote file `key` as a stream that knows its `size`: on S3 one GET (`_get`); on
-        Azure one GET for an object of up to SMALL bytes (`_azure_get`); elsewhere fsspec's
-        open, an object store's read ahead READ_BLOCK at a time."""
+        Azure one GET for a non-empty object of up to SMALL bytes (`_azure_get`); elsewhere
+        fsspec's open, an object store's read ahead READ_BLOCK at a time."""
         if self.s3_direct:
             return _get(self.fs, key)
-        if self.azure_direct and size is not None and size <= SMALL:
+        if self.azure_direct and size and size <= SMALL:  # (a range of an empty blob: 416)
             return _azure_get(self.fs, key)
         kwargs = {"block_size": READ_BLOCK, "cache_type": "readahead"} if self.atomic_put else {}
         return self.fs.open(key, "rb", **kwargs)
@@ -244,10 +244,10 @@ def _get(fs: Any, key: str) -> _Body:
 
 
 class _AzureBody:
-    """A small Azure blob in one request: `download_blob`'s first GET brings up to 32 MiB
-    (the SDK's single-get size, kept in memory: hence small objects only), where adlfs's
-    `open` asks the blob's properties first. A data set's files are mostly small: a pull
-    makes half the requests."""
+    """A small Azure blob in one request, where adlfs's `open` asks the blob's properties
+    first (a data set's files are mostly small: a pull makes half the requests). The SDK's
+    first GET of a download is held in memory whole, so it asks for SMALL + 1 bytes at most:
+    a blob larger than its object is still seen to be (`size`), and refused, unread."""
 
     def __init__(self, fs: Any, client: Any, downloader: Any) -> None:
         self._fs = fs
@@ -279,7 +279,8 @@ def _azure_get(fs: Any, key: str) -> _AzureBody:
 
     async def start() -> Any:
         try:
-            return await client.download_blob(max_concurrency=1)
+            # (a range: a blob larger than it should be is never held past SMALL + 1 bytes)
+            return await client.download_blob(offset=0, length=SMALL + 1, max_concurrency=1)
         except BaseException as e:
             await client.close()
             if isinstance(e, ResourceNotFoundError):
