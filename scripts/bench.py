@@ -98,8 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.disk_usage(tmp).free < need:
         shutil.rmtree(tmp)
         raise SystemExit(f"bench: needs {need / GiB:.1f} GiB free in {tmp.parent}; use --dir")
-    benchkit.core.TRASH = tmp / "trash"
-    benchkit.core.TRASH.mkdir()
+    trash = tmp / "trash"
+    trash.mkdir()
+    benchkit.core.TRASH = trash
     bench = Bench(args, tmp)
     which = bench.sh("git", "model", "--version", cwd=tmp).strip()
     print(

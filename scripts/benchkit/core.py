@@ -19,7 +19,7 @@ from pathlib import Path
 
 MiB = 1 << 20
 GiB = 1 << 30
-TRASH = Path()  # set in main()
+TRASH: Path | None = None  # the run's trash folder: set by bench.py's main()
 _trashed = itertools.count()
 HASH_SCRIPT = """\
 import hashlib, os, sys
@@ -223,6 +223,8 @@ def remove(path: Path) -> None:
                 with contextlib.suppress(OSError):
                     if os.lstat(file).st_size >= 1 << 20:
                         os.unlink(file)
+        if TRASH is None:  # (imported by another script: never the current directory)
+            raise SystemExit("bench: benchkit.core.TRASH is not set")
         os.rename(path, TRASH / str(next(_trashed)))
     else:
         path.unlink(missing_ok=True)
