@@ -26,17 +26,28 @@ def fast_commits(b: Bench, repo: Path, count: int) -> None:
         manifest.artifacts["w.bin"] = Artifact("w.bin", hash_bytes(weights), len(weights))
         refresh_versions(manifest, lambda path: None)
         data = format_manifest(manifest)
-        message = f"train {i}".encode()
-        lines += [
-            b"commit refs/heads/main",
-            f"committer Bench <bench@example.com> {1_700_000_000 + i} +0000".encode(),
-            b"data %d" % len(message),
-            message,
-            *([b"from refs/heads/main^0"] if i == 1 else []),
-            f"M 100644 inline {MANIFEST_PATH}".encode(),
-            b"data %d" % len(data),
-            data,
-        ]
+        lines += commit_lines(i, MANIFEST_PATH, data)
+    fast_import(b, repo, lines)
+
+
+def commit_lines(i: int, manifest_path: str, manifest: bytes, *, mark: bool = False) -> list[bytes]:
+    """git fast-import's lines for commit `i` on main ("train i", a fixed author and date)
+    whose one change is the manifest; `mark`: the commit is `:i` (notes can name it)."""
+    message = f"train {i}".encode()
+    return [
+        b"commit refs/heads/main",
+        *([f"mark :{i}".encode()] if mark else []),
+        f"committer Bench <bench@example.com> {1_700_000_000 + i} +0000".encode(),
+        b"data %d" % len(message),
+        message,
+        *([b"from refs/heads/main^0"] if i == 1 else []),
+        f"M 100644 inline {manifest_path}".encode(),
+        b"data %d" % len(manifest),
+        manifest,
+    ]
+
+
+def fast_import(b: Bench, repo: Path, lines: list[bytes]) -> None:
     b.sh("git", "fast-import", "--quiet", cwd=repo, input=b"\n".join(lines) + b"\n")
     b.sh("git", "reset", "-q", "--hard", cwd=repo)
 
@@ -107,18 +118,7 @@ def loop_history(b: Bench, repo: Path, count: int, drop_at: int) -> None:
         manifest.models["m"].hyperparameters = {"step": i}
         refresh_versions(manifest, lambda path: None)
         data = format_manifest(manifest)
-        message = f"train {i}".encode()
-        lines += [
-            b"commit refs/heads/main",
-            f"mark :{i}".encode(),
-            f"committer Bench <bench@example.com> {1_700_000_000 + i} +0000".encode(),
-            b"data %d" % len(message),
-            message,
-            *([b"from refs/heads/main^0"] if i == 1 else []),
-            f"M 100644 inline {MANIFEST_PATH}".encode(),
-            b"data %d" % len(data),
-            data,
-        ]
+        lines += commit_lines(i, MANIFEST_PATH, data, mark=True)
         versions = {
             "format": 1,
             "type": "versions",
@@ -146,8 +146,7 @@ def loop_history(b: Bench, repo: Path, count: int, drop_at: int) -> None:
         b"from refs/notes/model^0",
         *notes,
     ]
-    b.sh("git", "fast-import", "--quiet", cwd=repo, input=b"\n".join(lines) + b"\n")
-    b.sh("git", "reset", "-q", "--hard", cwd=repo)
+    fast_import(b, repo, lines)
 
 
 @section("loop")

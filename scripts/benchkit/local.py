@@ -192,24 +192,24 @@ def dvc_rows(b: Bench, sec: str, source: Path, rel: str, label: str) -> Iterator
 
 @section("large")
 def bench_large(b: Bench) -> Iterator[Row]:
-    source = b.data_file("model.bin")
-    label = f"{b.size / GiB:g} GiB file"
-    repo = b.repo("large")
-    place(source, repo / "model.bin")
-    yield from artifact_rows(b, "large", repo, "model.bin", source, label)
-    remove(repo)
-    yield from lfs_rows(b, "large", source, "model.bin", label)
-    yield from dvc_rows(b, "large", source, "model.bin", label)
+    yield from one_artifact(
+        b, "large", b.data_file("model.bin"), "model.bin", f"{b.size / GiB:g} GiB file"
+    )
 
 
 @section("small")
 def bench_small(b: Bench) -> Iterator[Row]:
     source = b.tmp / "data" / "small"
     b.small_files(source)
-    label = f"{b.nfiles} files of 4 KiB"
-    repo = b.repo("small")
-    place(source, repo / "data")
-    yield from artifact_rows(b, "small", repo, "data", source, label)
+    yield from one_artifact(b, "small", source, "data", f"{b.nfiles} files of 4 KiB")
+
+
+def one_artifact(b: Bench, sec: str, source: Path, rel: str, label: str) -> Iterator[Row]:
+    """git-model's rows for `source` placed at `rel` in a new repository, then git-lfs's and
+    DVC's on the same data."""
+    repo = b.repo(sec)
+    place(source, repo / rel)
+    yield from artifact_rows(b, sec, repo, rel, source, label)
     remove(repo)
-    yield from lfs_rows(b, "small", source, "data", label)
-    yield from dvc_rows(b, "small", source, "data", label)
+    yield from lfs_rows(b, sec, source, rel, label)
+    yield from dvc_rows(b, sec, source, rel, label)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .core import Bench, GiB, MiB, Row, Spec, fmt_value, peak_run, ratio_row, remove, section
-from .hooks import commit_specs, settle, watching_rows
+from .hooks import commit_specs, overhead_row, settle, watching_rows
 from .moto import MotoS3
 
 
@@ -49,18 +49,7 @@ def everyday_at_scale(b: Bench, repo: Path, label: str) -> Iterator[Row]:
         git_status.best,
         3,
     )
-    overhead = hooked.best - plain.best
-    yield Row(
-        "scale",
-        "no-op commit hook overhead",
-        overhead,
-        "git status",
-        git_status.best,
-        "≤ 3×",
-        overhead <= 3 * git_status.best,
-        f"with hooks {fmt_value(hooked.best)} − plain {fmt_value(plain.best)}",
-        cpu=hooked.cpu - plain.cpu,
-    )
+    yield overhead_row("scale", "no-op commit hook overhead", hooked, plain, git_status)
     yield from watching_rows(b, repo, "scale", label, git_status)
 
 
