@@ -123,8 +123,6 @@ def _feed_part(
             whole.update(chunk)
             each.update(chunk)
         each.cut()
-        if fd >= 0:
-            os.fchmod(fd, 0o444)
     except BaseException:
         if fd >= 0:
             os.close(fd)
@@ -147,7 +145,6 @@ def _store_part(
     try:
         for chunk in _chunks(src, offset, length, fd):
             digest.update(chunk)
-        os.fchmod(fd, 0o444)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-_TMP = re.compile(r"/\S*?/pytest-\d+/[^/\s]+/(work|small)/")
+_TMP = re.compile(r"/\S*?/pytest-\d+/[^/\s]+/(work|small|tmpfs-[^/\s]+)/")
 _HEX = re.compile(r"\b(?!0+\b)[0-9a-f]{12,64}\b")  # (a made-up 000… id stays)
 _ROWS: dict[str, tuple[str, str, str, str]] = {}
 

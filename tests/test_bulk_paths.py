@@ -175,7 +175,7 @@ def test_the_first_commit_after_a_checkout_hashes_what_it_wrote_without_copying(
         path.unlink()
     repo.model("checkout")
     no_room = {
-        "GIT_MODEL_INJECT": "mkstemp:/model/tmp/:EACCES",
+        "GIT_MODEL_INJECT": "open:/model/tmp/:EACCES",
         "PYTHONPATH": os.pathsep.join(filter(None, [INJECT, os.environ.get("PYTHONPATH")])),
     }
     repo.git("commit", "-q", "--allow-empty", "-m", "after the checkout", env=no_room)

@@ -148,7 +148,7 @@ def test_full_disk_during_checkout(small_disk: Path, fault: FaultRecorder) -> No
 @pytest.mark.parametrize(
     "op, needle, where",
     [
-        ("mkstemp", "/model/tmp/", "cache"),
+        ("open", "/model/tmp/", "cache"),
         ("replace", "/model/objects/", "cache"),
     ],
 )
