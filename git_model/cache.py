@@ -76,9 +76,10 @@ class Cache:
     def new_object(self) -> tuple[int, str]:
         """A temp file in the cache's `tmp/` for bytes that will become an object
         (`finish_object`, or `place` once the caller made it durable), open for reading and
-        writing. It is created read-only, as every object is: the descriptor returned writes
-        it all the same, and no chmod is needed before it is named (a syscall a part saved:
-        ~60 ms of the copying thread for a 1 GiB model of 256 tensors here)."""
+        writing. It is created read-only, as every object is (git makes its loose objects'
+        temp files the same way): the descriptor returned writes it all the same, and no chmod
+        is needed before it is named (a syscall a part saved: ~60 ms of the copying thread for
+        a 1 GiB model of 256 tensors here)."""
         if not self._ensured:
             self.ensure()
             self._ensured = True

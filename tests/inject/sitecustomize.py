@@ -1,6 +1,6 @@
 """Loaded by a git-model subprocess under test (PYTHONPATH): inject an OSError on demand.
 
-GIT_MODEL_INJECT="OP:SUBSTRING:ERRNO" makes OP (open | replace | mkstemp) raise
+GIT_MODEL_INJECT="OP:SUBSTRING:ERRNO" makes OP (open | replace) raise
 OSError(ERRNO) for any path containing SUBSTRING, e.g. "open:/model/tmp/:EACCES". Used only
 where a real fault cannot be produced (root bypasses file permissions).
 GIT_MODEL_INJECT="slow:SUBSTRING:SECONDS" makes a rename onto such a path wait first (a slow
@@ -12,7 +12,6 @@ exchange of names that git-model uses for large files (`git_model.linuxcalls.exc
 import builtins
 import errno
 import os
-import tempfile
 import time
 
 
@@ -62,14 +61,6 @@ if _spec:
 
         os.replace = _replace
         _wrap_exchange(_fail)
-    elif _op == "mkstemp":
-        _real_mkstemp = tempfile.mkstemp
-
-        def _mkstemp(*args, **kwargs):  # type: ignore[no-untyped-def]
-            _fail(str(kwargs.get("dir", "")) + "/")
-            return _real_mkstemp(*args, **kwargs)
-
-        tempfile.mkstemp = _mkstemp
     elif _op == "slow":
         _plain_replace = os.replace
 
