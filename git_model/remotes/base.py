@@ -86,6 +86,7 @@ class StoreBase:
         self._seen = (0, 0)  # objects found here as frames, as raw bytes (see _keys)
         self._too_large_to_list = False  # (store.existing: listed whole once, it was too large)
         self._forms: dict[Oid, bool] = {}  # objects about to be fetched: True if a frame
+        self._fetch_listing: dict[str, int] | None = None  # (store.plan: listed once, kept)
         self.stored: dict[Oid, int] = {}  # bytes each object moved takes on the remote
 
     @property

@@ -127,7 +127,13 @@ class Remote(Fetching):
         both forms each is then one GET, not a miss first half the time. Objects not listed
         are looked for in both forms, as always (an LFS remote asks for hrefs here)."""
         self._forms = {}
-        listed = None if upload or not self.compressible else self._flat_listing(len(oids))
+        if upload or not self.compressible:
+            return
+        # (a fetch asks a batch at a time, and a fetch changes nothing on the remote: one
+        # listing serves every batch; a listing per batch was the whole remote each time)
+        listed = self._fetch_listing
+        if listed is None:
+            listed = self._fetch_listing = self._flat_listing(len(oids))
         if listed is None:
             return
         for oid in oids:
