@@ -31,6 +31,7 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "jobs": ("jobs", 0),  # 0: pick from the number of cores
     "remote": ("remote", ""),  # name of the default remote
     "compress": ("compress", "auto"),  # objects on remotes: auto, off or a zstd level
+    "pack": ("pack", "auto"),  # many small objects pushed in packs (remotes/packs.py): auto, off
 }
 
 

@@ -256,8 +256,67 @@ class Store:
             sh.git("config", f"model.remote.{name}.{key}", value)
 
     def oids(self) -> set[str]:
-        """The objects held, raw or as a frame."""
+        """The objects held, raw or as a frame, loose or in a pack."""
+        loose = {k.replace("/", "").removesuffix(".zst") for k in self.keys()}
+        return loose | set(self.packed())
+
+    def loose(self) -> set[str]:
+        """The objects held under objects/ (not in a pack)."""
         return {k.replace("/", "").removesuffix(".zst") for k in self.keys()}
+
+    def files(self, folder: str) -> dict[str, bytes]:
+        """name -> bytes of every file directly under `folder` (packs, quarantine)."""
+        if self.s3 is not None:
+            listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=f"store/{folder}/")
+            names = [o["Key"] for o in listed.get("Contents", [])]
+            return {
+                n.rsplit("/", 1)[1]: self.s3.get_object(Bucket=self.bucket, Key=n)["Body"].read()
+                for n in names
+                if "/" not in n[len(f"store/{folder}/") :]
+            }
+        if self.azure is not None:
+            blobs = [b.name for b in self.azure.list_blobs(f"store/{folder}/")]
+            return {
+                n.rsplit("/", 1)[1]: self.azure.download_blob(n).readall()
+                for n in blobs
+                if "/" not in n[len(f"store/{folder}/") :]
+            }
+        assert self.root is not None
+        where = self.root / folder
+        return (
+            {p.name: p.read_bytes() for p in where.iterdir() if p.is_file()}
+            if where.is_dir()
+            else {}
+        )
+
+    def put_file(self, folder: str, name: str, data: bytes) -> None:
+        """Put `data` under `folder`/`name` (a hostile or damaged pack or index)."""
+        if self.s3 is not None:
+            self.s3.put_object(Bucket=self.bucket, Key=f"store/{folder}/{name}", Body=data)
+        elif self.azure is not None:
+            self.azure.upload_blob(f"store/{folder}/{name}", data, overwrite=True)
+        else:
+            assert self.root is not None
+            path = self.root / folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists():
+                path.chmod(0o644)
+            path.write_bytes(data)
+
+    def packed(self) -> dict[str, tuple[str, int, int, int, bool]]:
+        """oid -> (pack, offset, stored, size, frame) of every object in the remote's packs,
+        read from their indexes (remotes/packs.py's format)."""
+        from git_model.remotes.packs import HEAD, MAGIC, REC, TOP
+
+        out: dict[str, tuple[str, int, int, int, bool]] = {}
+        for name, data in self.files("packs").items():
+            if not name.endswith(".idx"):
+                continue
+            _, count, _ = HEAD.unpack_from(data, len(MAGIC))
+            for i in range(count):
+                raw, off, stored, size, form = REC.unpack_from(data, TOP + i * REC.size)
+                out.setdefault(raw.hex(), (name[:-4], off, stored, size, form == 1))
+        return out
 
     def frames(self) -> set[str]:
         """The objects held as zstd frames (objects/ab/cdef….zst)."""

@@ -29,11 +29,15 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def shards_pushed(tmp_path: Path, count: int = 40) -> tuple[Shell, Path, Store, dict[str, bytes]]:
-    """alice's clone with `count` small shards committed, its code pushed, its bytes not."""
+def shards_pushed(
+    tmp_path: Path, count: int = 40, pack: str = "off"
+) -> tuple[Shell, Path, Store, dict[str, bytes]]:
+    """alice's clone with `count` small shards committed, its code pushed, its bytes not
+    (`pack`: model.pack; off, the batches of loose objects these tests are about)."""
     store = Store("dir", str(tmp_path / "store"), root=tmp_path / "store")
     origin = bare_origin(tmp_path)
     alice = clone(origin, tmp_path / "alice", store)
+    alice.git("config", "model.pack", pack)
     files = {f"shards/{i:02}.bin": os.urandom(2000 + i) for i in range(count)}
     for rel, data in files.items():
         alice.write(rel, data)
@@ -45,10 +49,11 @@ def shards_pushed(tmp_path: Path, count: int = 40) -> tuple[Shell, Path, Store, 
     return alice, origin, store, files
 
 
+@pytest.mark.parametrize("pack", ["off", "auto"])
 def test_a_batched_push_refuses_a_rotten_cache_object_and_sends_the_rest(
-    tmp_path: Path,
+    tmp_path: Path, pack: str
 ) -> None:
-    alice, _, store, files = shards_pushed(tmp_path)
+    alice, _, store, files = shards_pushed(tmp_path, pack=pack)
     rotten = sha(files["shards/07.bin"])
     obj = alice.cwd / ".git/model/objects" / rotten[:2] / rotten[2:]
     obj.chmod(0o644)
@@ -62,7 +67,8 @@ def test_a_batched_push_refuses_a_rotten_cache_object_and_sends_the_rest(
     assert store.oids() == {sha(d) for d in files.values()} - {rotten}
     assert store.temp_files() == []  # the refused copy never stays, not even as a temp file
     assert not obj.exists()  # quarantined in the cache: never used again
-    for oid in store.oids():
+    assert store.loose() == set() if pack == "auto" else store.loose() == store.oids()
+    for oid in store.loose():
         assert store.root is not None
         assert sha((store.root / "objects" / oid[:2] / oid[2:]).read_bytes()) == oid
 

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from conftest import Shell
+from servers import Store
 
 from git_model.hashing import Oid
 from git_model.ops.wanted import GROUP_ENV, PREFIXES, Wanted
@@ -28,7 +29,8 @@ def cached(sh: Shell) -> set[str]:
 
 
 def stored(store: Path) -> set[str]:
-    return {p.parent.name + p.name for p in (store / "objects").glob("*/*")}
+    """The objects a directory remote holds, loose or in packs."""
+    return Store("dir", str(store), root=store).oids()
 
 
 def history(repo: Shell) -> tuple[set[str], set[str]]:

@@ -17,9 +17,9 @@ from ..tensors import tensors_path
 from ..workspace import Progress
 from .context import Context
 from .reachable import ObjectRef
+from .wanted import Wanted
 
 Fetcher = Callable[[Context, dict[Oid, ObjectRef]], None]  # fetch these into the cache
-FETCH_CHUNK = 10_000  # missing objects asked of a fetcher at a time (memory stays flat)
 
 
 def checkout(
@@ -166,21 +166,21 @@ def default_fetcher(ctx: Context) -> Fetcher | None:
 def _fetch_missing(
     ctx: Context, target: Manifest, read: Reader, selected: list[str], fetch: Fetcher
 ) -> None:
-    """Hand `fetch` the objects the restore needs that the cache lacks, FETCH_CHUNK at a time:
-    a pull into an empty cache never lists 100,000 objects at once."""
+    """Hand `fetch` the objects the restore needs that the cache lacks, each once, a group of
+    oid prefixes at a time (wanted.py: past 20,000 objects the rest wait in a temp file): a
+    pull into an empty cache never holds 100,000 objects at once, and a group asks a remote's
+    packs for runs of neighbours (packs are written in oid order), not objects strewn across
+    them as the work tree's order would."""
     has = ctx.cache.has
-    missing: dict[Oid, ObjectRef] = {}
-    tried: set[Oid] = set()  # asked for and still missing: not asked again
+    wanted = Wanted(ctx.cache.tmp)
     for oid, top, path, size, part in iter_needed(target, read, selected):
-        if oid in missing or oid in tried or has(oid):
-            continue
-        missing[oid] = ObjectRef(path, size, top, part=part)
-        if len(missing) >= FETCH_CHUNK:
+        if not has(oid):
+            wanted.add(oid, size, path, top, part)
+    if not wanted:
+        return
+    for _, missing in wanted.groups():
+        if missing:
             fetch(ctx, missing)
-            tried.update(o for o in missing if not has(o))
-            missing = {}
-    if missing:
-        fetch(ctx, missing)
 
 
 def _changed(ctx: Context, target: Manifest, previous: Manifest, selected: list[str]) -> list[str]:

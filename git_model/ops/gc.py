@@ -151,7 +151,7 @@ def _drop(
 
             result.remote = spec.name
             try:
-                on_remote = open_remote(spec, ctx.root).existing(list(candidates), sizes=candidates)
+                on_remote = open_remote(spec, ctx).existing(list(candidates), sizes=candidates)
             except GitModelError as e:
                 raise GitModelError(
                     f"gc could not check which objects remote {spec.name} holds ({e}); "

@@ -22,6 +22,8 @@ from ..errors import DiskFull, GitModelError, disk_error
 from ..hashing import Oid, hash_bytes
 from ..parallel import THREAD_BYTES, batches
 from ..paths import safe_target
+from ..remotes.packs import OBJECT_MAX as PACK_OBJECT_MAX
+from ..remotes.packs import PACK_FROM
 from .context import Context
 from .reachable import ObjectRef
 
@@ -262,6 +264,19 @@ def move_objects(
     # a transfer is killed: a batch is bounded, so a rerun has little to send again)
     where = f"writing objects to remote {remote.label}" if upload else "storing objects"
     try:
+        if upload and remote.packing:  # many small objects: a few packs, not a PUT each
+            small = sorted(o for o in todo if wanted[o].size <= PACK_OBJECT_MAX)
+            if len(small) >= PACK_FROM:  # (in oid order: a fetch of a range reads neighbours)
+                larger = set(remote.upload_packed(ctx.cache, small, advance, done))
+                packed = set(small) - larger
+                todo = [o for o in todo if o not in packed]
+                took.clear()
+        elif not upload and remote.plan_packed(todo, sizes):
+            # what the remote holds in packs, all at once: a ranged read a run of neighbours
+            with ctx.cache.batch():
+                handled = remote.fetch_packed(ctx.cache, sizes, jobs, advance, done)
+            todo = [o for o in todo if o not in handled]
+            took.clear()
         for chunk in _batches(todo, wanted):  # (no second dict of sizes: 100,000 objects)
             remote.plan(chunk, sizes, upload=upload, jobs=jobs)  # (LFS: the hrefs, in batches)
             if not upload:

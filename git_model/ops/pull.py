@@ -39,7 +39,7 @@ def pull(
     def fetcher(ctx: Context, missing: dict[Oid, ObjectRef]) -> None:
         # checkout asks a chunk of objects at a time: one result, one remote, one progress bar
         if not opened:
-            opened.append(open_remote(spec, ctx.root))
+            opened.append(open_remote(spec, ctx))
         result.add(
             move_objects(
                 ctx, opened[0], missing, upload=False, jobs=jobs, meter=progress, for_checkout=True

@@ -8,7 +8,6 @@ read, so a push of a million objects holds one group, not the million.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import GitModelError, UsageError
@@ -30,15 +29,19 @@ __all__ = ["Meter", "TransferResult", "fetch", "fetch_missing", "pre_push", "pus
 ZERO_SHA = "0" * 40
 
 
-def open_remote(spec: RemoteSpec, root: Path, compress: object = "off") -> Store:
-    """The store behind a remote; `root` is the work tree (an LFS remote finds its server
-    from the git remote's set-up there); `compress`: how uploads store objects
-    (model.compress; a store that takes no codec ignores it)."""
-    return open_store(spec.name, spec.url, spec.options, root, compress)
+def open_remote(spec: RemoteSpec, ctx: Context, *, upload: bool = False) -> Store:
+    """The store behind a remote (an LFS remote finds its server from the git remote's
+    set-up in the work tree); with `upload`, set up to store objects as model.compress and
+    model.pack say (a store that takes no codec or packs ignores them). The indexes of the
+    remote's packs are kept in the cache's packs/."""
+    settings = ctx.settings
+    compress, pack = (settings.get("compress"), settings.get("pack")) if upload else ("off", "off")
+    index_dir = ctx.cache.model_dir / "packs"
+    return open_store(spec.name, spec.url, spec.options, ctx.root, compress, pack, index_dir)
 
 
 def open_for_upload(ctx: Context, spec: RemoteSpec) -> Store:
-    return open_remote(spec, ctx.root, ctx.settings.get("compress"))
+    return open_remote(spec, ctx, upload=True)
 
 
 def wanted_objects(ctx: Context, revs: list[str] | None, all_history: bool) -> Wanted:
@@ -103,7 +106,7 @@ def fetch(
     """Download the objects of the given revisions that the cache lacks; bring in the notes."""
     spec = require(ctx.settings, remote)
     wanted = wanted_objects(ctx, revs, all_history)
-    store = open_remote(spec, ctx.root)
+    store = open_remote(spec, ctx)
     result = move_wanted(ctx, store, wanted, upload=False, jobs=jobs, meter=meter)
     if notes:
         pull_notes(ctx, result)
@@ -129,7 +132,7 @@ def fetch_missing(ctx: Context, missing: dict[Oid, ObjectRef]) -> None:
         spec = resolve(ctx.settings, None)
         if spec is None or not missing:
             return
-        remote = open_remote(spec, ctx.root)
+        remote = open_remote(spec, ctx)
         move_objects(ctx, remote, missing, upload=False, jobs=0, meter=None, for_checkout=True)
     except GitModelError:
         return

@@ -30,13 +30,21 @@ def is_lfs(url: str) -> bool:
 
 
 def open_store(
-    name: str, url: str, options: dict[str, str], root: Path, compress: object = "off"
+    name: str,
+    url: str,
+    options: dict[str, str],
+    root: Path,
+    compress: object = "off",
+    pack: object = "off",
+    index_dir: Path | None = None,
 ) -> Store:
     """The store behind a remote: a Git LFS server (lfs.py, which imports http.client only
     when used), or any fsspec URL (store.py). `root`: the work tree, whose git set-up says
-    where an LFS server is. `compress`: model.compress for uploads (codec.py; LFS takes none)."""
+    where an LFS server is. `compress`: model.compress for uploads (codec.py; LFS takes none);
+    `pack`: model.pack for uploads, `index_dir` where pack indexes are kept (packs.py; LFS
+    has no packs)."""
     if is_lfs(url):
         from .lfs import LfsRemote
 
         return LfsRemote.open(name, url, options, root)
-    return Remote.open(name, url, options, compress)
+    return Remote.open(name, url, options, compress, pack, index_dir)

@@ -8,14 +8,16 @@ bytes at `objects/ab/cdef…`, or a zstd frame at the same name plus `.zst`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import stat
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from ..hashing import Oid
-from . import codec
+from . import codec, crashpoint
 from .directory import DirectoryWriter
 from .retry import ATTEMPTS, retry
 
@@ -30,6 +32,10 @@ OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl
 S3_DIRECT = frozenset({"s3", "s3a"})
 AZURE_DIRECT = frozenset({"az", "abfs", "abfss"})
 LIST_PAGE = 1000  # keys asked of one S3 LIST request (the most S3 gives)
+# s3fs reads a file under twice its part size whole and sends 10 parts of 50 MiB at once: up
+# to 500 MiB a file, and a push sends on 16 threads. In 5 MiB parts (S3's least), two at a
+# time, one upload holds at most 10 MiB.
+S3_PUT = {"chunksize": 5 << 20, "max_concurrency": 2}
 
 
 class Counting:
@@ -165,6 +171,48 @@ class StoreBase:
             return file_size(self._retry(what, lambda: self.fs.info(key)))
         except FileNotFoundError:
             return -1
+
+    # -- putting one file, never visible in part -------------------------------------------
+
+    def _put_bytes(self, data: bytes, key: str, oid: Oid) -> None:
+        if self.atomic_put:
+            crashpoint.before_visible()
+            self.fs.pipe_file(key, data)
+            crashpoint.visible()
+            return
+        tmp = f"{self.root}/tmp/{oid[:12]}.{uuid.uuid4().hex}"
+        self.fs.makedirs(posixpath.dirname(tmp), exist_ok=True)
+        self.fs.pipe_file(tmp, data)
+        self._move_into_place(tmp, key)
+
+    def _put(self, src: str, key: str, oid: Oid, advance: Advance | None) -> None:
+        """Send the local file `src` to `key`, never visible there in part."""
+        if self.atomic_put:
+            crashpoint.before_visible()
+            self.fs.put_file(src, key, callback=callback(advance), **self._put_options())
+            crashpoint.visible()
+            return
+        tmp = f"{self.root}/tmp/{oid[:12]}.{uuid.uuid4().hex}"
+        self.fs.makedirs(posixpath.dirname(tmp), exist_ok=True)
+        self.fs.put_file(src, tmp, callback=callback(advance))
+        self._move_into_place(tmp, key)
+
+    def _put_options(self) -> dict[str, int]:
+        """What bounds the memory of one upload, where the backend takes it (s3fs)."""
+        protocol = self.fs.protocol
+        protocols = protocol if isinstance(protocol, tuple) else (protocol,)
+        return S3_PUT if "s3" in protocols else {}
+
+    def _move_into_place(self, tmp: str, key: str) -> None:
+        try:
+            crashpoint.before_visible()
+            self.fs.makedirs(posixpath.dirname(key), exist_ok=True)
+            self.fs.mv(tmp, key)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.fs.rm_file(tmp)
+            raise
+        crashpoint.visible()
 
 
 def _s3_listing(fs: Any, root: str, pages: int) -> dict[str, int] | None:

@@ -153,13 +153,21 @@ class DirectoryWriter:
                 fsync_path(folder)
         self._renamed_into.clear()
 
-    def _temp(self, oid: Oid) -> tuple[int, str]:
+    def temp(self, label: str) -> tuple[int, str]:
+        """A new temp file under the remote's tmp/ (a pack being written: packed.py)."""
+        return self._temp(label)
+
+    def place(self, tmp: str, dest: str) -> None:
+        """Rename a durable temp file into place; `finish()` makes the rename durable."""
+        self._rename(tmp, dest)
+
+    def _temp(self, label: str) -> tuple[int, str]:
         if not self._tmp_ready:
             os.makedirs(self.tmp, exist_ok=True)
             _sweep_stale(self.tmp)
             self._tmp_ready = True
         while True:  # created read-only: the fd still writes, and no chmod is needed later
-            tmp = f"{self.tmp}/{oid[:12]}.{os.urandom(4).hex()}"
+            tmp = f"{self.tmp}/{label[:12]}.{os.urandom(4).hex()}"
             with contextlib.suppress(FileExistsError):
                 flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
                 return os.open(tmp, flags, 0o444), tmp

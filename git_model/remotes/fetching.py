@@ -64,7 +64,8 @@ class Fetching(StoreBase):
         if self._in_quarantine(oid):
             raise CorruptObject(
                 f"object {oid.short} on remote {self.label} was found corrupt and set aside "
-                "in its quarantine/ folder; push it again from a clone that has it"
+                "(its quarantine/ folder, or a mark in packs/); push it again from a clone "
+                "that has it"
             )
         raise FileNotFoundError(errno.ENOENT, "no such object on the remote", self.key(oid))
 
@@ -237,10 +238,12 @@ class _Body:
         sync(self._fs.loop, close)
 
 
-def _get(fs: Any, key: str) -> _Body:
-    """GET `key` from an s3fs file system: FileNotFoundError if there is none."""
+def _get(fs: Any, key: str, byte_range: str = "") -> _Body:
+    """GET `key` from an s3fs file system (`byte_range`: only those, as "bytes=A-B"):
+    FileNotFoundError if there is none."""
     bucket, path, _ = fs.split_path(key)
-    return _Body(fs, fs.call_s3("get_object", Bucket=bucket, Key=path))
+    ask = {"Range": byte_range} if byte_range else {}
+    return _Body(fs, fs.call_s3("get_object", Bucket=bucket, Key=path, **ask))
 
 
 class _AzureBody:

@@ -137,6 +137,21 @@ class LfsRemote:
 
     # -- moving one object ---------------------------------------------------------------------
 
+    packing = False  # an LFS server holds each object under its own oid: no packs
+
+    def upload_packed(
+        self, cache: Cache, oids: list[Oid], advance: Advance | None, done: Any
+    ) -> list[Oid]:
+        return oids
+
+    def plan_packed(self, oids: list[Oid], sizes: dict[Oid, int]) -> bool:
+        return False
+
+    def fetch_packed(
+        self, cache: Cache, sizes: dict[Oid, int], jobs: int, advance: Advance | None, done: Any
+    ) -> set[Oid]:
+        return set()
+
     @contextlib.contextmanager
     def batch(self) -> Iterator[list[tuple[Oid, int, str]]]:
         """Each upload stands alone on an LFS server: nothing to flush at the end."""

@@ -57,7 +57,7 @@ ALIASES["gcs"] = ALIASES["gs"]
 ALIASES["abfs"] = ALIASES["abfss"] = ALIASES["az"]
 
 # options that are ours, not the backend's
-OWN_KEYS = frozenset({"url", "jobs", "compress"})
+OWN_KEYS = frozenset({"url", "jobs", "compress", "pack"})
 
 
 def protocol_of(url: str) -> str:

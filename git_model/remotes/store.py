@@ -35,20 +35,20 @@ import contextlib
 import os
 import posixpath
 import tempfile
-import uuid
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, cast
 
 from ..cache import Cache
-from ..errors import CorruptObject, MissingObject
+from ..errors import CorruptObject, GitModelError, MissingObject
 from ..hashing import Oid, hash_bytes, hash_file
-from . import codec, crashpoint
-from .base import Advance, callback, file_size
+from . import codec
+from .base import Advance, file_size
 from .directory import Failure
-from .fetching import Fetching
 from .options import connect
+from .packwrite import PackWriting
 from .retry import TransferError, describe, retry
 
 LIST_THRESHOLD = 4  # more wanted objects than this under one prefix: list the prefix
@@ -59,23 +59,34 @@ FLAT_FROM = 32
 FLAT_PER_PAGE = 8
 FLAT_PAGES = 64  # and at most this many pages (64,000 names held at once; a larger remote
 # is asked per prefix, as before, and not listed whole again by the same Remote)
-# s3fs reads a file under twice its part size whole and sends 10 parts of 50 MiB at once: up
-# to 500 MiB a file, and a push sends on 16 threads. In 5 MiB parts (S3's least), two at a
-# time, one upload holds at most 10 MiB.
-S3_PUT = {"chunksize": 5 << 20, "max_concurrency": 2}
 
 
-class Remote(Fetching):
-    """One remote store (see the module docstring); downloads come from `Fetching`."""
+class Remote(PackWriting):
+    """One remote store (see the module docstring); downloads come from `Fetching`, packs
+    from `Packed` and `PackWriting`."""
 
     @classmethod
-    def open(cls, name: str, url: str, options: dict[str, str], compress: object = "off") -> Remote:
+    def open(
+        cls,
+        name: str,
+        url: str,
+        options: dict[str, str],
+        compress: object = "off",
+        pack: object = "off",
+        index_dir: Path | None = None,
+    ) -> Remote:
         """`compress`: the `model.compress` setting for uploads (auto, off, a zstd level);
-        `model.remote.NAME.compress` overrides it for this remote."""
+        `model.remote.NAME.compress` overrides it for this remote. `pack`: model.pack for
+        uploads (auto: many small objects go in packs; off), `model.remote.NAME.pack` over
+        it. `index_dir`: where the indexes of the remote's packs are kept (the cache's)."""
         level = codec.parse_level(options.get("compress", compress))
+        packing = parse_pack(options.get("pack", pack))
         label = url if name == url else f"{name} ({url})"
         fs, root = retry(label, f"connecting to remote {label}", lambda: connect(url, options))
-        return cls(name, url, fs, root, level)
+        remote = cls(name, url, fs, root, level)
+        remote.packing = packing
+        remote.index_dir = index_dir
+        return remote
 
     # -- which objects are there -----------------------------------------------------------------
 
@@ -94,9 +105,12 @@ class Remote(Fetching):
         the object, so a push replaces it and gc never drops the only good copy for it.
         """
         sizes = sizes or {}
+        found: set[Oid] = set(self.packed(oids, dict(sizes)))
+        if found:
+            oids = [o for o in oids if o not in found]
         listed = self._flat_listing(len(oids))
         if listed is not None:
-            return {
+            return found | {
                 o
                 for o in oids
                 if _listed(listed, f"{o[:2]}/{o[2:]}", sizes.get(o), self.compressible)
@@ -111,7 +125,6 @@ class Remote(Fetching):
                 return [o for o in group if _listed(found, o[2:], sizes.get(o), self.compressible)]
             return [o for o in group if self._holds(o, sizes.get(o))]
 
-        found: set[Oid] = set()
         if not by_prefix:
             return found
         with ThreadPoolExecutor(min(jobs or self.default_jobs, len(by_prefix))) as pool:
@@ -129,6 +142,8 @@ class Remote(Fetching):
         self._forms = {}
         if upload or not self.compressible:
             return
+        if self._planned:  # (read from packs by fetch_packed)
+            oids = [o for o in oids if o not in self._planned]
         # (a fetch asks a batch at a time, and a fetch changes nothing on the remote: one
         # listing serves every batch; a listing per batch was the whole remote each time)
         listed = self._fetch_listing
@@ -294,45 +309,15 @@ class Remote(Fetching):
             advance(encoded.size)
         return encoded.size
 
-    def _put_bytes(self, data: bytes, key: str, oid: Oid) -> None:
-        if self.atomic_put:
-            crashpoint.before_visible()
-            self.fs.pipe_file(key, data)
-            crashpoint.visible()
-            return
-        tmp = f"{self.root}/tmp/{oid[:12]}.{uuid.uuid4().hex}"
-        self.fs.makedirs(posixpath.dirname(tmp), exist_ok=True)
-        self.fs.pipe_file(tmp, data)
-        self._move_into_place(tmp, key)
 
-    def _put(self, src: str, key: str, oid: Oid, advance: Advance | None) -> None:
-        """Send the local file `src` to `key`, never visible there in part."""
-        if self.atomic_put:
-            crashpoint.before_visible()
-            self.fs.put_file(src, key, callback=callback(advance), **self._put_options())
-            crashpoint.visible()
-            return
-        tmp = f"{self.root}/tmp/{oid[:12]}.{uuid.uuid4().hex}"
-        self.fs.makedirs(posixpath.dirname(tmp), exist_ok=True)
-        self.fs.put_file(src, tmp, callback=callback(advance))
-        self._move_into_place(tmp, key)
-
-    def _put_options(self) -> dict[str, int]:
-        """What bounds the memory of one upload, where the backend takes it (s3fs)."""
-        protocol = self.fs.protocol
-        protocols = protocol if isinstance(protocol, tuple) else (protocol,)
-        return S3_PUT if "s3" in protocols else {}
-
-    def _move_into_place(self, tmp: str, key: str) -> None:
-        try:
-            crashpoint.before_visible()
-            self.fs.makedirs(posixpath.dirname(key), exist_ok=True)
-            self.fs.mv(tmp, key)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.fs.rm_file(tmp)
-            raise
-        crashpoint.visible()
+def parse_pack(value: object) -> bool:
+    """model.pack: auto (write packs) or off."""
+    text = str(value).strip().lower()
+    if text in ("auto", "on", "true", "yes", "1"):
+        return True
+    if text in ("off", "false", "no", "0", ""):
+        return False
+    raise GitModelError(f"model.pack is {value!r}: set it to auto or off")
 
 
 def _listed(listing: Mapping[str, int], name: str, size: int | None, frames: bool) -> bool:
