@@ -213,17 +213,21 @@ class _Body:
         size = response.get("ContentLength")
         self.size = size if isinstance(size, int) else None
         self._kept = b""
+        self._at = 0  # where in `_kept` the next read starts (a slice of the rest per small
+        # read copied the whole block each time: 4 KiB objects from a pack's ranged GET)
 
     def read(self, n: int = -1) -> bytes:
         from fsspec.asyn import sync
 
         if n < 0:
             rest = cast(bytes, sync(self._fs.loop, self._body.read, None))
-            out, self._kept = self._kept + rest, b""
+            out, self._kept, self._at = self._kept[self._at :] + rest, b"", 0
             return out
-        if not self._kept:
+        if self._at >= len(self._kept):
             self._kept = cast(bytes, sync(self._fs.loop, self._body.read, max(n, BODY_BLOCK)))
-        out, self._kept = self._kept[:n], self._kept[n:]
+            self._at = 0
+        out = self._kept[self._at : self._at + n]
+        self._at += len(out)
         return out
 
     def __enter__(self) -> _Body:

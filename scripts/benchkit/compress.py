@@ -71,10 +71,12 @@ def trained_weights(folder: Path) -> tuple[Path, Path]:
 
 
 def stored_bytes(store: str, s3: MotoS3 | None) -> int:
+    """What the objects take on the remote: loose, and packs with their indexes."""
     if store.startswith("s3://"):
         assert s3 is not None
-        return sum(size for key, size in s3.keys(store) if "/objects/" in key)
-    return sum(p.stat().st_size for p in Path(store, "objects").glob("*/*"))
+        return sum(size for key, size in s3.keys(store) if "/objects/" in key or "/packs/" in key)
+    loose = sum(p.stat().st_size for p in Path(store, "objects").glob("*/*"))
+    return loose + sum(p.stat().st_size for p in Path(store, "packs").glob("*"))
 
 
 @section("compress", default=False)
