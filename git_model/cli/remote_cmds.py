@@ -203,7 +203,9 @@ def push_cmd(
     as_json: bool,
 ) -> int:
     """Upload the objects that REMOTE (default: the default remote) lacks. Each is stored
-    as a zstd frame where that saves 10% or more (git config model.compress auto|off|LEVEL)."""
+    as a zstd frame where that saves 10% or more (git config model.compress auto|off|LEVEL);
+    16 or more small ones (up to 1 MiB) go in packs, a few requests for a whole data set
+    (git config model.pack auto|off)."""
     from ..ops.transfer import push
 
     with Context.open() as ctx, _meter("push") as meter:
