@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..cache import Cache
 from ..copying import write_all
-from ..errors import CorruptObject, GitModelError
+from ..errors import CorruptObject, GitModelError, MissingObject
 from ..hashing import Oid
 from . import codec
 from .base import Advance
@@ -42,8 +42,11 @@ class PackWriting(Packed):
                 for oid in oids:
                     try:
                         data = self._read_cached(cache, oid)
-                    except (CorruptObject, FileNotFoundError) as e:
+                    except CorruptObject as e:
                         done(oid, e)
+                        continue
+                    except FileNotFoundError:  # (gone since the push looked: as upload says)
+                        done(oid, MissingObject(f"object {oid.short} is not in the local cache"))
                         continue
                     if data is None:
                         larger.append(oid)
