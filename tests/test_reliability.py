@@ -277,3 +277,25 @@ def test_in_place_edit_of_a_hardlinked_artifact_is_detected(
 
 if sys.platform != "linux":  # pragma: no cover
     pytestmark = pytest.mark.skip("fault injection relies on Linux")
+
+
+def test_temp_files_a_killed_writer_left_in_gitmodel_are_swept_by_the_next_writer(
+    repo: Shell,
+) -> None:
+    """A listing or manifest is written to a temp file beside it and renamed; a writer killed
+    in between leaves the temp file, which `git status` shows. The next writer of that file
+    (under git-model's lock, so no other one runs) removes it."""
+    repo.write("data/a.csv", b"1\n")
+    repo.model("add", "data")
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "data")
+    left = [
+        repo.write(".gitmodel/dirs/.data.tsv.k1ll3d.tmp", b"half a listing"),
+        repo.write(".gitmodel/.manifest.toml.k1ll3d.tmp", b"half a manifest"),
+    ]
+    repo.write("data/b.csv", b"2\n")
+    first = repo.git("commit", "-q", "-am", "more data", check=False)  # (artifacts only:
+    assert "run the same git commit again" in first.stderr  # git's verdict came first)
+    assert all(not p.exists() for p in left)
+    repo.git("commit", "-q", "-am", "more data")
+    assert repo.git("status", "--porcelain").stdout == ""

@@ -34,6 +34,7 @@ class Context:
     settings: Settings
     cache: Cache
     _state: StateCache | None = field(default=None, repr=False)
+    _locked: int = field(default=0, repr=False)  # (lock() held: no other writer runs)
 
     @classmethod
     def open(
@@ -64,7 +65,11 @@ class Context:
     @contextlib.contextmanager
     def lock(self, what: str) -> Iterator[None]:
         with repo_lock(self.repo.model_dir, float(self.settings.get("lockTimeout")), what):
-            yield
+            self._locked += 1
+            try:
+                yield
+            finally:
+                self._locked -= 1
 
     # -- manifests at revisions ----------------------------------------------------------------
 
@@ -108,6 +113,7 @@ class Context:
 
     def write_file(self, relpath: str, data: bytes) -> bool:
         """Atomically write a tracked git-model file; False if it already held `data`."""
+        self._tidy(relpath)
         if self.holds(relpath, data):
             return False
         with self._beside(relpath) as (f, tmp):
@@ -123,6 +129,7 @@ class Context:
         files) from `fill`, which writes it and gives its SHA-256, or None to give up (nothing
         is written then). (that oid, False if the file already held those bytes)."""
         path = self.root / relpath
+        self._tidy(relpath)
         with self._beside(relpath) as (f, tmp):
             oid = fill(f)
             f.close()
@@ -135,6 +142,12 @@ class Context:
             if not same:
                 os.replace(tmp, path)
         return oid, not same
+
+    def _tidy(self, relpath: str) -> None:
+        """Under lock() no other writer runs: a temp file beside `relpath` is one a writer
+        killed part way left, and would show in `git status` as an untracked file."""
+        if self._locked:
+            _sweep_temps(self.root / relpath)
 
     @contextlib.contextmanager
     def _beside(self, relpath: str) -> Iterator[tuple[BinaryIO, str]]:
@@ -164,3 +177,14 @@ class Context:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _sweep_temps(path: Path) -> None:
+    """Remove the temp files a writer of `path` killed part way left beside it (`_beside`'s
+    names): they would show in `git status` as untracked files of .gitmodel/."""
+    prefix = f".{path.name}."
+    with contextlib.suppress(OSError), os.scandir(path.parent) as entries:
+        for e in entries:
+            if e.name.startswith(prefix) and e.name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    os.unlink(e.path)
