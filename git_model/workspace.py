@@ -312,7 +312,9 @@ class Workspace:
             size += sum(f.size for f in chunk)
             self.state.flush()
         data = listing.getvalue()
-        return Scanned(Artifact(relpath, listing_oid(data), size, files), data)
+        oid = listing_oid(data)
+        self.state.mark_listing_checked(oid)  # (made of checked lines: no need to read it again)
+        return Scanned(Artifact(relpath, oid, size, files), data)
 
 
 def _plain(name: str) -> bool:

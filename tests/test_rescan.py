@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import Shell
 
+from git_model.hashing import Oid
 from git_model.hooks.commit import open_context
 from git_model.listing import listing_path
 from git_model.ops.context import Context
@@ -224,3 +225,22 @@ def test_a_directory_no_longer_tracked_leaves_no_folders_file(repo: Shell) -> No
     repo.model("rm", "data")
     repo.git("commit", "-q", "-m", "data no longer tracked")
     assert list(folders.iterdir()) == []
+
+
+def test_a_listing_git_model_made_is_not_read_line_by_line_again(
+    repo: Shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listings that `add` and the hook's rescan write are made of checked lines, so the
+    clone's stat cache knows them as checked by their oid (at a million files, reading one
+    back line by line cost the next status or commit ~2 s); a listing edited by hand has
+    other bytes, so another oid, and is checked in full when it is read."""
+    top = _build(repo)  # (add: a full scan)
+    _modify(top)
+    repo.git("commit", "-q", "--allow-empty", "-m", "v2")  # (the hook: a rescan)
+    listing = repo.cwd / listing_path("data")
+    listing.write_bytes(listing.read_bytes().replace(b"\ta/b/f1.bin", b"\t../f1.bin"))
+    with _stamped(repo, monkeypatch) as (ctx, _stamps, _split):
+        state = ctx.workspace().state
+        for rev in ("HEAD~2", "HEAD"):
+            assert state.listing_checked(ctx.manifest(rev).artifacts["data"].oid), rev
+        assert not state.listing_checked(Oid(hashlib.sha256(listing.read_bytes()).hexdigest()))
