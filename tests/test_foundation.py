@@ -208,3 +208,21 @@ def test_not_a_repository_and_not_initialised(tmp_path: Path) -> None:
     sh.git("init", "-q")
     out = sh.model("status", check=False)
     assert out.returncode == 1 and "git model init" in out.stderr
+
+
+def test_the_files_git_model_writes_in_the_work_tree_take_the_umask(repo: Shell) -> None:
+    """The manifest and the listings get 0o666 less the umask, as the files git checks
+    out do (a temp file's 0o600 kept them from a group sharing the work tree)."""
+    old = os.umask(0o027)
+    try:
+        repo.write("data/a.csv", "x\n")
+        repo.write("model.bin", os.urandom(1000))
+        repo.model("add", "data", "model.bin")
+        repo.git("commit", "-q", "-m", "v1")
+        repo.write("data/b.csv", "y\n")
+        repo.git("commit", "-q", "--allow-empty", "-m", "v2")  # (the hook rewrites them)
+    finally:
+        os.umask(old)
+    for rel in (".gitmodel/manifest.toml", ".gitmodel/dirs/data.tsv"):
+        assert stat.S_IMODE(os.stat(repo.cwd / rel).st_mode) == 0o640, rel
+    assert "b.csv" in repo.read(".gitmodel/dirs/data.tsv").decode()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,7 +154,7 @@ class Context:
         way out unless the caller renamed it."""
         path = self.root / relpath
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = _new_temp(path)
         try:
             with os.fdopen(fd, "wb") as f:
                 yield f, tmp
@@ -177,6 +176,19 @@ class Context:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _new_temp(path: Path) -> tuple[int, str]:
+    """A new file beside `path`, named as `_sweep_temps` knows, with the mode the user's umask
+    gives (0o666 less it, as git gives the files it checks out; mkstemp's 0o600 would leave
+    the manifest and listings unreadable to the rest of a group sharing the work tree)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = str(path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 def _sweep_temps(path: Path) -> None:
