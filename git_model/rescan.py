@@ -133,10 +133,10 @@ def _in_folders(listing: bytes, folders: set[bytes]) -> dict[bytes, tuple[Oid, b
     out: dict[bytes, tuple[Oid, bytes]] = {}
     if not folders:
         return out
-    make_oid, find, rfind, at, end = str.__new__, listing.find, listing.rfind, 0, len(listing)
+    make_oid, find, index, at, end = str.__new__, listing.find, listing.index, 0, len(listing)
     while at < end:
         stop = find(b"\n", at)
-        path = listing[rfind(b"\t", at, stop) + 1 : stop]
+        path = listing[index(b"\t", at + 65) + 5 : stop]  # (see _merge)
         if path[: path.rfind(b"/") + 1] in folders:
             line = listing[at : stop + 1]
             out[path] = (make_oid(Oid, line[:64].decode("ascii")), line)
@@ -157,7 +157,7 @@ def _merge(
     the paths of lines in a folder neither kept nor `again` (gone since) go to `gone`.
     (files, bytes) of what was written."""
     view = memoryview(listing)
-    find, rfind, index = listing.find, listing.rfind, listing.index
+    find, index = listing.find, listing.index
     files = size = 0
     waiting = iter(new)
     upcoming = next(waiting, None)
@@ -165,7 +165,9 @@ def _merge(
     end = len(listing)
     while at < end:
         stop = find(b"\n", at)
-        path = listing[rfind(b"\t", at, stop) + 1 : stop]
+        # a checked line is `oid<TAB>size<TAB>mode<TAB>path`: 64 hex digits, then the size up
+        # to its tab, then a mode of 3; the path is the rest, and may hold tabs of its own
+        path = listing[index(b"\t", at + 65) + 5 : stop]
         while upcoming is not None and upcoming[0] < path:
             writer.write(view[run:at])
             writer.write(upcoming[1])

@@ -100,7 +100,12 @@ def _same_tick_kept_times(top: Path) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
+def _tab_in_name(top: Path) -> None:
+    (top / "a/x\ty.bin").write_bytes(b"a tab in its name")  # (the listing's separator)
+
+
 CHANGES: list[Callable[[Path], None]] = [
+    _tab_in_name,
     _modify,
     _add_folder,
     _remove_folder,
@@ -244,3 +249,18 @@ def test_a_listing_git_model_made_is_not_read_line_by_line_again(
         for rev in ("HEAD~2", "HEAD"):
             assert state.listing_checked(ctx.manifest(rev).artifacts["data"].oid), rev
         assert not state.listing_checked(Oid(hashlib.sha256(listing.read_bytes()).hexdigest()))
+
+
+def test_a_name_with_a_tab_stays_in_its_folder(repo: Shell) -> None:
+    """A listing's path is everything after its third tab: read from the last tab, a file
+    named `x<TAB>y.bin` in `a/` was taken for `y.bin` at the top, and when only `a/` changed
+    the recorded listing held its line twice."""
+    top = _build(repo)
+    _tab_in_name(top)
+    repo.git("commit", "-q", "--allow-empty", "-m", "v2")
+    _next_second()
+    repo.git("commit", "-q", "--allow-empty", "-m", "stamped")
+    (top / "a/f1.bin").write_bytes(os.urandom(201))  # only a/ changes
+    repo.git("commit", "-q", "--allow-empty", "-m", "v3")
+    assert repo.git("show", f"HEAD:{listing_path('data')}").stdout.encode() == _expected(top)
+    assert repo.model("status").stdout.startswith("unchanged  data")
