@@ -264,3 +264,37 @@ def test_a_name_with_a_tab_stays_in_its_folder(repo: Shell) -> None:
     repo.git("commit", "-q", "--allow-empty", "-m", "v3")
     assert repo.git("show", f"HEAD:{listing_path('data')}").stdout.encode() == _expected(top)
     assert repo.model("status").stdout.startswith("unchanged  data")
+
+
+def test_the_lines_of_a_changed_folder_are_found_by_bisection_as_a_full_pass_finds_them() -> None:
+    """`_in_folders` reads only the run of the sorted listing under each changed folder; on
+    listings of every shape (nested folders, names that sort around `/`, a tab, non-ASCII,
+    the top folder) it finds exactly the lines a pass over every line finds."""
+    import random
+
+    from git_model.rescan import _in_folders
+
+    def every_line(listing: bytes, folders: set[bytes]) -> dict[bytes, bytes]:
+        out = {}
+        for line in listing.splitlines(keepends=True):
+            path = line[:-1].split(b"\t", 3)[3]
+            if path[: path.rfind(b"/") + 1] in folders:
+                out[path] = line
+        return out
+
+    rng = random.Random(7)
+    names = ["a", "b", "ab", "a b", "a-b", "a.b", "x\ty", "é", "z", "0"]
+    for _ in range(300):
+        paths = {
+            "/".join(rng.choices(names, k=rng.randint(1, 4))) for _ in range(rng.randint(0, 40))
+        }
+        paths = {p for p in paths if not any(q.startswith(p + "/") for q in paths)}
+        listing = b"".join(
+            f"{hashlib.sha256(p.encode()).hexdigest()}\t{len(p)}\t644\t{p}\n".encode()
+            for p in sorted(paths)
+        )
+        folders = {p.encode()[: p.encode().rfind(b"/") + 1] for p in paths}
+        folders |= {b"", b"a/", b"a/b/", b"zz/", b"x\ty/"}
+        wanted = set(rng.sample(sorted(folders), k=min(len(folders), rng.randint(0, 4))))
+        found = {path: line for path, (_oid, line) in _in_folders(listing, wanted).items()}
+        assert found == every_line(listing, wanted), (sorted(paths), wanted)
