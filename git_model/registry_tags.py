@@ -271,12 +271,20 @@ def create_tag(
 
     GTO orders stage events by tag time, in whole seconds, so two stage tags made within one
     second could be read in either order. `not_before` dates the tag at least then (a second
-    or so ahead at most), unless GIT_COMMITTER_DATE pins the date already.
+    or so ahead at most), unless GIT_COMMITTER_DATE pins the date already. The date is always
+    given to git: git reads the coarse clock, which for a few milliseconds after a second
+    begins can still show the one before, so a tag left to git's clock just after
+    `time.time()` passed `not_before` could get the previous tag's second (GTO then read the
+    two in either order: a test saw it once).
     """
     if repo.git_ok("rev-parse", "--verify", "-q", f"refs/tags/{tag}"):
         raise UsageError(f"tag {tag} already exists; registry tags are never moved")
     env = None
-    if not_before and "GIT_COMMITTER_DATE" not in os.environ and time.time() < not_before:
-        env = {**os.environ, "GIT_COMMITTER_DATE": f"{not_before} +0000"}
+    if not_before and "GIT_COMMITTER_DATE" not in os.environ:
+        when = max(not_before, int(time.time()))
+        env = {
+            **os.environ,
+            "GIT_COMMITTER_DATE": f"{when} {time.strftime('%z', time.localtime(when))}",
+        }
     args = ["tag", "-a", "-F", "-", tag, commit]
     run_git(args, cwd=repo.root, input=message.encode("utf-8"), env=env)
