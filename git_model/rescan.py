@@ -138,7 +138,7 @@ def _in_folders(listing: bytes, folders: set[bytes]) -> dict[bytes, tuple[Oid, b
         at = _first_line_from(listing, folder)
         while at < end:
             stop = find(b"\n", at)
-            path = listing[index(b"\t", at + 65) + 5 : stop]  # (see _merge)
+            path = listing[index(b"\t", at + 65) + 5 : stop]  # (`_path_of`, inline)
             if not path.startswith(folder):
                 break  # (past the run)
             if path.find(b"/", len(folder)) < 0:  # directly in it, not in a folder below
@@ -159,11 +159,18 @@ def _first_line_from(listing: bytes, key: bytes) -> int:
         newline = listing.rfind(b"\n", lo, mid)
         start = lo if newline < 0 else newline + 1  # (no newline in [start, mid))
         stop = listing.find(b"\n", start)  # (so stop >= mid: each probe narrows the range)
-        if listing[listing.index(b"\t", start + 65) + 5 : stop] < key:
+        if _path_of(listing, start, stop) < key:
             lo = stop + 1
         else:
             hi = start
     return lo
+
+
+def _path_of(listing: bytes, at: int, stop: int) -> bytes:
+    """The path of the checked line `listing[at:stop]`: a line is `oid<TAB>size<TAB>mode<TAB>
+    path`, 64 hex digits, the size up to its tab, a mode of 3 characters, and the path is the
+    rest, which may hold tabs of its own. (Written inline in the loops that take every line.)"""
+    return listing[listing.index(b"\t", at + 65) + 5 : stop]
 
 
 def _merge(
@@ -187,9 +194,7 @@ def _merge(
     end = len(listing)
     while at < end:
         stop = find(b"\n", at)
-        # a checked line is `oid<TAB>size<TAB>mode<TAB>path`: 64 hex digits, then the size up
-        # to its tab, then a mode of 3; the path is the rest, and may hold tabs of its own
-        path = listing[index(b"\t", at + 65) + 5 : stop]
+        path = listing[index(b"\t", at + 65) + 5 : stop]  # (`_path_of`, inline)
         while upcoming is not None and upcoming[0] < path:
             writer.write(view[run:at])
             writer.write(upcoming[1])

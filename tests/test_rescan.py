@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from git_model.hashing import Oid
 from git_model.hooks.commit import open_context
 from git_model.listing import listing_path
 from git_model.ops.context import Context
-from git_model.rescan import scan_again
+from git_model.rescan import _in_folders, scan_again
 from git_model.stamps import Stamps
 
 FOLDERS = ["", "a/", "a/b/", "a/b/c/", "c/", "d/", "e/f/"]
@@ -270,9 +271,6 @@ def test_the_lines_of_a_changed_folder_are_found_by_bisection_as_a_full_pass_fin
     """`_in_folders` reads only the run of the sorted listing under each changed folder; on
     listings of every shape (nested folders, names that sort around `/`, a tab, non-ASCII,
     the top folder) it finds exactly the lines a pass over every line finds."""
-    import random
-
-    from git_model.rescan import _in_folders
 
     def every_line(listing: bytes, folders: set[bytes]) -> dict[bytes, bytes]:
         out = {}

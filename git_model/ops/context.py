@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -182,13 +183,14 @@ def _new_temp(path: Path) -> tuple[int, str]:
     """A new file beside `path`, named as `_sweep_temps` knows, with the mode the user's umask
     gives (0o666 less it, as git gives the files it checks out; mkstemp's 0o600 would leave
     the manifest and listings unreadable to the rest of a group sharing the work tree)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    while True:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    for _ in range(100):  # (as newfiles and the cache draw their temp names)
         tmp = str(path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp")
         try:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:
             continue
+    raise FileExistsError(errno.EEXIST, "no free temp name", str(path.parent))
 
 
 def _sweep_temps(path: Path) -> None:
